@@ -1,0 +1,90 @@
+// Typed domain errors. Services throw them; each transport maps them once (REST: status and
+// error body; GraphQL: typed errors), so both doors answer alike.
+
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'INVALID_STATE'
+  | 'STALE_LEASE'
+  | 'PAYMENT_REQUIRED'
+  | 'RATE_LIMITED'
+  | 'PAYLOAD_TOO_LARGE';
+
+export abstract class DomainError extends Error {
+  abstract readonly code: ErrorCode;
+  abstract readonly status: number;
+  constructor(
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+export class ValidationError extends DomainError {
+  readonly code = 'VALIDATION_FAILED';
+  readonly status = 400;
+  constructor(
+    message: string,
+    readonly problems: FieldProblem[] = [],
+  ) {
+    super(message, problems.length > 0 ? { problems } : {});
+  }
+}
+
+export class UnauthenticatedError extends DomainError {
+  readonly code = 'UNAUTHENTICATED';
+  readonly status = 401;
+}
+
+export class ForbiddenError extends DomainError {
+  readonly code = 'FORBIDDEN';
+  readonly status = 403;
+}
+
+export class NotFoundError extends DomainError {
+  readonly code = 'NOT_FOUND';
+  readonly status = 404;
+  constructor(
+    readonly entity: string,
+    readonly id: string,
+  ) {
+    super(`${entity} ${id} was not found`, { entity, id });
+  }
+}
+
+export class ConflictError extends DomainError {
+  readonly code: ErrorCode = 'CONFLICT';
+  readonly status = 409;
+}
+
+export class InvalidStateError extends ConflictError {
+  override readonly code = 'INVALID_STATE';
+}
+
+export class StaleLeaseError extends ConflictError {
+  override readonly code = 'STALE_LEASE';
+}
+
+export class PaymentRequiredError extends DomainError {
+  readonly code = 'PAYMENT_REQUIRED';
+  readonly status = 402;
+  constructor(
+    readonly requiredMinor: bigint,
+    readonly balanceMinor: bigint,
+  ) {
+    super(`Insufficient balance: ${requiredMinor} required, ${balanceMinor} available (minor units)`, {
+      required_minor: Number(requiredMinor),
+      balance_minor: Number(balanceMinor),
+    });
+  }
+}
