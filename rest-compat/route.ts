@@ -1,0 +1,96 @@
+// The REST door's one piece of plumbing: authenticate, translate the contract's snake_case into
+// the services' camelCase, call one service function, answer with the status the contract gives.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Actor } from '../src/domain/actor.ts';
+import { ValidationError } from '../src/domain/errors.ts';
+import { toErrorReply } from '../src/http/errors.ts';
+import type { Services } from '../src/services.ts';
+
+/** caller: user JWT, service token or nobody (the service decides); agent: a signed node request. */
+export type Door = 'caller' | 'agent';
+
+export interface RestCall {
+  actor: Actor;
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  body: Record<string, unknown>;
+}
+
+export interface RestRoute {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
+  url: string;
+  door: Door;
+  status: number;
+  handle(call: RestCall, services: Services): Promise<unknown>;
+}
+
+export function snakeToCamel(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_match, next: string) => next.toUpperCase());
+}
+
+/** Renames top-level keys and remembers the caller's spelling of each, for error messages. */
+function camelKeys(input: Record<string, unknown>, spelling: Map<string, string>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(input).map(([key, value]) => {
+      const camel = snakeToCamel(key);
+      spelling.set(camel, key);
+      return [camel, value];
+    }),
+  );
+}
+
+function bodyObject(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new ValidationError('The request body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+async function authenticate(door: Door, request: FastifyRequest, services: Services): Promise<Actor> {
+  if (door === 'caller') return services.authenticator.fromAuthorization(request.headers.authorization);
+  const header = (name: string) => {
+    const value = request.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  return services.authenticator.fromAgentRequest({
+    headers: { nodeId: header('x-node-id'), timestamp: header('x-node-timestamp'), signature: header('x-node-signature') },
+    method: request.method,
+    path: request.url,
+    rawBody: request.rawBody,
+  });
+}
+
+export function mountRoutes(app: FastifyInstance, services: Services, routes: RestRoute[]): void {
+  for (const route of routes) {
+    app.route({
+      method: route.method,
+      url: route.url,
+      handler: async (request: FastifyRequest, reply: FastifyReply) => {
+        const spelling = new Map<string, string>();
+        const rename = (path: string) => {
+          const [head = '', ...rest] = path.split('.');
+          return [spelling.get(head) ?? head, ...rest].join('.');
+        };
+        try {
+          const actor = await authenticate(route.door, request, services);
+          const result = await route.handle(
+            {
+              actor,
+              params: request.params as Record<string, string>,
+              query: camelKeys(request.query as Record<string, unknown>, spelling),
+              body: camelKeys(bodyObject(request.body), spelling),
+            },
+            services,
+          );
+          if (route.status === 204) return reply.status(204).send();
+          return reply.status(route.status).send(result);
+        } catch (error) {
+          const mapped = toErrorReply(error, rename);
+          if (!mapped) throw error;
+          return reply.status(mapped.status).send(mapped.body);
+        }
+      },
+    });
+  }
+}

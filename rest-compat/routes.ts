@@ -1,0 +1,35 @@
+import type { FastifyInstance } from 'fastify';
+import type { FolderObjectStore } from '../src/adapters/storage/folder-store.ts';
+import type { Services } from '../src/services.ts';
+import { mountRoutes } from './route.ts';
+import { internalRoutes } from './routes/internal.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { nodeRoutes } from './routes/nodes.ts';
+
+/** The REST contract (rest-compat/openapi.yaml) mounted under /v1. */
+export function registerRestRoutes(
+  app: FastifyInstance,
+  services: Services,
+  options: { folderStore?: FolderObjectStore },
+): void {
+  void app.register(
+    async (v1) => {
+      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes]);
+      const folderStore = options.folderStore;
+      if (folderStore) {
+        // Signed download URLs of the embedded object store (S3 serves its own).
+        v1.get('/objects/*', async (request, reply) => {
+          const key = decodeURIComponent((request.params as { '*': string })['*']);
+          const query = request.query as { expires?: string; signature?: string };
+          const object = await folderStore.readSigned(key, query.expires, query.signature);
+          return reply
+            .header('content-type', object.contentType)
+            .header('content-length', object.size)
+            .header('cache-control', 'private, no-store')
+            .send(object.body);
+        });
+      }
+    },
+    { prefix: '/v1' },
+  );
+}

@@ -1,0 +1,46 @@
+import type { RestRoute } from '../route.ts';
+import { toRestRenderJob, toRestRenderJobDetail } from '../serializers.ts';
+
+const withExportId = { include: { export: { select: { id: true } } } } as const;
+
+export const jobRoutes: RestRoute[] = [
+  {
+    method: 'GET',
+    url: '/renders',
+    door: 'caller',
+    status: 200,
+    async handle({ actor, query }, { jobs }) {
+      const page = await jobs.list(
+        actor,
+        { status: query.status as string | undefined, page: query.page as number, pageSize: query.pageSize as number },
+        withExportId,
+      );
+      return {
+        data: page.data.map(toRestRenderJob),
+        meta: { page: page.meta.page, page_size: page.meta.pageSize, total: page.meta.total, has_more: page.meta.hasMore },
+      };
+    },
+  },
+  {
+    method: 'POST',
+    url: '/renders',
+    door: 'caller',
+    status: 201,
+    async handle({ actor, body }, { jobs }) {
+      const job = await jobs.submit(actor, body as never);
+      return toRestRenderJob(job);
+    },
+  },
+  {
+    method: 'GET',
+    url: '/renders/:job_id',
+    door: 'caller',
+    status: 200,
+    async handle({ actor, params }, { jobs }) {
+      const job = await jobs.get(actor, params.job_id ?? '', {
+        include: { frameJobs: { orderBy: { orderValue: 'asc' } }, export: true },
+      });
+      return toRestRenderJobDetail(job);
+    },
+  },
+];

@@ -1,0 +1,123 @@
+// Rows shaped into the contract's JSON: snake_case names exactly as the contract gives them,
+// money as integer minor units, times as ISO 8601.
+import type { Export, ExportFile, FrameJob, RenderJob, RenderNode } from '../src/generated/prisma/client.ts';
+
+const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
+
+export function toRestRenderJob(job: RenderJob & { export?: Pick<Export, 'id'> | null }) {
+  return {
+    id: job.id,
+    saved_project_id: job.savedProjectId,
+    name: job.name,
+    step: job.step,
+    render_progress: job.renderProgress,
+    priority_queue: job.priorityQueue,
+    price_type: job.priceType,
+    paid_price_minor: Number(job.paidPriceMinor),
+    quality: job.quality,
+    resolution: job.resolution,
+    frame_rate: job.frameRate,
+    duration_sec: job.durationSec,
+    has_voiceover: job.hasVoiceover,
+    image_preview_b64: job.imagePreviewB64,
+    failed_message: job.failedMessage,
+    export_id: job.export?.id ?? null,
+    queued_at: iso(job.queuedAt),
+    started_at: iso(job.startedAt),
+    completed_at: iso(job.completedAt),
+  };
+}
+
+export function toRestFrameJob(frameJob: FrameJob) {
+  return {
+    id: frameJob.id,
+    node_id: frameJob.nodeId,
+    start_frame: frameJob.startFrame,
+    end_frame: frameJob.endFrame,
+    order_value: frameJob.orderValue,
+    status: frameJob.status,
+    frames_rendered: frameJob.framesRendered,
+    frames_validated: frameJob.framesValidated,
+    attempt: frameJob.attempt,
+    last_error: frameJob.lastError,
+  };
+}
+
+export function toRestExport(exported: Export) {
+  return {
+    id: exported.id,
+    saved_project_id: exported.savedProjectId,
+    path: exported.path,
+    image: exported.image,
+    size_bytes: Number(exported.sizeBytes),
+    duration_sec: exported.durationSec,
+    width: exported.width,
+    height: exported.height,
+    file_extension: exported.fileExtension,
+    file_type: exported.fileType,
+    render_quality: exported.renderQuality,
+    create_type: exported.createType,
+    produce_date: iso(exported.produceDate),
+    auto_delete_date: iso(exported.autoDeleteDate),
+  };
+}
+
+export function toRestExportFile(file: ExportFile) {
+  return {
+    id: file.id,
+    thumbnail: file.thumbnail,
+    path: file.path,
+    size_bytes: Number(file.sizeBytes),
+    file_type: file.fileType,
+  };
+}
+
+export function toRestRenderJobDetail(job: RenderJob & { frameJobs: FrameJob[]; export: Export | null }) {
+  return {
+    ...toRestRenderJob(job),
+    frame_jobs: job.frameJobs.map(toRestFrameJob),
+    retry_count: job.retryCount,
+    repair_attempts: job.repairAttempts,
+    export: job.export ? toRestExport(job.export) : null,
+  };
+}
+
+export function toRestNode(node: RenderNode & { _count: { templates: number } }) {
+  return {
+    id: node.id,
+    name: node.name,
+    region: node.region,
+    node_ip: node.nodeIp,
+    worker_port: node.workerPort,
+    status: node.status,
+    node_kind: node.nodeKind,
+    owner_user_id: node.ownerUserId,
+    current_ae_version: node.currentAeVersion,
+    node_agent_version: node.nodeAgentVersion,
+    ram_gb: node.ramGb,
+    cpu_cores: node.cpuCores,
+    priority: node.priority,
+    is_active: node.isActive,
+    accepts_new_jobs: node.acceptsNewJobs,
+    last_heartbeat_at: iso(node.lastHeartbeatAt),
+    current_job_id: node.currentJobId,
+    last_cpu_pct: node.lastCpuPct,
+    last_ram_available_mb: node.lastRamAvailableMb,
+    ae_running: node.aeRunning,
+    cache_used_gb: node.cacheUsedGb,
+    cached_template_count: node._count.templates,
+    lifetime_task_count: Number(node.lifetimeTaskCount),
+    lifetime_crash_count: node.lifetimeCrashCount,
+    consecutive_failures: node.consecutiveFailures,
+  };
+}
+
+export function toRestNodeDetail(node: RenderNode & { _count: { templates: number }; templates: { aepFileMd5: string }[] }) {
+  return {
+    ...toRestNode(node),
+    available_ae_versions: node.availableAeVersions,
+    cached_template_md5s: node.templates.map((template) => template.aepFileMd5),
+    last_maintenance_at: iso(node.lastMaintenanceAt),
+    next_maintenance_at: iso(node.nextMaintenanceAt),
+  };
+}

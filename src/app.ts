@@ -1,0 +1,112 @@
+// The composition root: configuration -> adapters -> services -> HTTP server.
+import { createHmac } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { createAuthenticator } from './adapters/auth/authenticator.ts';
+import { createMemoryBus } from './adapters/bus/memory-bus.ts';
+import { createRedisBus } from './adapters/bus/redis-bus.ts';
+import { openDatabase } from './adapters/db/database.ts';
+import { applyMigrations, MIGRATIONS_DIR } from './adapters/db/migrator.ts';
+import { createMemoryNonceStore } from './adapters/nonce/memory-nonce-store.ts';
+import { createRedisNonceStore } from './adapters/nonce/redis-nonce-store.ts';
+import { createFolderObjectStore, type FolderObjectStore } from './adapters/storage/folder-store.ts';
+import { createS3ObjectStore } from './adapters/storage/s3-store.ts';
+import type { Config } from './config.ts';
+import type { Actor } from './domain/actor.ts';
+import { createBillingService } from './domain/billing/ledger.ts';
+import { createJobService } from './domain/jobs/job-service.ts';
+import { createNodeService } from './domain/nodes/node-service.ts';
+import { createHttpServer, type HttpServer } from './http/server.ts';
+import { type Clock, systemClock } from './ports.ts';
+import type { Services } from './services.ts';
+
+export interface App {
+  services: Services;
+  http: HttpServer;
+  logger: Logger;
+  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
+  listen(): Promise<{ url: string; port: number }>;
+  /** Drains HTTP and WebSocket clients, then closes every pool and connection. */
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+function entitlementsOf(actor: Actor) {
+  return actor.kind === 'user'
+    ? { plan: actor.plan ?? null, reseller: actor.isReseller ?? false }
+    : { plan: null, reseller: false };
+}
+
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'render-orchestrator' } });
+  if (config.developmentDefaults.length > 0) {
+    logger.warn(
+      { variables: config.developmentDefaults },
+      'Using DEVELOPMENT DEFAULTS for secrets: never expose this instance. Set these variables in production.',
+    );
+  }
+  const dataDir = resolve(config.dataDir);
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir });
+    closers.push(() => db.close());
+    const { applied } = await applyMigrations(db.sql, MIGRATIONS_DIR, (message) => logger.info(message));
+    if (applied.length > 0) logger.info({ applied }, 'Applied database migrations');
+
+    const bus = config.redisUrl ? await createRedisBus(config.redisUrl) : createMemoryBus();
+    closers.push(() => bus.close());
+    const nonces = config.redisUrl ? await createRedisNonceStore(config.redisUrl) : createMemoryNonceStore({ clock });
+    closers.push(() => nonces.close());
+    let folderStore: FolderObjectStore | undefined;
+    const store = config.s3
+      ? await createS3ObjectStore(config.s3)
+      : (folderStore = createFolderObjectStore({
+          root: join(dataDir, 'objects'),
+          publicBaseUrl: config.publicBaseUrl,
+          // A key of its own, so object URLs cannot be forged from anything agents hold.
+          signingSecret: createHmac('sha256', config.nodeHmacSecret).update('object-urls').digest('hex'),
+          clock,
+        }));
+    closers.push(() => store.close());
+
+    const prisma = db.prisma;
+    const services: Services = {
+      config,
+      clock,
+      db,
+      bus,
+      store,
+      nonces,
+      authenticator: createAuthenticator(config, nonces, clock),
+      nodes: createNodeService({ prisma, bus, clock, nodeHmacSecret: config.nodeHmacSecret }),
+      jobs: createJobService({ prisma, bus, clock, entitlementsOf }),
+      billing: createBillingService({ prisma }),
+    };
+    const http = await createHttpServer(services, { logger, folderStore });
+
+    const closeAll = async () => {
+      for (const close of closers.reverse()) await close().catch((error) => logger.error({ err: error }, 'close failed'));
+    };
+    return {
+      services,
+      http,
+      logger,
+      async listen() {
+        const port = await http.listen(config.port, config.host);
+        return { url: `http://127.0.0.1:${port}`, port };
+      },
+      async close() {
+        await http.close();
+        await closeAll();
+      },
+    };
+  } catch (error) {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    throw error;
+  }
+}

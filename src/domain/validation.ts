@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { ValidationError } from './errors.ts';
+
+/** Parses input with a schema and turns every problem into one ValidationError. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  throw new ValidationError(
+    `Invalid ${what}`,
+    result.error.issues.flatMap((issue) =>
+      // One problem per unknown field, named by its path, so that callers can point at it.
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => ({ path: [...issue.path, key].join('.'), message: 'is not a known field' }))
+        : [{ path: issue.path.join('.'), message: issue.message }],
+    ),
+  );
+}
+
+export const uuid = z.uuid({ message: 'must be a UUID' });
+
+/** Page-number pagination as the REST contract has it. */
+export const pageSchema = z.object({
+  page: z.coerce.number().int().min(1).max(100_000).default(1),
+  pageSize: z.coerce.number().int().min(1).max(100).default(20),
+});
+export type PageInput = z.input<typeof pageSchema>;
+
+export interface PageMeta {
+  page: number;
+  pageSize: number;
+  total: number;
+  hasMore: boolean;
+}
+
+export function pageMeta(page: z.output<typeof pageSchema>, total: number): PageMeta {
+  return { page: page.page, pageSize: page.pageSize, total, hasMore: page.page * page.pageSize < total };
+}

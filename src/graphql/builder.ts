@@ -1,0 +1,58 @@
+import SchemaBuilder from '@pothos/core';
+import DirectivesPlugin from '@pothos/plugin-directives';
+import ErrorsPlugin from '@pothos/plugin-errors';
+import FederationPlugin from '@pothos/plugin-federation';
+import PrismaPlugin from '@pothos/plugin-prisma';
+import RelayPlugin from '@pothos/plugin-relay';
+import { BigIntResolver, DateTimeResolver, JSONObjectResolver, UUIDResolver } from 'graphql-scalars';
+import type { Actor } from '../domain/actor.ts';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import type PrismaTypes from '../generated/pothos-prisma-types.ts';
+import { getDatamodel } from '../generated/pothos-prisma-types.ts';
+import type { Services } from '../services.ts';
+
+export interface GraphQLContext {
+  actor: Actor;
+  services: Services;
+  prisma: PrismaClient;
+}
+
+export const builder = new SchemaBuilder<{
+  PrismaTypes: PrismaTypes;
+  Context: GraphQLContext;
+  DefaultFieldNullability: false;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date | string };
+    UUID: { Input: string; Output: string };
+    BigInt: { Input: bigint; Output: bigint | number };
+    JSONObject: { Input: Record<string, unknown>; Output: Record<string, unknown> };
+  };
+}>({
+  // Errors wraps resolvers, so it goes before the plugins that add fields and directives.
+  plugins: [ErrorsPlugin, PrismaPlugin, RelayPlugin, DirectivesPlugin, FederationPlugin],
+  defaultFieldNullability: false,
+  prisma: {
+    // Resolved per request: tests and tools run several services, each with its own database.
+    client: (ctx) => ctx.prisma,
+    dmmf: getDatamodel(),
+    filterConnectionTotalCount: true,
+    onUnusedQuery: process.env.NODE_ENV === 'production' ? null : 'warn',
+  },
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+  },
+  errors: {
+    directResult: true,
+  },
+});
+
+builder.addScalarType('DateTime', DateTimeResolver);
+builder.addScalarType('UUID', UUIDResolver);
+builder.addScalarType('BigInt', BigIntResolver);
+builder.addScalarType('JSONObject', JSONObjectResolver);
+
+builder.queryType({});
+builder.mutationType({});

@@ -1,0 +1,75 @@
+// Domain errors as GraphQL types, for mutations that return them in result unions, and the
+// mapping of thrown domain errors to GraphQL error extensions for everything else.
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import {
+  ConflictError,
+  DomainError,
+  type FieldProblem,
+  ForbiddenError,
+  NotFoundError,
+  PaymentRequiredError,
+  ValidationError,
+} from '../domain/errors.ts';
+import { builder } from './builder.ts';
+
+const ErrorInterface = builder.interfaceRef<DomainError>('DomainError').implement({
+  description: 'A failure the caller can act on. `code` is the same as in the REST error body.',
+  fields: (t) => ({
+    code: t.exposeString('code'),
+    message: t.exposeString('message'),
+  }),
+});
+
+const FieldProblemRef = builder.objectRef<FieldProblem>('FieldProblem').implement({
+  fields: (t) => ({
+    path: t.exposeString('path'),
+    message: t.exposeString('message'),
+  }),
+});
+
+builder.objectType(ValidationError, {
+  name: 'ValidationError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    problems: t.field({ type: [FieldProblemRef], resolve: (error) => error.problems }),
+  }),
+});
+
+builder.objectType(NotFoundError, {
+  name: 'NotFoundError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    entity: t.exposeString('entity'),
+    id: t.exposeString('id'),
+  }),
+});
+
+builder.objectType(ForbiddenError, { name: 'ForbiddenError', interfaces: [ErrorInterface] });
+
+builder.objectType(ConflictError, { name: 'ConflictError', interfaces: [ErrorInterface] });
+
+builder.objectType(PaymentRequiredError, {
+  name: 'PaymentRequiredError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    requiredMinor: t.field({ type: 'BigInt', resolve: (error) => error.requiredMinor }),
+    balanceMinor: t.field({ type: 'BigInt', resolve: (error) => error.balanceMinor }),
+  }),
+});
+
+/** Domain errors keep their code and message; anything else is masked. */
+export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (original instanceof DomainError) {
+    return {
+      ...formatted,
+      message: original.message,
+      extensions: { code: original.code, details: original.details, http: { status: original.status } },
+    };
+  }
+  const code = formatted.extensions?.code;
+  if (original && !(original instanceof GraphQLError) && (code === undefined || code === 'INTERNAL_SERVER_ERROR')) {
+    return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  }
+  return formatted;
+}

@@ -1,0 +1,54 @@
+// One mapping from failures to the REST error body `{"error":{"code","message","details"}}`.
+import { DomainError } from '../domain/errors.ts';
+
+export interface ErrorReply {
+  status: number;
+  body: { error: { code: string; message: string; details: Record<string, unknown> } };
+}
+
+export function errorReply(status: number, code: string, message: string, details: Record<string, unknown> = {}): ErrorReply {
+  return { status, body: { error: { code, message, details } } };
+}
+
+interface FastifyLikeError {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+}
+
+/** Fastify's own client errors (bad JSON, wrong content type, body too large) keep their 4xx. */
+function frameworkReply(error: FastifyLikeError): ErrorReply | null {
+  const status = error.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return null;
+  if (status === 413) return errorReply(413, 'PAYLOAD_TOO_LARGE', 'The request body is too large');
+  if (status === 415) return errorReply(415, 'VALIDATION_FAILED', 'Send the body as application/json');
+  if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return errorReply(400, 'VALIDATION_FAILED', 'The request body is empty; send a JSON object');
+  }
+  if (status === 400) return errorReply(400, 'VALIDATION_FAILED', error.message ?? 'Bad request');
+  return errorReply(status, 'BAD_REQUEST', error.message ?? 'Bad request');
+}
+
+/**
+ * @param renamePath maps a domain field path back to the name the caller used (REST callers speak
+ * snake_case), so problems point at the caller's own fields.
+ */
+export function toErrorReply(error: unknown, renamePath: (path: string) => string = (path) => path): ErrorReply | null {
+  if (error instanceof DomainError) {
+    const details =
+      'problems' in error && Array.isArray(error.problems)
+        ? {
+            ...error.details,
+            problems: (error.problems as { path: string; message: string }[]).map((problem) => ({
+              path: renamePath(problem.path),
+              message: problem.message,
+            })),
+          }
+        : error.details;
+    return errorReply(error.status, error.code, error.message, details);
+  }
+  if (error && typeof error === 'object') return frameworkReply(error as FastifyLikeError);
+  return null;
+}
+
+export const INTERNAL_ERROR = errorReply(500, 'INTERNAL', 'Internal error');

@@ -1,0 +1,145 @@
+// One HTTP server, three doors: GraphQL (HTTP and graphql-ws on /graphql), REST under /v1, and
+// health endpoints. Everything behind the doors is in Services.
+import { ApolloServer } from '@apollo/server';
+import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { registerRestRoutes } from '../../rest-compat/routes.ts';
+import type { FolderObjectStore } from '../adapters/storage/folder-store.ts';
+import type { Actor } from '../domain/actor.ts';
+import { DomainError } from '../domain/errors.ts';
+import type { GraphQLContext } from '../graphql/builder.ts';
+import { formatGraphQLError } from '../graphql/errors.ts';
+import { schema } from '../graphql/schema.ts';
+import type { Services } from '../services.ts';
+import { errorReply, INTERNAL_ERROR, toErrorReply } from './errors.ts';
+import { registerHealthRoutes } from './health.ts';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body exactly as received: agent signatures cover these bytes. */
+    rawBody?: Buffer;
+  }
+}
+
+export interface HttpServer {
+  app: FastifyInstance;
+  listen(port: number, host: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+function graphQLAuthError(error: unknown): never {
+  if (error instanceof DomainError) {
+    throw Object.assign(new Error(error.message), {
+      extensions: { code: error.code, http: { status: error.status } },
+    });
+  }
+  throw error;
+}
+
+export async function createHttpServer(
+  services: Services,
+  options: { logger: Logger; folderStore?: FolderObjectStore },
+): Promise<HttpServer> {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    disableRequestLogging: true,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : crypto.randomUUID();
+    },
+  });
+
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const raw = body as Buffer;
+    request.rawBody = raw;
+    if (raw.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(raw.toString('utf8')));
+    } catch {
+      done(Object.assign(new Error('The request body is not valid JSON'), { statusCode: 400 }), undefined);
+    }
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = toErrorReply(error);
+    if (mapped) return reply.status(mapped.status).send(mapped.body);
+    request.log.error({ err: error }, 'Unhandled error');
+    return reply.status(INTERNAL_ERROR.status).send(INTERNAL_ERROR.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const notFound = errorReply(404, 'NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`);
+    return reply.status(notFound.status).send(notFound.body);
+  });
+
+  registerHealthRoutes(app, services);
+  registerRestRoutes(app, services, { folderStore: options.folderStore });
+
+  const contextFor = (actor: Actor): GraphQLContext => ({ actor, services, prisma: services.db.prisma });
+
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: BODY_LIMIT_BYTES });
+  const wsActors = new WeakMap<object, Actor>();
+  const wsCleanup = useServer<Record<string, unknown> | undefined, { request: { headers: Record<string, unknown> } }>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const fromParams = ctx.connectionParams?.Authorization ?? ctx.connectionParams?.authorization;
+        const header = typeof fromParams === 'string' ? fromParams : ctx.extra.request.headers.authorization;
+        try {
+          wsActors.set(ctx.extra, await services.authenticator.fromAuthorization(header as string | undefined));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      context: (ctx) => contextFor(wsActors.get(ctx.extra) ?? { kind: 'anonymous' }),
+    },
+    wsServer,
+  );
+  app.server.on('upgrade', (request, socket, head) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path !== '/graphql') {
+      socket.destroy();
+      return;
+    }
+    wsServer.handleUpgrade(request, socket, head, (client) => wsServer.emit('connection', client, request));
+  });
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    formatError: formatGraphQLError,
+    introspection: true,
+    includeStacktraceInErrorResponses: services.config.env !== 'production',
+    plugins: [fastifyApolloDrainPlugin(app)],
+  });
+  await apollo.start();
+  app.route({
+    url: '/graphql',
+    method: ['GET', 'POST', 'OPTIONS'],
+    handler: fastifyApolloHandler(apollo, {
+      context: async (request: FastifyRequest) =>
+        contextFor(await services.authenticator.fromAuthorization(request.headers.authorization).catch(graphQLAuthError)),
+    }),
+  });
+
+  return {
+    app,
+    async listen(port, host) {
+      await app.listen({ port, host });
+      const address = app.server.address();
+      return typeof address === 'object' && address ? address.port : port;
+    },
+    async close() {
+      await wsCleanup.dispose();
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+      await apollo.stop();
+      await app.close();
+    },
+  };
+}

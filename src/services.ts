@@ -1,0 +1,21 @@
+import type { Authenticator } from './adapters/auth/authenticator.ts';
+import type { Database } from './adapters/db/database.ts';
+import type { Config } from './config.ts';
+import type { BillingService } from './domain/billing/ledger.ts';
+import type { JobService } from './domain/jobs/job-service.ts';
+import type { NodeService } from './domain/nodes/node-service.ts';
+import type { Clock, EventBus, NonceStore, ObjectStore } from './ports.ts';
+
+/** Everything a transport needs: the adapters and the domain services built on them. */
+export interface Services {
+  config: Config;
+  clock: Clock;
+  db: Database;
+  bus: EventBus;
+  store: ObjectStore;
+  nonces: NonceStore;
+  authenticator: Authenticator;
+  nodes: NodeService;
+  jobs: JobService;
+  billing: BillingService;
+}
