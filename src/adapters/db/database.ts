@@ -1,0 +1,141 @@
+// One database handle for the whole service: Prisma for the domain and a raw SQL runner (for the
+// migrator, advisory locks and health checks) over the same connections. PostgreSQL when a URL
+// is configured, otherwise PGlite (PostgreSQL in WASM) in the data folder, so the service runs
+// with no external database in development.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaClient } from '../../generated/prisma/client.ts';
+
+export interface SqlRunner {
+  /** May contain several statements (a migration file). */
+  exec(sql: string): Promise<void>;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs fn on one dedicated connection (session-level advisory locks need that). */
+  withSession<R>(fn: (session: SqlRunner) => Promise<R>): Promise<R>;
+}
+
+export interface Database {
+  prisma: PrismaClient;
+  kind: 'postgres' | 'pglite';
+  sql: SqlRunner;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL connection URL; without it the database is PGlite under dataDir. */
+  databaseUrl?: string;
+  dataDir: string;
+  /** Most PostgreSQL connections this process holds (Prisma and raw SQL together). */
+  poolSize?: number;
+}
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  return options.databaseUrl
+    ? openPostgres(options.databaseUrl, options.poolSize ?? 10)
+    : openPglite(join(options.dataDir, 'pglite'));
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+function pgRunner(client: Queryable, withSession: SqlRunner['withSession']): SqlRunner {
+  return {
+    async exec(sql) {
+      // Without parameters pg uses the simple query protocol, which accepts several statements.
+      await client.query(sql);
+    },
+    async query<T>(sql: string, params?: unknown[]) {
+      const result = await client.query(sql, params);
+      return result.rows as T[];
+    },
+    withSession,
+  };
+}
+
+async function openPostgres(connectionString: string, max: number): Promise<Database> {
+  const pool = new pg.Pool({ connectionString, max });
+  // An idle connection that the server closes (restart, pg_terminate_backend) is emitted as an
+  // 'error' event, which would crash the process if nobody listened; pg already discards the
+  // connection and the next query reports any lasting problem.
+  pool.on('error', () => {});
+
+  const withSession: SqlRunner['withSession'] = async (fn) => {
+    const client = await pool.connect();
+    const session = pgRunner(client, (inner) => inner(session));
+    try {
+      const result = await fn(session);
+      client.release();
+      return result;
+    } catch (error) {
+      // The connection may still hold session state (an aborted transaction, a lock): destroy
+      // it instead of handing it to the next user.
+      client.release(true);
+      throw error;
+    }
+  };
+
+  const sql = pgRunner(pool, withSession);
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    prisma,
+    kind: 'postgres',
+    sql,
+    async ping() {
+      await sql.query('SELECT 1');
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openPglite(directory: string): Promise<Database> {
+  await mkdir(directory, { recursive: true });
+  const pglite = new PGlite(directory);
+  await pglite.waitReady;
+
+  // PGlite is a single connection: a session is the whole database, so sessions take turns and
+  // raw SQL from outside a session waits, instead of landing inside another session's
+  // transaction. Prisma's own queries are not part of this queue.
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <R>(fn: () => Promise<R>): Promise<R> => {
+    const run = turn.then(fn);
+    turn = run.catch(() => {});
+    return run;
+  };
+
+  const direct: SqlRunner = {
+    async exec(sql) {
+      await pglite.exec(sql);
+    },
+    async query<T>(sql: string, params?: unknown[]) {
+      const result = await pglite.query<T>(sql, params);
+      return result.rows;
+    },
+    withSession: (fn) => fn(direct),
+  };
+  const sql: SqlRunner = {
+    exec: (text) => exclusive(() => direct.exec(text)),
+    query: <T>(text: string, params?: unknown[]) => exclusive(() => direct.query<T>(text, params)),
+    withSession: (fn) => exclusive(() => fn(direct)),
+  };
+
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  return {
+    prisma,
+    kind: 'pglite',
+    sql,
+    async ping() {
+      await sql.query('SELECT 1');
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pglite.close();
+    },
+  };
+}
