@@ -1,0 +1,118 @@
+// Users' JWTs: HS256 with the shared secret and/or RS256/ES256 from the identity service's JWKS.
+// Each algorithm is bound to its own key source, so a token cannot pick a weaker check.
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { UnauthenticatedError } from '../../domain/errors.ts';
+import type { Clock } from '../../ports.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256'];
+// Tolerates small clock differences between the identity service and this one.
+const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
+const DEFAULT_DEVELOPMENT_TTL_SECONDS = 3600;
+
+class KeySetUnavailableError extends Error {}
+
+export interface VerifiedUser {
+  userId: string;
+  isAdmin: boolean;
+}
+
+export type JwtVerifier = (token: string) => Promise<VerifiedUser>;
+
+export function createJwtVerifier(options: {
+  secret?: string;
+  jwksUrl?: string;
+  clockToleranceSeconds?: number;
+  clock?: Clock;
+}): JwtVerifier {
+  const secretKey = options.secret ? new TextEncoder().encode(options.secret) : undefined;
+  const jwks = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined;
+  if (secretKey === undefined && jwks === undefined) {
+    throw new Error('createJwtVerifier needs a secret or a JWKS URL');
+  }
+  const algorithms = [...(secretKey ? ['HS256'] : []), ...(jwks ? ASYMMETRIC_ALGORITHMS : [])];
+  // jose rejects algorithms outside the list before asking for a key, so HS256 only ever meets
+  // the secret and RS256/ES256 only ever meet the key set.
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    if (header.alg === 'HS256' && secretKey) return secretKey;
+    if (!jwks) throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
+    try {
+      return await jwks(header, token);
+    } catch (error) {
+      // jose raises its own errors for bad tokens; anything else is the key set's endpoint failing.
+      if (error instanceof errors.JOSEError) throw error;
+      throw new KeySetUnavailableError('The JSON Web Key Set could not be fetched', { cause: error });
+    }
+  };
+
+  return async (token) => {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, getKey, {
+        algorithms,
+        clockTolerance: options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS,
+        ...(options.clock ? { currentDate: options.clock.now() } : {}),
+      }));
+    } catch (error) {
+      throw new UnauthenticatedError(describeFailure(error));
+    }
+    if (typeof payload.sub !== 'string' || payload.sub === '') {
+      throw new UnauthenticatedError('Token has no subject (sub)');
+    }
+    if (!UUID.test(payload.sub)) {
+      throw new UnauthenticatedError('Token subject (sub) is not a uuid');
+    }
+    // Owner ids are compared with ids read back from the database, which prints uuids in lowercase.
+    return { userId: payload.sub.toLowerCase(), isAdmin: isAdminClaims(payload) };
+  };
+}
+
+function isAdminClaims(payload: JWTPayload): boolean {
+  return payload.role === 'admin' || (Array.isArray(payload.roles) && payload.roles.includes('admin'));
+}
+
+// Messages name the problem for the caller; jose's own text and causes can mention key details or
+// internal URLs, so they are not passed through.
+function describeFailure(error: unknown): string {
+  if (error instanceof KeySetUnavailableError) {
+    return 'Token could not be verified: the signing keys are unavailable';
+  }
+  if (!(error instanceof errors.JOSEError)) {
+    return 'Token could not be verified';
+  }
+  switch (error.code) {
+    case errors.JWTExpired.code:
+      return 'Token has expired';
+    case errors.JWSSignatureVerificationFailed.code:
+      return 'Token signature is invalid';
+    case errors.JOSEAlgNotAllowed.code:
+      return 'Token is signed with an algorithm that is not accepted';
+    case errors.JWSInvalid.code:
+    case errors.JWTInvalid.code:
+      return 'Token is malformed';
+    case errors.JWTClaimValidationFailed.code: {
+      const claim = (error as errors.JWTClaimValidationFailed).claim;
+      return claim === 'nbf' ? 'Token is not valid yet' : `Token claim "${claim}" is invalid`;
+    }
+    case errors.JWKSNoMatchingKey.code:
+      return 'Token is signed by an unknown key';
+    case errors.JWKSTimeout.code:
+    case errors.JWKSInvalid.code:
+    case errors.JOSEError.code:
+      return 'Token could not be verified: the signing keys are unavailable';
+    default:
+      return 'Token could not be verified';
+  }
+}
+
+export async function signDevelopmentToken(
+  secret: string,
+  claims: { sub: string; admin?: boolean; ttlSeconds?: number },
+): Promise<string> {
+  return new SignJWT(claims.admin ? { role: 'admin' } : {})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + (claims.ttlSeconds ?? DEFAULT_DEVELOPMENT_TTL_SECONDS))
+    .sign(new TextEncoder().encode(secret));
+}
