@@ -1,0 +1,149 @@
+// Starts the real service for a test file: its own PostgreSQL database cloned from the migrated
+// template, the shared Redis, the s3rver of the global setup, a free port. Talks to it over HTTP
+// like its users do.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
+import { inject } from 'vitest';
+import { signAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
+import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
+import { type App, createApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import type { Clock } from '../../src/ports.ts';
+import { createTestDatabase } from './database.ts';
+
+export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdef0123456789';
+export const TEST_NODE_HMAC_SECRET = 'test-node-hmac-secret-0123456789abcdef';
+export const TEST_SERVICE_TOKEN = 'test-service-token';
+
+export interface HttpAnswer<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export interface TestApp {
+  app: App;
+  url: string;
+  databaseUrl?: string;
+  token(userId: string, options?: { admin?: boolean }): Promise<string>;
+  rest<T = any>(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+  ): Promise<HttpAnswer<T>>;
+  /** A request signed as a node agent, as the real agents sign it. */
+  signed<T = any>(
+    node: { id: string; agentKey: string },
+    method: string,
+    path: string,
+    body?: unknown,
+    options?: { timestamp?: number; headers?: Record<string, string> },
+  ): Promise<HttpAnswer<T>>;
+  gql<R, V>(
+    document: TypedDocumentNode<R, V>,
+    variables: V,
+    token?: string,
+  ): Promise<{ data?: R; errors?: { message: string; extensions?: Record<string, any> }[]; status: number }>;
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function answer(response: Response): Promise<HttpAnswer> {
+  const text = await response.text();
+  let body: unknown = text;
+  if (response.headers.get('content-type')?.includes('application/json') && text !== '') body = JSON.parse(text);
+  return { status: response.status, body, headers: response.headers };
+}
+
+export async function startTestApp(options: { clock?: Clock; embedded?: boolean; env?: Record<string, string> } = {}): Promise<TestApp> {
+  const database = options.embedded ? undefined : await createTestDatabase();
+  const dataDir = await mkdtemp(join(tmpdir(), 'orchestrator-test-'));
+  const port = await freePort();
+  const s3 = inject('s3');
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    JWT_SECRET: TEST_JWT_SECRET,
+    NODE_HMAC_SECRET: TEST_NODE_HMAC_SECRET,
+    SERVICE_TOKENS: TEST_SERVICE_TOKEN,
+    LOG_LEVEL: 'silent',
+    ...(options.embedded
+      ? {}
+      : {
+          DATABASE_URL: database?.url ?? '',
+          REDIS_URL: inject('redisUrl'),
+          S3_ENDPOINT: s3.endpoint,
+          S3_BUCKET: s3.bucket,
+          S3_REGION: s3.region,
+          S3_ACCESS_KEY_ID: s3.accessKeyId,
+          S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+        }),
+    ...options.env,
+  };
+  const app = await createApp(loadConfig(env), { clock: options.clock });
+  const { url } = await app.listen();
+
+  const rest: TestApp['rest'] = async (method, path, requestOptions = {}) => {
+    const headers: Record<string, string> = { ...requestOptions.headers };
+    if (requestOptions.token) headers.authorization = `Bearer ${requestOptions.token}`;
+    let payload: string | undefined = requestOptions.rawBody;
+    if (requestOptions.body !== undefined) payload = JSON.stringify(requestOptions.body);
+    if (payload !== undefined) headers['content-type'] ??= 'application/json';
+    return answer(await fetch(`${url}${path}`, { method, headers, body: payload }));
+  };
+
+  return {
+    app,
+    url,
+    databaseUrl: database?.url,
+    token: (userId, tokenOptions = {}) =>
+      signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, admin: tokenOptions.admin ?? false }),
+    rest,
+    async signed(node, method, path, body, signOptions = {}) {
+      const payload = body === undefined ? '' : JSON.stringify(body);
+      const headers = signAgentRequest({
+        nodeId: node.id,
+        agentKey: node.agentKey,
+        method,
+        path,
+        body: payload,
+        timestamp: signOptions.timestamp,
+      });
+      return rest(method, path, {
+        rawBody: body === undefined ? undefined : payload,
+        headers: { ...headers, ...signOptions.headers },
+      });
+    },
+    async gql(document, variables, token) {
+      const response = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query: print(document), variables }),
+      });
+      const body = (await response.json()) as { data?: any; errors?: any[] };
+      return { ...body, status: response.status };
+    },
+    async close() {
+      await app.close();
+      await database?.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
