@@ -37,7 +37,7 @@ export interface AppOptions {
 
 function entitlementsOf(actor: Actor) {
   return actor.kind === 'user'
-    ? { plan: actor.plan ?? null, reseller: actor.isReseller ?? false }
+    ? { plan: actor.plan, reseller: actor.isReseller }
     : { plan: null, reseller: false };
 }
 

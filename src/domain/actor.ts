@@ -2,7 +2,7 @@
 // only establish it.
 export type Actor =
   | { kind: 'anonymous' }
-  | { kind: 'user'; userId: string; isAdmin: boolean; plan?: string | null; isReseller?: boolean }
+  | { kind: 'user'; userId: string; isAdmin: boolean; plan: string | null; isReseller: boolean }
   | { kind: 'service'; name: string }
   | { kind: 'node'; nodeId: string };
 

@@ -34,9 +34,9 @@ describe('fromAuthorization', () => {
 
   it('verifies other bearer tokens as user JWTs', async () => {
     const user = await signDevelopmentToken(jwtSecret, { sub: userId });
-    await expect(auth.fromAuthorization(`Bearer ${user}`)).resolves.toEqual({ kind: 'user', userId, isAdmin: false });
+    await expect(auth.fromAuthorization(`Bearer ${user}`)).resolves.toEqual({ kind: 'user', userId, isAdmin: false, plan: null, isReseller: false });
     const admin = await signDevelopmentToken(jwtSecret, { sub: userId, admin: true });
-    await expect(auth.fromAuthorization(`Bearer  ${admin} `)).resolves.toEqual({ kind: 'user', userId, isAdmin: true });
+    await expect(auth.fromAuthorization(`Bearer  ${admin} `)).resolves.toEqual({ kind: 'user', userId, isAdmin: true, plan: null, isReseller: false });
   });
 
   it('refuses an unknown token rather than treating it as anonymous', async () => {

@@ -5,8 +5,8 @@ import { requireAdmin, requireNode, requireUser, requireUserOrService } from '..
 
 const nodeId = '0190a6f2-3b1c-7d4e-8f00-00000000000a';
 const anonymous: Actor = { kind: 'anonymous' };
-const user: Actor = { kind: 'user', userId: '0190a6f2-3b1c-7d4e-8f00-123456789abc', isAdmin: false };
-const admin: Actor = { kind: 'user', userId: '0190a6f2-3b1c-7d4e-8f00-123456789abd', isAdmin: true };
+const user: Actor = { kind: 'user', userId: '0190a6f2-3b1c-7d4e-8f00-123456789abc', isAdmin: false, plan: null, isReseller: false };
+const admin: Actor = { kind: 'user', userId: '0190a6f2-3b1c-7d4e-8f00-123456789abd', isAdmin: true, plan: null, isReseller: false };
 const service: Actor = { kind: 'service', name: 'service' };
 const node: Actor = { kind: 'node', nodeId };
 

@@ -35,24 +35,43 @@ describe('HS256 verifier', () => {
   const verify = createJwtVerifier({ secret });
 
   it('accepts a valid user token', async () => {
-    await expect(verify(await hs256({ sub: userId }))).resolves.toEqual({ userId, isAdmin: false });
+    await expect(verify(await hs256({ sub: userId }))).resolves.toEqual({ userId, isAdmin: false, plan: null, isReseller: false });
+  });
+
+  it('reads the plan claim and the reseller role for pricing', async () => {
+    await expect(verify(await hs256({ sub: userId, plan: 'pro', roles: ['reseller'] }))).resolves.toEqual({
+      userId,
+      isAdmin: false,
+      plan: 'pro',
+      isReseller: true,
+    });
+    await expect(verify(await hs256({ sub: userId, plan: '', role: 'reseller' }))).resolves.toEqual({
+      userId,
+      isAdmin: false,
+      plan: null,
+      isReseller: true,
+    });
   });
 
   it('reads admin from role and from roles', async () => {
-    await expect(verify(await hs256({ sub: userId, role: 'admin' }))).resolves.toEqual({ userId, isAdmin: true });
+    await expect(verify(await hs256({ sub: userId, role: 'admin' }))).resolves.toEqual({ userId, isAdmin: true, plan: null, isReseller: false });
     await expect(verify(await hs256({ sub: userId, roles: ['viewer', 'admin'] }))).resolves.toEqual({
       userId,
       isAdmin: true,
+      plan: null,
+      isReseller: false,
     });
     await expect(verify(await hs256({ sub: userId, role: 'viewer', roles: ['viewer'] }))).resolves.toEqual({
       userId,
       isAdmin: false,
+      plan: null,
+      isReseller: false,
     });
-    await expect(verify(await hs256({ sub: userId, roles: 'admin' }))).resolves.toEqual({ userId, isAdmin: false });
+    await expect(verify(await hs256({ sub: userId, roles: 'admin' }))).resolves.toEqual({ userId, isAdmin: false, plan: null, isReseller: false });
   });
 
   it('lowercases the user id', async () => {
-    await expect(verify(await hs256({ sub: userId.toUpperCase() }))).resolves.toEqual({ userId, isAdmin: false });
+    await expect(verify(await hs256({ sub: userId.toUpperCase() }))).resolves.toEqual({ userId, isAdmin: false, plan: null, isReseller: false });
   });
 
   it('refuses an expired token', async () => {
@@ -62,7 +81,7 @@ describe('HS256 verifier', () => {
 
   it('tolerates a few seconds of clock difference, configurably', async () => {
     const justExpired = await hs256({ sub: userId }, secret, Math.floor(Date.now() / 1000) - 2);
-    await expect(verify(justExpired)).resolves.toEqual({ userId, isAdmin: false });
+    await expect(verify(justExpired)).resolves.toEqual({ userId, isAdmin: false, plan: null, isReseller: false });
     await failure(createJwtVerifier({ secret, clockToleranceSeconds: 0 })(justExpired));
   });
 
@@ -132,9 +151,11 @@ describe('signDevelopmentToken', () => {
     await expect(verify(await signDevelopmentToken(secret, { sub: userId }))).resolves.toEqual({
       userId,
       isAdmin: false,
+      plan: null,
+      isReseller: false,
     });
     const admin = await signDevelopmentToken(secret, { sub: userId, admin: true, ttlSeconds: 60 });
-    await expect(verify(admin)).resolves.toEqual({ userId, isAdmin: true });
+    await expect(verify(admin)).resolves.toEqual({ userId, isAdmin: true, plan: null, isReseller: false });
     const payload = JSON.parse(Buffer.from(admin.split('.')[1] ?? '', 'base64url').toString()) as JWTPayload;
     expect(payload).toMatchObject({ sub: userId, role: 'admin' });
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(60);
@@ -183,9 +204,9 @@ describe('JWKS verifier', () => {
   it('accepts RS256 and ES256 tokens signed by the key set', async () => {
     const verify = createJwtVerifier({ jwksUrl });
     const rsaToken = await sign({ sub: userId, roles: ['admin'] }, rsaPrivate, { alg: 'RS256', kid });
-    await expect(verify(rsaToken)).resolves.toEqual({ userId, isAdmin: true });
+    await expect(verify(rsaToken)).resolves.toEqual({ userId, isAdmin: true, plan: null, isReseller: false });
     const ecToken = await sign({ sub: userId }, ecPrivate, { alg: 'ES256', kid: 'identity-ec' });
-    await expect(verify(ecToken)).resolves.toEqual({ userId, isAdmin: false });
+    await expect(verify(ecToken)).resolves.toEqual({ userId, isAdmin: false, plan: null, isReseller: false });
     expect(jwksRequests).toBeGreaterThan(0);
   });
 
@@ -217,10 +238,12 @@ describe('JWKS verifier', () => {
 
   it('accepts both kinds when both are configured, each only with its own key', async () => {
     const verify = createJwtVerifier({ secret, jwksUrl });
-    await expect(verify(await hs256({ sub: userId }))).resolves.toEqual({ userId, isAdmin: false });
+    await expect(verify(await hs256({ sub: userId }))).resolves.toEqual({ userId, isAdmin: false, plan: null, isReseller: false });
     await expect(verify(await sign({ sub: userId }, rsaPrivate, { alg: 'RS256', kid }))).resolves.toEqual({
       userId,
       isAdmin: false,
+      plan: null,
+      isReseller: false,
     });
     const forged = await sign({ sub: userId }, strangerPrivate, { alg: 'RS256', kid });
     await failure(verify(forged));

@@ -36,13 +36,13 @@ describe('npm run token', { timeout: 60_000 }, () => {
     const { code, stdout } = await runToken(['--sub', userId]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
-    await expect(verify(stdout.trim())).resolves.toEqual({ userId, isAdmin: false });
+    await expect(verify(stdout.trim())).resolves.toEqual({ userId, isAdmin: false, plan: null, isReseller: false });
   });
 
   it('makes admin tokens with the requested lifetime', async () => {
     const { code, stdout } = await runToken(['--sub', userId, '--admin', '--ttl', '120']);
     expect(code).toBe(0);
-    await expect(verify(stdout.trim())).resolves.toEqual({ userId, isAdmin: true });
+    await expect(verify(stdout.trim())).resolves.toEqual({ userId, isAdmin: true, plan: null, isReseller: false });
     const payload = JSON.parse(Buffer.from(stdout.split('.')[1] ?? '', 'base64url').toString()) as {
       iat?: number;
       exp?: number;

@@ -29,7 +29,7 @@ export interface TestApp {
   app: App;
   url: string;
   databaseUrl?: string;
-  token(userId: string, options?: { admin?: boolean }): Promise<string>;
+  token(userId: string, options?: { admin?: boolean; roles?: string[]; plan?: string }): Promise<string>;
   rest<T = any>(
     method: string,
     path: string,
@@ -114,7 +114,7 @@ export async function startTestApp(options: { clock?: Clock; embedded?: boolean;
     url,
     databaseUrl: database?.url,
     token: (userId, tokenOptions = {}) =>
-      signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, admin: tokenOptions.admin ?? false }),
+      signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, ...tokenOptions }),
     rest,
     async signed(node, method, path, body, signOptions = {}) {
       const payload = body === undefined ? '' : JSON.stringify(body);

@@ -47,7 +47,7 @@ export function createAuthenticator(config: Config, nonceStore: NonceStore, cloc
       }
       if (isServiceToken(token)) return { kind: 'service', name: 'service' };
       const user = await verifyJwt(token);
-      return { kind: 'user', userId: user.userId, isAdmin: user.isAdmin };
+      return { kind: 'user', ...user };
     },
 
     async fromAgentRequest(request) {

@@ -15,6 +15,9 @@ class KeySetUnavailableError extends Error {}
 export interface VerifiedUser {
   userId: string;
   isAdmin: boolean;
+  /** The subscription plan the identity service put in the token (`plan` claim), if any. */
+  plan: string | null;
+  isReseller: boolean;
 }
 
 export type JwtVerifier = (token: string) => Promise<VerifiedUser>;
@@ -63,12 +66,17 @@ export function createJwtVerifier(options: {
       throw new UnauthenticatedError('Token subject (sub) is not a uuid');
     }
     // Owner ids are compared with ids read back from the database, which prints uuids in lowercase.
-    return { userId: payload.sub.toLowerCase(), isAdmin: isAdminClaims(payload) };
+    return {
+      userId: payload.sub.toLowerCase(),
+      isAdmin: hasRole(payload, 'admin'),
+      plan: typeof payload.plan === 'string' && payload.plan !== '' ? payload.plan : null,
+      isReseller: hasRole(payload, 'reseller'),
+    };
   };
 }
 
-function isAdminClaims(payload: JWTPayload): boolean {
-  return payload.role === 'admin' || (Array.isArray(payload.roles) && payload.roles.includes('admin'));
+function hasRole(payload: JWTPayload, role: string): boolean {
+  return payload.role === role || (Array.isArray(payload.roles) && payload.roles.includes(role));
 }
 
 // Messages name the problem for the caller; jose's own text and causes can mention key details or
@@ -107,9 +115,14 @@ function describeFailure(error: unknown): string {
 
 export async function signDevelopmentToken(
   secret: string,
-  claims: { sub: string; admin?: boolean; ttlSeconds?: number },
+  claims: { sub: string; admin?: boolean; roles?: string[]; plan?: string; ttlSeconds?: number },
 ): Promise<string> {
-  return new SignJWT(claims.admin ? { role: 'admin' } : {})
+  const roles = [...(claims.admin ? ['admin'] : []), ...(claims.roles ?? [])];
+  return new SignJWT({
+    ...(claims.admin ? { role: 'admin' } : {}),
+    ...(roles.length > 0 ? { roles } : {}),
+    ...(claims.plan ? { plan: claims.plan } : {}),
+  })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.sub)
     .setIssuedAt()
