@@ -1,0 +1,32 @@
+# The render orchestrator. tsx runs the TypeScript sources directly, so there is no build step.
+FROM node:20-slim
+
+WORKDIR /app
+
+# Dependencies first, so that editing the sources does not reinstall them. Install scripts stay
+# off: nothing in this stack needs them, and they would fetch engine binaries the service never
+# uses. `prisma generate` is then run on its own; the package script points
+# PRISMA_SCHEMA_ENGINE_BINARY at node itself because generate only needs the variable to name an
+# existing file, never the engine.
+COPY package.json package-lock.json prisma.config.ts ./
+COPY prisma ./prisma
+RUN npm ci --omit=dev --ignore-scripts \
+  && npm run generate:prisma \
+  && npm cache clean --force
+
+COPY . .
+
+# The embedded stores write under DATA_DIR when no DATABASE_URL or S3 endpoint is given, so the
+# unprivileged user needs it writable.
+RUN mkdir -p /app/.data && chown node:node /app/.data
+
+ENV NODE_ENV=production \
+  PORT=4000 \
+  DATA_DIR=/app/.data
+USER node
+EXPOSE 4000
+
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+CMD ["npm", "start"]

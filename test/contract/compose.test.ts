@@ -1,0 +1,207 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { CONFIG_VARIABLES, loadConfig } from '../../src/config.ts';
+
+// docker-compose.yml cannot be run here (no Docker engine), so these checks read it the way
+// compose would and hold it to the service's own configuration rules.
+
+type Json = Record<string, unknown>;
+
+const root = new URL('../../', import.meta.url);
+const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8')) as {
+  services: Record<string, Json>;
+  volumes?: Record<string, unknown>;
+};
+const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
+
+const PRODUCTION_REQUIRED = [
+  'DATABASE_URL',
+  'S3_ENDPOINT',
+  'S3_BUCKET',
+  'S3_ACCESS_KEY_ID',
+  'S3_SECRET_ACCESS_KEY',
+  'JWT_SECRET',
+  'NODE_HMAC_SECRET',
+  'SERVICE_TOKENS',
+  'PUBLIC_BASE_URL',
+];
+
+const SUBSTITUTION = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g;
+
+/** A value that satisfies every rule loadConfig applies to secrets (32+ characters, URL-safe). */
+function sampleValue(name: string): string {
+  return `sample-${name.toLowerCase()}-`.padEnd(48, '0');
+}
+
+/** Compose's interpolation, with the variables a user must set replaced by sample values. */
+function interpolate(value: string): string {
+  return value.replace(SUBSTITUTION, (match, name: string | undefined, operator: string | undefined, rest = '') => {
+    if (match === '$$') return '$';
+    if (operator === ':-' || operator === '-') return rest;
+    return sampleValue(name ?? '');
+  });
+}
+
+function environmentOf(service: string): Record<string, string> {
+  const raw = compose.services[service]?.environment ?? {};
+  const entries: [string, string][] = Array.isArray(raw)
+    ? raw.map((line: string) => {
+        const at = line.indexOf('=');
+        return [line.slice(0, at), line.slice(at + 1)];
+      })
+    : Object.entries(raw as Json).map(([key, value]) => [key, String(value ?? '')]);
+  return Object.fromEntries(entries.map(([key, value]) => [key, interpolate(value)]));
+}
+
+function rawEnvironmentOf(service: string): Record<string, string> {
+  return compose.services[service]?.environment as Record<string, string>;
+}
+
+function commandOf(service: string): string {
+  const command = compose.services[service]?.command;
+  return Array.isArray(command) ? command.join(' ') : String(command ?? '');
+}
+
+function publishedPorts(service: string): { published: string; target: string }[] {
+  const ports = (compose.services[service]?.ports ?? []) as (string | Json)[];
+  return ports.map((port) => {
+    if (typeof port === 'object') return { published: String(port.published), target: String(port.target) };
+    const parts = String(port).replace(/\/(tcp|udp)$/, '').split(':');
+    return { published: parts.at(-2) ?? parts.at(-1)!, target: parts.at(-1)! };
+  });
+}
+
+const orchestrator = environmentOf('orchestrator');
+
+describe('docker-compose.yml', () => {
+  it('defines the five services', () => {
+    expect(Object.keys(compose.services)).toEqual(
+      expect.arrayContaining(['postgres', 'redis', 'minio', 'minio-init', 'orchestrator']),
+    );
+    expect(compose.services.postgres?.image).toMatch(/^postgres:16/);
+    expect(compose.services.redis?.image).toMatch(/^redis:7/);
+    expect(compose.services.minio?.image).toMatch(/^minio\/minio/);
+    expect(compose.services['minio-init']?.image).toMatch(/^minio\/mc/);
+    expect(compose.services.orchestrator?.build).toBeDefined();
+  });
+
+  it('gives the orchestrator only variables the service reads, and all that production needs', () => {
+    const keys = Object.keys(orchestrator);
+    expect(keys.filter((key) => !CONFIG_VARIABLES.includes(key))).toEqual([]);
+    expect(PRODUCTION_REQUIRED.filter((key) => !keys.includes(key))).toEqual([]);
+    expect(orchestrator.NODE_ENV).toBe('production');
+    expect(keys).toEqual(expect.arrayContaining(['REDIS_URL', 'S3_REGION', 'LOG_LEVEL']));
+  });
+
+  it('leaves no secret with a default', () => {
+    const raw = rawEnvironmentOf('orchestrator');
+    for (const key of ['JWT_SECRET', 'NODE_HMAC_SECRET', 'SERVICE_TOKENS', 'S3_SECRET_ACCESS_KEY']) {
+      expect(raw[key], key).toMatch(/^\$\{[A-Z0-9_]+:\?[^}]+\}$/);
+    }
+    // The raw URL is no URL yet (the message has spaces), so the password is read by pattern.
+    expect(raw.DATABASE_URL).toMatch(/^postgres(ql)?:\/\/[^:@/]+:\$\{[A-Z0-9_]+:\?[^}]+\}@/);
+    expect(rawEnvironmentOf('postgres').POSTGRES_PASSWORD).toMatch(/^\$\{[A-Z0-9_]+:\?[^}]+\}$/);
+    expect(rawEnvironmentOf('minio').MINIO_ROOT_PASSWORD).toMatch(/^\$\{[A-Z0-9_]+:\?[^}]+\}$/);
+  });
+
+  it('points DATABASE_URL at the postgres service with its credentials', () => {
+    const postgres = environmentOf('postgres');
+    const url = new URL(orchestrator.DATABASE_URL ?? '');
+    expect(url.protocol).toMatch(/^postgres(ql)?:$/);
+    expect(url.hostname).toBe('postgres');
+    expect(url.port === '' || url.port === '5432').toBe(true);
+    expect(decodeURIComponent(url.username)).toBe(postgres.POSTGRES_USER);
+    expect(decodeURIComponent(url.password)).toBe(postgres.POSTGRES_PASSWORD);
+    expect(url.pathname).toBe(`/${postgres.POSTGRES_DB ?? postgres.POSTGRES_USER}`);
+  });
+
+  it('points REDIS_URL at redis and S3 at minio with its credentials', () => {
+    const redis = new URL(orchestrator.REDIS_URL ?? '');
+    expect(redis.protocol).toBe('redis:');
+    expect(redis.hostname).toBe('redis');
+    expect(redis.port === '' || redis.port === '6379').toBe(true);
+
+    const minio = environmentOf('minio');
+    const s3 = new URL(orchestrator.S3_ENDPOINT ?? '');
+    expect(s3.hostname).toBe('minio');
+    // MinIO serves S3 on 9000 unless `--address` says otherwise.
+    expect(commandOf('minio')).not.toContain('--address');
+    expect(s3.port).toBe('9000');
+    expect(orchestrator.S3_ACCESS_KEY_ID).toBe(minio.MINIO_ROOT_USER);
+    expect(orchestrator.S3_SECRET_ACCESS_KEY).toBe(minio.MINIO_ROOT_PASSWORD);
+  });
+
+  it('creates S3_BUCKET in minio-init, once minio is healthy', () => {
+    const init = compose.services['minio-init'] as Json;
+    expect(init.depends_on).toMatchObject({ minio: { condition: 'service_healthy' } });
+    const command = interpolate(commandOf('minio-init'));
+    const alias = /mc alias set (\S+) (\S+)/.exec(command);
+    expect(alias?.[2]).toBe(orchestrator.S3_ENDPOINT);
+    const bucket = new RegExp(`mc mb\\b[^&;|]*\\b${alias?.[1]}/([^\\s"';&|]+)`).exec(command);
+    expect(bucket?.[1]).toBe('renders');
+    expect(orchestrator.S3_BUCKET).toBe(bucket?.[1]);
+    // The credentials the init job logs in with are the ones MinIO was started with.
+    expect(environmentOf('minio-init')).toEqual(environmentOf('minio'));
+  });
+
+  it('publishes port 4000, which is the port the service listens on and the image exposes', () => {
+    expect(publishedPorts('orchestrator')).toContainEqual({ published: '4000', target: '4000' });
+    expect(loadConfig(orchestrator).port).toBe(4000);
+    const exposed = [...dockerfile.matchAll(/^EXPOSE\s+(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
+    expect(exposed.map((port) => port.replace(/\/tcp$/, ''))).toEqual(['4000']);
+  });
+
+  it('starts the orchestrator after its backends are ready', () => {
+    expect(compose.services.orchestrator?.depends_on).toEqual({
+      postgres: { condition: 'service_healthy' },
+      redis: { condition: 'service_healthy' },
+      'minio-init': { condition: 'service_completed_successfully' },
+    });
+  });
+
+  it('has healthchecks, the orchestrator one on /readyz', () => {
+    for (const service of ['postgres', 'redis', 'minio', 'orchestrator']) {
+      expect((compose.services[service]?.healthcheck as Json | undefined)?.test, service).toBeDefined();
+    }
+    const test = (compose.services.orchestrator?.healthcheck as Json).test as string[];
+    expect(test.join(' ')).toContain('127.0.0.1:4000/readyz');
+  });
+
+  it('keeps data in declared named volumes', () => {
+    const declared = Object.keys(compose.volumes ?? {});
+    for (const service of ['postgres', 'redis', 'minio']) {
+      const volumes = (compose.services[service]?.volumes ?? []) as string[];
+      expect(volumes.length, service).toBeGreaterThan(0);
+      for (const volume of volumes) expect(declared).toContain(volume.split(':')[0]);
+    }
+  });
+
+  it('is accepted by loadConfig, so compose and config cannot drift apart', () => {
+    const config = loadConfig(orchestrator);
+    expect(config).toMatchObject({
+      env: 'production',
+      port: 4000,
+      databaseUrl: orchestrator.DATABASE_URL,
+      redisUrl: 'redis://redis:6379',
+      s3: { endpoint: 'http://minio:9000', bucket: 'renders' },
+      developmentDefaults: [],
+    });
+    expect(config.serviceTokens.length).toBeGreaterThan(0);
+  });
+});
+
+describe('Dockerfile', () => {
+  it('builds on node:20-slim with a clean install and runs npm start as a non-root user', () => {
+    expect(dockerfile).toMatch(/^FROM node:20-slim\b/m);
+    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
+    expect(dockerfile).toContain('npm run generate:prisma');
+    expect(dockerfile).toMatch(/^USER (?!root\b|0\b)\S+/m);
+    expect(dockerfile).toMatch(/^CMD \["npm", "start"\]$/m);
+  });
+
+  it('checks /healthz with node itself, since the slim image has no curl', () => {
+    const healthcheck = /^HEALTHCHECK[\s\S]*?CMD (.+)$/m.exec(dockerfile);
+    expect(healthcheck?.[1]).toMatch(/^\["node", "-e", ".*fetch\(.*\/healthz.*"\]$/);
+  });
+});
