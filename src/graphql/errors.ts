@@ -1,6 +1,7 @@
 // Domain errors as GraphQL types, for mutations that return them in result unions, and the
 // mapping of thrown domain errors to GraphQL error extensions for everything else.
-import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError } from 'graphql';
 import {
   ConflictError,
   DomainError,
@@ -59,7 +60,7 @@ builder.objectType(PaymentRequiredError, {
 
 /** Domain errors keep their code and message; anything else is masked. */
 export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  const original = error instanceof GraphQLError ? error.originalError : error;
+  const original = unwrapResolverError(error);
   if (original instanceof DomainError) {
     return {
       ...formatted,
@@ -68,7 +69,9 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
     };
   }
   const code = formatted.extensions?.code;
-  if (original && !(original instanceof GraphQLError) && (code === undefined || code === 'INTERNAL_SERVER_ERROR')) {
+  // Errors GraphQL itself reports (syntax, validation, variables) carry their own code; anything
+  // else a resolver threw is internal and its message may reveal too much.
+  if (code === undefined || code === 'INTERNAL_SERVER_ERROR') {
     return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   }
   return formatted;

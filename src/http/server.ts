@@ -2,6 +2,7 @@
 // health endpoints. Everything behind the doors is in Services.
 import { ApolloServer } from '@apollo/server';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
+import { GraphQLError } from 'graphql';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
@@ -32,11 +33,10 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/** A bad credential on the GraphQL door is refused with its HTTP status, as on REST. */
 function graphQLAuthError(error: unknown): never {
   if (error instanceof DomainError) {
-    throw Object.assign(new Error(error.message), {
-      extensions: { code: error.code, http: { status: error.status } },
-    });
+    throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status: error.status } } });
   }
   throw error;
 }
