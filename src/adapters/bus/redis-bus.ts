@@ -1,0 +1,151 @@
+import { createClient } from 'redis';
+import type { EventBus } from '../../ports.ts';
+
+export interface RedisBusOptions {
+  /** Namespaces the channels so that several deployments or test runs can share one Redis. */
+  channelPrefix?: string;
+  /** Shown in CLIENT LIST (suffixed `:pub` and `:sub`) to tell replicas' connections apart. */
+  clientName?: string;
+  /**
+   * Receives connection errors (the client reconnects by itself) and exceptions thrown by
+   * listeners, which must not stop delivery to the others.
+   */
+  onError?: (error: unknown) => void;
+}
+
+interface Subscription {
+  listener: (payload: unknown) => void;
+  active: boolean;
+}
+
+interface Channel {
+  subscriptions: Set<Subscription>;
+  subscribed: Promise<void>;
+}
+
+/**
+ * Redis pub/sub, one channel per topic. Every local listener of a topic shares one Redis
+ * subscription; Redis delivers a channel's messages in order on the one subscriber connection and
+ * they are handed to the listeners synchronously, so per-topic order is kept end to end.
+ */
+export async function createRedisBus(url: string, options: RedisBusOptions = {}): Promise<EventBus> {
+  const prefix = options.channelPrefix ?? '';
+  const onError = options.onError ?? reportError;
+  let connected = false;
+  const publisher = createClient({
+    url,
+    name: options.clientName === undefined ? undefined : `${options.clientName}:pub`,
+    socket: {
+      // A wrong REDIS_URL fails start-up with its error instead of retrying forever; once both
+      // connections have been up, drops are retried so that a Redis restart is survived.
+      reconnectStrategy: (retries, cause) => (connected ? Math.min(50 * 2 ** retries, 2_000) : cause),
+    },
+  });
+  const subscriber = publisher.duplicate({
+    name: options.clientName === undefined ? undefined : `${options.clientName}:sub`,
+  });
+  publisher.on('error', onError);
+  subscriber.on('error', onError);
+  try {
+    await publisher.connect();
+    await subscriber.connect();
+  } catch (error) {
+    publisher.destroy();
+    subscriber.destroy();
+    throw error;
+  }
+  connected = true;
+
+  const channels = new Map<string, Channel>();
+  let closed = false;
+  // node-redis leaves a SUBSCRIBE on a closed client pending forever instead of refusing it.
+  const assertOpen = () => {
+    if (closed) throw new Error('The event bus is closed');
+  };
+
+  const onMessage = (message: string, channel: string) => {
+    const entry = channels.get(channel);
+    if (entry === undefined) return;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(message);
+    } catch (error) {
+      onError(error);
+      return;
+    }
+    for (const subscription of [...entry.subscriptions]) {
+      if (!subscription.active) continue;
+      try {
+        subscription.listener(payload);
+      } catch (error) {
+        onError(error);
+      }
+    }
+  };
+
+  const release = async (channel: string, entry: Channel, subscription: Subscription) => {
+    if (!subscription.active) return;
+    subscription.active = false;
+    entry.subscriptions.delete(subscription);
+    if (entry.subscriptions.size > 0 || channels.get(channel) !== entry) return;
+    channels.delete(channel);
+    // A subscribe to the same topic that starts now gets a fresh entry and its own SUBSCRIBE,
+    // which the connection sends after this UNSUBSCRIBE, so the channel ends up subscribed.
+    await subscriber.unsubscribe(channel, onMessage);
+  };
+
+  return {
+    async publish(topic, payload) {
+      assertOpen();
+      await publisher.publish(prefix + topic, serialize(payload));
+    },
+
+    async subscribe(topic, listener) {
+      assertOpen();
+      const channel = prefix + topic;
+      let entry = channels.get(channel);
+      if (entry === undefined) {
+        const created: Channel = { subscriptions: new Set(), subscribed: subscriber.subscribe(channel, onMessage) };
+        channels.set(channel, created);
+        entry = created;
+      }
+      const subscription: Subscription = { listener, active: true };
+      entry.subscriptions.add(subscription);
+      try {
+        await entry.subscribed;
+      } catch (error) {
+        subscription.active = false;
+        entry.subscriptions.delete(subscription);
+        if (channels.get(channel) === entry) channels.delete(channel);
+        throw error;
+      }
+      const subscribed = entry;
+      return () => release(channel, subscribed, subscription);
+    },
+
+    async ping() {
+      assertOpen();
+      await publisher.ping();
+      if (!subscriber.isReady) throw new Error('The Redis subscriber connection is not ready');
+    },
+
+    async close() {
+      closed = true;
+      for (const entry of channels.values()) {
+        for (const subscription of entry.subscriptions) subscription.active = false;
+      }
+      channels.clear();
+      await Promise.all([publisher.close(), subscriber.close()]);
+    },
+  };
+}
+
+function serialize(payload: unknown): string {
+  const message = JSON.stringify(payload);
+  if (message === undefined) throw new TypeError('An event payload must be representable as JSON');
+  return message;
+}
+
+function reportError(error: unknown): void {
+  process.emitWarning(error instanceof Error ? error : String(error), { type: 'RedisBusError' });
+}
