@@ -5,6 +5,7 @@ import { mountRoutes } from './route.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { nodeRoutes } from './routes/nodes.ts';
+import { savedProjectRoutes } from './routes/saved-projects.ts';
 
 /** The REST contract (rest-compat/openapi.yaml) mounted under /v1. */
 export function registerRestRoutes(
@@ -14,7 +15,7 @@ export function registerRestRoutes(
 ): void {
   void app.register(
     async (v1) => {
-      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes]);
+      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes, ...savedProjectRoutes]);
       const folderStore = options.folderStore;
       if (folderStore) {
         // Signed download URLs of the embedded object store (S3 serves its own).

@@ -16,6 +16,7 @@ import type { Actor } from './domain/actor.ts';
 import { createBillingService } from './domain/billing/ledger.ts';
 import { createJobService } from './domain/jobs/job-service.ts';
 import { createNodeService } from './domain/nodes/node-service.ts';
+import { createSavedProjectService } from './domain/projects/saved-project-service.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
 import { type Clock, systemClock } from './ports.ts';
 import type { Services } from './services.ts';
@@ -86,6 +87,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       nodes: createNodeService({ prisma, bus, clock, nodeHmacSecret: config.nodeHmacSecret }),
       jobs: createJobService({ prisma, bus, clock, entitlementsOf }),
       billing: createBillingService({ prisma }),
+      savedProjects: createSavedProjectService({ prisma }),
     };
     const http = await createHttpServer(services, { logger, folderStore });
 

@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import type { BillingService } from './domain/billing/ledger.ts';
 import type { JobService } from './domain/jobs/job-service.ts';
 import type { NodeService } from './domain/nodes/node-service.ts';
+import type { SavedProjectService } from './domain/projects/saved-project-service.ts';
 import type { Clock, EventBus, NonceStore, ObjectStore } from './ports.ts';
 
 /** Everything a transport needs: the adapters and the domain services built on them. */
@@ -18,4 +19,5 @@ export interface Services {
   nodes: NodeService;
   jobs: JobService;
   billing: BillingService;
+  savedProjects: SavedProjectService;
 }

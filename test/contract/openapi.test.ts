@@ -285,8 +285,14 @@ describe('what the service adds to the contract', () => {
 describe('listOperations', () => {
   const operations = listOperations(contract);
 
-  it('lists the 32 original operations and the added object download', () => {
-    expect(operations).toHaveLength(33);
+  it('lists the original operations, and every other one is marked as added by this service', () => {
+    const original = new Set(ORIGINAL_OPERATIONS.map((o) => o.operation));
+    const added = operations.filter((o) => !original.has(`${o.method} ${o.path}`));
+    expect(operations.length - added.length).toBe(32);
+    for (const operation of added) {
+      const documented = contract.paths[operation.path]?.[operation.method.toLowerCase() as 'get'] as Json | undefined;
+      expect(documented?.['x-added-by'], `${operation.method} ${operation.path}`).toBe('render-orchestrator');
+    }
     expect(operations).toContainEqual({ method: 'GET', path: '/objects/{key}', tags: ['Objects'], security: [] });
   });
 

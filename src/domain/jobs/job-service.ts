@@ -112,14 +112,15 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
       if (project?.ownerUserId && project.ownerUserId !== user.userId && !user.isAdmin) {
         throw new NotFoundError('saved project', data.savedProjectId);
       }
-      const durationSec = data.durationSec ?? project?.durationSec;
+      // The studio's facts win over the caller's: a caller cannot price a long project as a short one.
+      const durationSec = project?.durationSec ?? data.durationSec;
       if (durationSec === undefined) {
         throw new ValidationError('The saved project is unknown to the render service', [
           { path: 'durationSec', message: 'is required when the saved project has not been synced' },
         ]);
       }
       const frameRate = data.is60Fps ? 60 : (data.frameRate ?? 30);
-      const hasVoiceover = data.hasVoiceover ?? project?.hasVoiceover ?? false;
+      const hasVoiceover = project?.hasVoiceover ?? data.hasVoiceover ?? false;
       const discount = await activeDiscount(data.discountCode);
       const quote = quoteRender(
         {
@@ -141,7 +142,7 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
           data: {
             userId: user.userId,
             savedProjectId: data.savedProjectId,
-            name: data.name ?? project?.name ?? 'Untitled render',
+            name: project?.name ?? data.name ?? 'Untitled render',
             priorityQueue: quote.priorityQueue,
             priceType: data.priceType,
             paidPriceMinor: quote.chargeMinor,
@@ -152,8 +153,8 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
             durationSec,
             totalFrames: Math.max(1, Math.round(durationSec * frameRate)),
             hasVoiceover,
-            aepFileMd5: data.aepFileMd5 ?? project?.aepFileMd5 ?? null,
-            aeVersion: data.aeVersion ?? project?.aeVersion ?? null,
+            aepFileMd5: project?.aepFileMd5 ?? data.aepFileMd5 ?? null,
+            aeVersion: project?.aeVersion ?? data.aeVersion ?? null,
             discountCode: discount?.code ?? null,
             supportFlatrender: data.supportFlatrender,
             tellMeWhenDone: data.tellMeWhenDone,
