@@ -48,14 +48,14 @@ export async function createHttpServer(
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
-    disableRequestLogging: true,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : crypto.randomUUID();
     },
   });
 
-  app.removeContentTypeParser('application/json');
+  // JSON only: any other body is refused with 415 instead of reaching a service as a string.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const raw = body as Buffer;
     request.rawBody = raw;
@@ -65,6 +65,11 @@ export async function createHttpServer(
     } catch {
       done(Object.assign(new Error('The request body is not valid JSON'), { statusCode: 400 }), undefined);
     }
+  });
+
+  // Callers and log searches correlate through one id, given by the caller or made here.
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
   });
 
   app.setErrorHandler((error, request, reply) => {
@@ -114,6 +119,7 @@ export async function createHttpServer(
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     formatError: formatGraphQLError,
+    logger: options.logger,
     introspection: true,
     includeStacktraceInErrorResponses: services.config.env !== 'production',
     plugins: [fastifyApolloDrainPlugin(app)],
