@@ -18,6 +18,7 @@ import { createJobService } from './domain/jobs/job-service.ts';
 import { createNodeService } from './domain/nodes/node-service.ts';
 import { createSavedProjectService } from './domain/projects/saved-project-service.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
+import type { Loop } from './loops/loop.ts';
 import { type Clock, systemClock } from './ports.ts';
 import type { Services } from './services.ts';
 
@@ -25,6 +26,8 @@ export interface App {
   services: Services;
   http: HttpServer;
   logger: Logger;
+  /** Background loops; started by listen(), stopped by close(). */
+  loops: Loop[];
   /** Starts listening; resolves with the bound address (port 0 picks a free one). */
   listen(): Promise<{ url: string; port: number }>;
   /** Drains HTTP and WebSocket clients, then closes every pool and connection. */
@@ -34,6 +37,8 @@ export interface App {
 export interface AppOptions {
   clock?: Clock;
   logger?: Logger;
+  /** Tests that drive loops by hand (runOnce) leave them stopped. */
+  startLoops?: boolean;
 }
 
 function entitlementsOf(actor: Actor) {
@@ -90,6 +95,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       savedProjects: createSavedProjectService({ prisma }),
     };
     const http = await createHttpServer(services, { logger, folderStore });
+    const loops: Loop[] = [];
 
     const closeAll = async () => {
       for (const close of closers.reverse()) await close().catch((error) => logger.error({ err: error }, 'close failed'));
@@ -98,11 +104,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       services,
       http,
       logger,
+      loops,
       async listen() {
         const port = await http.listen(config.port, config.host);
+        if (options.startLoops !== false) for (const loop of loops) loop.start();
         return { url: `http://127.0.0.1:${port}`, port };
       },
       async close() {
+        await Promise.all(loops.map((loop) => loop.stop()));
         await http.close();
         await closeAll();
       },

@@ -69,7 +69,9 @@ async function answer(response: Response): Promise<HttpAnswer> {
   return { status: response.status, body, headers: response.headers };
 }
 
-export async function startTestApp(options: { clock?: Clock; embedded?: boolean; env?: Record<string, string> } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: { clock?: Clock; embedded?: boolean; env?: Record<string, string>; startLoops?: boolean } = {},
+): Promise<TestApp> {
   const database = options.embedded ? undefined : await createTestDatabase();
   const dataDir = await mkdtemp(join(tmpdir(), 'orchestrator-test-'));
   const port = await freePort();
@@ -97,7 +99,7 @@ export async function startTestApp(options: { clock?: Clock; embedded?: boolean;
         }),
     ...options.env,
   };
-  const app = await createApp(loadConfig(env), { clock: options.clock });
+  const app = await createApp(loadConfig(env), { clock: options.clock, startLoops: options.startLoops });
   const { url } = await app.listen();
 
   const rest: TestApp['rest'] = async (method, path, requestOptions = {}) => {
