@@ -28,6 +28,10 @@ export function snakeToCamel(key: string): string {
   return key.replace(/_([a-z0-9])/g, (_match, next: string) => next.toUpperCase());
 }
 
+export function camelToSnake(key: string): string {
+  return key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
 /** Renames top-level keys and remembers the caller's spelling of each, for error messages. */
 function camelKeys(input: Record<string, unknown>, spelling: Map<string, string>): Record<string, unknown> {
   return Object.fromEntries(
@@ -70,7 +74,8 @@ export function mountRoutes(app: FastifyInstance, services: Services, routes: Re
         const spelling = new Map<string, string>();
         const rename = (path: string) => {
           const [head = '', ...rest] = path.split('.');
-          return [spelling.get(head) ?? head, ...rest].join('.');
+          // A field the caller sent keeps its spelling; one it left out gets the contract's.
+          return [spelling.get(head) ?? camelToSnake(head), ...rest].join('.');
         };
         try {
           const actor = await authenticate(route.door, request, services);

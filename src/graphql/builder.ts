@@ -24,7 +24,7 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
     UUID: { Input: string; Output: string };
-    BigInt: { Input: bigint; Output: bigint | number };
+    BigInt: { Input: bigint | number; Output: bigint | number };
     JSONObject: { Input: Record<string, unknown>; Output: Record<string, unknown> };
   };
 }>({

@@ -2,13 +2,14 @@
 // written once per idempotency key, inside the caller's transaction, so a charge or refund lands
 // together with the state change it pays for, or not at all.
 import { z } from 'zod';
-import type { LedgerEntry, LedgerEntryKind, Prisma, PrismaClient } from '../../generated/prisma/client.ts';
+import type { LedgerEntry, LedgerEntryKind, PrismaClient } from '../../generated/prisma/client.ts';
+import { isUniqueViolation, type Tx } from '../db.ts';
 import type { Actor } from '../actor.ts';
 import { PaymentRequiredError } from '../errors.ts';
 import { requireAdmin, requireUser } from '../guards.ts';
 import { parseInput, uuid } from '../validation.ts';
 
-export type Tx = Prisma.TransactionClient;
+
 
 export interface LedgerChange {
   userId: string;
@@ -20,7 +21,8 @@ export interface LedgerChange {
 }
 
 async function ensureWallet(tx: Tx, userId: string): Promise<void> {
-  await tx.wallet.upsert({ where: { userId }, create: { userId }, update: {} });
+  // ON CONFLICT rather than an upsert: two first payments of one user may arrive together.
+  await tx.$executeRaw`INSERT INTO wallets (user_id, updated_at) VALUES (${userId}::uuid, now()) ON CONFLICT (user_id) DO NOTHING`;
 }
 
 async function append(tx: Tx, kind: LedgerEntryKind, change: LedgerChange, signedAmount: bigint): Promise<LedgerEntry> {
@@ -67,7 +69,8 @@ export async function refund(tx: Tx, change: LedgerChange): Promise<LedgerEntry 
 
 export const creditSchema = z.strictObject({
   userId: uuid,
-  amountMinor: z.bigint().min(1n).max(100_000_000_00n),
+  // GraphQL's BigInt scalar hands over small values as numbers.
+  amountMinor: z.coerce.bigint().min(1n).max(100_000_000_00n),
   idempotencyKey: z.string().trim().min(8).max(200),
   description: z.string().trim().max(500).default('Admin credit'),
 });
@@ -79,7 +82,16 @@ export function createBillingService({ prisma }: { prisma: PrismaClient }) {
     async credit(actor: Actor, input: CreditInput): Promise<LedgerEntry> {
       requireAdmin(actor);
       const data = parseInput(creditSchema, input, 'credit');
-      return prisma.$transaction((tx) => append(tx, 'Credit', data, data.amountMinor));
+      try {
+        return await prisma.$transaction((tx) => append(tx, 'Credit', data, data.amountMinor));
+      } catch (error) {
+        // The same key arrived twice at once: the other request wrote the entry, which is the answer.
+        if (isUniqueViolation(error)) {
+          const existing = await prisma.ledgerEntry.findUnique({ where: { idempotencyKey: data.idempotencyKey } });
+          if (existing) return existing;
+        }
+        throw error;
+      }
     },
 
     async wallet(actor: Actor) {

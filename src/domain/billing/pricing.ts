@@ -93,7 +93,8 @@ function ceilDiv(a: bigint, b: bigint): bigint {
 }
 
 export function listPrice(request: Pick<PriceRequest, 'quality' | 'resolution' | 'frameRate' | 'durationSec' | 'hasVoiceover'>): bigint {
-  const durationMs = BigInt(Math.ceil(request.durationSec * 1000));
+  // Whole milliseconds first: 4.025 * 1000 is 4025.0000000000005 in floating point.
+  const durationMs = BigInt(Math.round(request.durationSec * 1000));
   const numerator =
     BigInt(BASE_RATE_PER_SECOND) *
     durationMs *

@@ -1,5 +1,5 @@
 import type { LogLevel, Prisma } from '../../generated/prisma/client.ts';
-import type { Tx } from '../billing/ledger.ts';
+import type { Tx } from '../db.ts';
 
 export interface JobLogLine {
   level: LogLevel;

@@ -3,6 +3,7 @@ import { deriveAgentKey } from '../../adapters/auth/agent-signature.ts';
 import { NodeKind, NodeStatus, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
+import { isUniqueViolation } from '../db.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { publishNodeStatusChanged } from '../events.ts';
 import { requireAdmin, requireNode } from '../guards.ts';
@@ -115,7 +116,7 @@ export function createNodeService({ prisma, bus, clock, nodeHmacSecret }: NodeSe
         await publishNodeStatusChanged(bus, { nodeId: node.id, status: node.status });
         return { node, agentKey: deriveAgentKey(nodeHmacSecret, node.id) };
       } catch (error) {
-        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+        if (isUniqueViolation(error)) {
           throw new ConflictError(`A render node named "${data.name}" already exists`, { name: data.name });
         }
         throw error;
