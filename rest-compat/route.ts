@@ -14,6 +14,8 @@ export interface RestCall {
   params: Record<string, string>;
   query: Record<string, unknown>;
   body: Record<string, unknown>;
+  /** The raw body of a route that accepts bytes. */
+  bytes?: Buffer;
 }
 
 export interface RestRoute {
@@ -21,6 +23,9 @@ export interface RestRoute {
   url: string;
   door: Door;
   status: number;
+  /** 'bytes' routes take an application/octet-stream body (file uploads) up to bodyLimit. */
+  accepts?: 'json' | 'bytes';
+  bodyLimit?: number;
   handle(call: RestCall, services: Services): Promise<unknown>;
 }
 
@@ -45,7 +50,7 @@ function camelKeys(input: Record<string, unknown>, spelling: Map<string, string>
 
 function bodyObject(body: unknown): Record<string, unknown> {
   if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) {
+  if (typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body)) {
     throw new ValidationError('The request body must be a JSON object');
   }
   return body as Record<string, unknown>;
@@ -70,6 +75,7 @@ export function mountRoutes(app: FastifyInstance, services: Services, routes: Re
     app.route({
       method: route.method,
       url: route.url,
+      ...(route.bodyLimit ? { bodyLimit: route.bodyLimit } : {}),
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const spelling = new Map<string, string>();
         const rename = (path: string) => {
@@ -84,7 +90,9 @@ export function mountRoutes(app: FastifyInstance, services: Services, routes: Re
               actor,
               params: request.params as Record<string, string>,
               query: camelKeys(request.query as Record<string, unknown>, spelling),
-              body: camelKeys(bodyObject(request.body), spelling),
+              ...(route.accepts === 'bytes'
+                ? { body: {}, bytes: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0) }
+                : { body: camelKeys(bodyObject(request.body), spelling) }),
             },
             services,
           );

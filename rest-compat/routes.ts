@@ -2,8 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { FolderObjectStore } from '../src/adapters/storage/folder-store.ts';
 import type { Services } from '../src/services.ts';
 import { mountRoutes } from './route.ts';
+import { exportRoutes } from './routes/exports.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { nodeAdminRoutes } from './routes/node-admin.ts';
+import { nodeUpdateRoutes } from './routes/node-updates.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { savedProjectRoutes } from './routes/saved-projects.ts';
 
@@ -15,7 +18,7 @@ export function registerRestRoutes(
 ): void {
   void app.register(
     async (v1) => {
-      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes, ...savedProjectRoutes]);
+      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes, ...savedProjectRoutes, ...exportRoutes, ...nodeAdminRoutes, ...nodeUpdateRoutes]);
       const folderStore = options.folderStore;
       if (folderStore) {
         // Signed download URLs of the embedded object store (S3 serves its own).

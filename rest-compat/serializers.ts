@@ -1,6 +1,19 @@
 // Rows shaped into the contract's JSON: snake_case names exactly as the contract gives them,
 // money as integer minor units, times as ISO 8601.
-import type { Export, ExportFile, FrameJob, RenderJob, RenderNode } from '../src/generated/prisma/client.ts';
+import type { RenderProgress } from '../src/domain/jobs/progress.ts';
+import type { HealthSample, NodeHealth } from '../src/domain/nodes/health-history.ts';
+import type {
+  Export,
+  ExportFile,
+  FrameJob,
+  JobLog,
+  NodeCrash,
+  NodeUpdate,
+  RenderJob,
+  RenderNode,
+  Rollout,
+  RolloutTarget,
+} from '../src/generated/prisma/client.ts';
 
 const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
 
@@ -119,5 +132,95 @@ export function toRestNodeDetail(node: RenderNode & { _count: { templates: numbe
     cached_template_md5s: node.templates.map((template) => template.aepFileMd5),
     last_maintenance_at: iso(node.lastMaintenanceAt),
     next_maintenance_at: iso(node.nextMaintenanceAt),
+  };
+}
+
+export function toRestRenderProgress(progress: RenderProgress) {
+  return {
+    job_id: progress.jobId,
+    step: progress.step,
+    progress: progress.progress,
+    current_frame: progress.currentFrame,
+    total_frames: progress.totalFrames,
+    eta_seconds: progress.etaSeconds,
+    preview_b64: progress.previewB64,
+    active_nodes: progress.activeNodes,
+    message: progress.message,
+  };
+}
+
+export function toRestJobLog(line: JobLog) {
+  return {
+    timestamp: iso(line.timestamp),
+    level: line.level,
+    node_id: line.nodeId,
+    message: line.message,
+    meta: line.meta,
+  };
+}
+
+export function toRestNodeHealth(health: NodeHealth) {
+  return {
+    node_id: health.nodeId,
+    recorded_at: iso(health.recordedAt),
+    status: health.status,
+    cpu_pct: health.cpuPct,
+    ram_available_mb: health.ramAvailableMb,
+    ae_running: health.aeRunning,
+    current_job_id: health.currentJobId,
+    current_frame: health.currentFrame,
+    cache_used_gb: health.cacheUsedGb,
+  };
+}
+
+export function toRestNodeHealthSample(sample: HealthSample) {
+  return { ...toRestNodeHealth(sample), bucket_seconds: sample.bucketSeconds };
+}
+
+export function toRestNodeCrash(crash: NodeCrash) {
+  return {
+    id: crash.id,
+    node_id: crash.nodeId,
+    render_job_id: crash.renderJobId,
+    crashed_at: iso(crash.crashedAt),
+    last_known_frame: crash.lastKnownFrame,
+    crash_signal: crash.crashSignal,
+    error_log: crash.errorLog,
+    log_file_url: crash.logFileUrl,
+    auto_recovered: crash.autoRecovered,
+    recovery_action: crash.recoveryAction,
+    recovered_at: iso(crash.recoveredAt),
+  };
+}
+
+export function toRestNodeUpdate(update: NodeUpdate, rolledOutToNodeIds: string[]) {
+  return {
+    id: update.id,
+    update_file_name: update.updateFileName,
+    update_number: update.updateNumber,
+    description: update.description,
+    target_ae_version: update.targetAeVersion,
+    in_update_queue: update.inUpdateQueue,
+    rolled_out_to_node_ids: rolledOutToNodeIds,
+    create_date: iso(update.createDate),
+  };
+}
+
+export function toRestRollout(rollout: Rollout & { targets: RolloutTarget[] }) {
+  return {
+    id: rollout.id,
+    update_id: rollout.updateId,
+    status: rollout.status,
+    current_wave: rollout.currentWave,
+    halt_reason: rollout.haltReason,
+    created_at: iso(rollout.createdAt),
+    targets: rollout.targets.map((target) => ({
+      node_id: target.nodeId,
+      wave: target.wave,
+      status: target.status,
+      command_id: target.commandId,
+      sent_at: iso(target.sentAt),
+      applied_at: iso(target.appliedAt),
+    })),
   };
 }

@@ -13,12 +13,23 @@ import { createFolderObjectStore, type FolderObjectStore } from './adapters/stor
 import { createS3ObjectStore } from './adapters/storage/s3-store.ts';
 import type { Config } from './config.ts';
 import type { Actor } from './domain/actor.ts';
+import { createDiscountCodeService } from './domain/billing/discount-codes.ts';
 import { createBillingService } from './domain/billing/ledger.ts';
+import { createExportService } from './domain/exports/export-service.ts';
+import { createAgentService } from './domain/agents/agent-service.ts';
 import { createJobService } from './domain/jobs/job-service.ts';
+import { createNodeAdminService } from './domain/nodes/node-admin-service.ts';
 import { createNodeService } from './domain/nodes/node-service.ts';
 import { createSavedProjectService } from './domain/projects/saved-project-service.ts';
+import { createScheduler } from './domain/scheduling/scheduler.ts';
+import { createRolloutService } from './domain/updates/rollout-service.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
+import { createExportSweeper } from './loops/export-sweeper.ts';
+import { healthDownsamplingLoop } from './loops/health-downsampling.ts';
+import { logRetentionLoop } from './loops/log-retention.ts';
 import type { Loop } from './loops/loop.ts';
+import { rolloutLoop } from './loops/rollouts.ts';
+import { schedulingLoops } from './loops/scheduling.ts';
 import { type Clock, systemClock } from './ports.ts';
 import type { Services } from './services.ts';
 
@@ -81,6 +92,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     closers.push(() => store.close());
 
     const prisma = db.prisma;
+    const jobs = createJobService({ prisma, bus, clock, entitlementsOf });
+    const scheduler = createScheduler({
+      prisma,
+      bus,
+      clock,
+      onJobsMoved: async (moved) => {
+        for (const job of moved) await jobs.announce(job);
+      },
+      onAttemptsExhausted: async (jobId, message) => {
+        await jobs.fail(jobId, message);
+      },
+    });
     const services: Services = {
       config,
       clock,
@@ -90,12 +113,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       nonces,
       authenticator: createAuthenticator(config, nonces, clock),
       nodes: createNodeService({ prisma, bus, clock, nodeHmacSecret: config.nodeHmacSecret }),
-      jobs: createJobService({ prisma, bus, clock, entitlementsOf }),
+      nodeAdmin: createNodeAdminService({ prisma, bus, clock }),
+      updates: createRolloutService({ prisma, bus, clock, store }),
+      jobs,
+      scheduler,
+      agents: createAgentService({ prisma, bus, clock, store, scheduler, announce: jobs.announce, failJob: jobs.fail }),
       billing: createBillingService({ prisma }),
+      discountCodes: createDiscountCodeService({ prisma }),
       savedProjects: createSavedProjectService({ prisma }),
+      exports: createExportService({ prisma, store, clock }),
     };
     const http = await createHttpServer(services, { logger, folderStore });
-    const loops: Loop[] = [];
+    const loops: Loop[] = [
+      ...schedulingLoops(scheduler, logger),
+      createExportSweeper({ exports: services.exports, logger }),
+      logRetentionLoop(services, logger),
+      healthDownsamplingLoop(services, logger),
+      rolloutLoop(services, logger),
+    ];
 
     const closeAll = async () => {
       for (const close of closers.reverse()) await close().catch((error) => logger.error({ err: error }, 'close failed'));

@@ -1,5 +1,5 @@
 import type { RestRoute } from '../route.ts';
-import { toRestRenderJob, toRestRenderJobDetail } from '../serializers.ts';
+import { toRestJobLog, toRestRenderJob, toRestRenderJobDetail, toRestRenderProgress } from '../serializers.ts';
 
 const withExportId = { include: { export: { select: { id: true } } } } as const;
 
@@ -41,6 +41,44 @@ export const jobRoutes: RestRoute[] = [
         include: { frameJobs: { orderBy: { orderValue: 'asc' } }, export: true },
       });
       return toRestRenderJobDetail(job);
+    },
+  },
+  {
+    method: 'POST',
+    url: '/renders/:job_id/cancel',
+    door: 'caller',
+    status: 200,
+    async handle({ actor, params, body }, { jobs }) {
+      const result = await jobs.cancel(actor, params.job_id ?? '', body);
+      return { cancelled: result.cancelled, refund_amount_minor: Number(result.refundAmountMinor) };
+    },
+  },
+  {
+    method: 'POST',
+    url: '/renders/:job_id/retry',
+    door: 'caller',
+    status: 201,
+    async handle({ actor, params }, { jobs }) {
+      return toRestRenderJob(await jobs.retry(actor, params.job_id ?? ''));
+    },
+  },
+  {
+    method: 'GET',
+    url: '/renders/:job_id/progress',
+    door: 'caller',
+    status: 200,
+    async handle({ actor, params }, { jobs }) {
+      return toRestRenderProgress(await jobs.progress(actor, params.job_id ?? ''));
+    },
+  },
+  {
+    method: 'GET',
+    url: '/renders/:job_id/logs',
+    door: 'caller',
+    status: 200,
+    async handle({ actor, params, query }, { jobs }) {
+      const lines = await jobs.logs(actor, params.job_id ?? '', { level: query.level as never });
+      return { logs: lines.map(toRestJobLog) };
     },
   },
 ];

@@ -3,6 +3,7 @@ import {
   FrameJobStatus,
   JobStep,
   LedgerEntryKind,
+  LogLevel,
   NodeKind,
   NodeStatus,
   PriceType,
@@ -23,3 +24,4 @@ export const NodeStatusEnum = builder.enumType(NodeStatus, { name: 'NodeStatus' 
 export const NodeKindEnum = builder.enumType(NodeKind, { name: 'NodeKind' });
 export const CrashActionEnum = builder.enumType(CrashAction, { name: 'CrashAction' });
 export const LedgerEntryKindEnum = builder.enumType(LedgerEntryKind, { name: 'LedgerEntryKind' });
+export const LogLevelEnum = builder.enumType(LogLevel, { name: 'LogLevel' });

@@ -7,6 +7,7 @@ import {
   DomainError,
   type FieldProblem,
   ForbiddenError,
+  InvalidStateError,
   NotFoundError,
   PaymentRequiredError,
   ValidationError,
@@ -48,6 +49,15 @@ builder.objectType(NotFoundError, {
 builder.objectType(ForbiddenError, { name: 'ForbiddenError', interfaces: [ErrorInterface] });
 
 builder.objectType(ConflictError, { name: 'ConflictError', interfaces: [ErrorInterface] });
+
+builder.objectType(InvalidStateError, {
+  name: 'InvalidStateError',
+  description: 'The job (or other object) is in a state that does not allow this.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    state: t.string({ nullable: true, resolve: (error) => (typeof error.details.step === 'string' ? error.details.step : null) }),
+  }),
+});
 
 builder.objectType(PaymentRequiredError, {
   name: 'PaymentRequiredError',

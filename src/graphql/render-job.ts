@@ -1,6 +1,10 @@
-import { ForbiddenError, NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
+import { ForbiddenError, InvalidStateError, NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
+import type { JobChanged } from '../domain/events.ts';
+import { MAX_LOG_LINES } from '../domain/jobs/job-service.ts';
+import type { RenderProgress } from '../domain/jobs/progress.ts';
+import type { JobStep } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
-import { FrameJobStatusEnum, JobStepEnum, PriceTypeEnum, PriorityQueueEnum, QualityEnum, ResolutionEnum } from './enums.ts';
+import { FrameJobStatusEnum, JobStepEnum, LogLevelEnum, PriceTypeEnum, PriorityQueueEnum, QualityEnum, ResolutionEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
 import { RenderNodeRef } from './render-node.ts';
 
@@ -131,5 +135,105 @@ builder.mutationFields((t) => ({
       const job = await ctx.services.jobs.submit(ctx.actor, withoutNulls(input));
       return ctx.prisma.renderJob.findUniqueOrThrow({ ...query, where: { id: job.id } });
     },
+  }),
+}));
+
+const RenderProgressRef = builder.objectRef<RenderProgress>('RenderProgress').implement({
+  description: 'Where a render job stands, derived from its frame records.',
+  fields: (t) => ({
+    jobId: t.expose('jobId', { type: 'UUID' }),
+    step: t.expose('step', { type: JobStepEnum }),
+    progress: t.exposeInt('progress', { description: 'Percent of frames rendered; 100 once Completed.' }),
+    currentFrame: t.exposeInt('currentFrame', { nullable: true }),
+    totalFrames: t.exposeInt('totalFrames', { nullable: true }),
+    etaSeconds: t.exposeInt('etaSeconds', { nullable: true }),
+    previewB64: t.exposeString('previewB64', { nullable: true }),
+    activeNodes: t.exposeInt('activeNodes'),
+    message: t.exposeString('message', { nullable: true }),
+  }),
+});
+
+const JobLogRef = builder.prismaObject('JobLog', {
+  fields: (t) => ({
+    timestamp: t.expose('timestamp', { type: 'DateTime' }),
+    level: t.expose('level', { type: LogLevelEnum }),
+    nodeId: t.expose('nodeId', { type: 'UUID', nullable: true }),
+    message: t.exposeString('message'),
+    meta: t.field({ type: 'JSONObject', resolve: (line) => line.meta as Record<string, unknown> }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  renderProgress: t.field({
+    type: RenderProgressRef,
+    args: { jobId: t.arg({ type: 'UUID', required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.jobs.progress(ctx.actor, args.jobId),
+  }),
+  renderJobLogs: t.field({
+    type: [JobLogRef],
+    description: `The job's log, oldest first, from the given level up (at most ${MAX_LOG_LINES} latest lines).`,
+    args: {
+      jobId: t.arg({ type: 'UUID', required: true }),
+      level: t.arg({ type: LogLevelEnum, required: false }),
+    },
+    resolve: (_root, args, ctx) => ctx.services.jobs.logs(ctx.actor, args.jobId, { level: args.level ?? undefined }),
+  }),
+}));
+
+const CancelledRenderJob = builder
+  .objectRef<{ cancelled: boolean; refundAmountMinor: bigint; job: { id: string } }>('CancelledRenderJob')
+  .implement({
+    fields: (t) => ({
+      cancelled: t.exposeBoolean('cancelled'),
+      refundAmountMinor: t.field({ type: 'BigInt', resolve: (result) => result.refundAmountMinor }),
+      job: t.prismaField({
+        type: RenderJobRef,
+        resolve: (query, result, _args, ctx) => ctx.prisma.renderJob.findUniqueOrThrow({ ...query, where: { id: result.job.id } }),
+      }),
+    }),
+  });
+
+builder.mutationFields((t) => ({
+  cancelRenderJob: t.field({
+    type: CancelledRenderJob,
+    description: 'Cancels the job and refunds the share of frames not rendered yet.',
+    args: { id: t.arg({ type: 'UUID', required: true }), reason: t.arg.string({ required: false }) },
+    errors: { types: [NotFoundError, InvalidStateError, ValidationError] },
+    resolve: (_root, args, ctx) => ctx.services.jobs.cancel(ctx.actor, args.id, { reason: args.reason ?? undefined }),
+  }),
+  retryRenderJob: t.prismaField({
+    type: RenderJobRef,
+    description: 'Starts a new job with the configuration of a Failed or Cancelled one, priced and charged again.',
+    args: { id: t.arg({ type: 'UUID', required: true }) },
+    errors: { types: [NotFoundError, InvalidStateError, PaymentRequiredError, ForbiddenError, ValidationError] },
+    resolve: async (query, _root, args, ctx) => {
+      const job = await ctx.services.jobs.retry(ctx.actor, args.id);
+      return ctx.prisma.renderJob.findUniqueOrThrow({ ...query, where: { id: job.id } });
+    },
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  renderProgress: t.field({
+    type: RenderProgressRef,
+    description: "Every change of a job's progress, starting with where it stands now.",
+    args: { jobId: t.arg({ type: 'UUID', required: true }) },
+    subscribe: (_root, args, ctx) => ctx.services.jobs.watchProgress(ctx.actor, args.jobId),
+    // Counts are re-read (they only grow); the step is the event's, so a subscriber whose events
+    // queued up still sees every step in the order it happened.
+    resolve: async (event: JobChanged, args, ctx) => ({
+      ...(await ctx.services.jobs.progress(ctx.actor, args.jobId)),
+      step: event.step as JobStep,
+    }),
+  }),
+  renderJobUpdated: t.prismaField({
+    type: RenderJobRef,
+    description: "The caller's jobs as they change; an admin may watch one user (userId) or everyone (no userId).",
+    args: { userId: t.arg({ type: 'UUID', required: false }) },
+    subscribe: (_root, args, ctx) => ctx.services.jobs.watchJobs(ctx.actor, { userId: args.userId ?? undefined }),
+    resolve: async (query, event: JobChanged, _args, ctx) => ({
+      ...(await ctx.prisma.renderJob.findUniqueOrThrow({ ...query, where: { id: event.jobId } })),
+      step: event.step as JobStep,
+    }),
   }),
 }));

@@ -1,6 +1,7 @@
 // One HTTP server, three doors: GraphQL (HTTP and graphql-ws on /graphql), REST under /v1, and
 // health endpoints. Everything behind the doors is in Services.
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import { GraphQLError } from 'graphql';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -15,8 +16,11 @@ import type { GraphQLContext } from '../graphql/builder.ts';
 import { formatGraphQLError } from '../graphql/errors.ts';
 import { schema } from '../graphql/schema.ts';
 import type { Services } from '../services.ts';
+import { registerDocsRoutes } from './docs.ts';
 import { errorReply, INTERNAL_ERROR, toErrorReply } from './errors.ts';
 import { registerHealthRoutes } from './health.ts';
+import { type Metrics, registerMetrics } from './metrics.ts';
+import { registerPlaygroundRoutes } from './playground.ts';
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -29,6 +33,7 @@ declare module 'fastify' {
 
 export interface HttpServer {
   app: FastifyInstance;
+  metrics: Metrics;
   listen(port: number, host: string): Promise<number>;
   close(): Promise<void>;
 }
@@ -56,6 +61,11 @@ export async function createHttpServer(
 
   // JSON only: any other body is refused with 415 instead of reaching a service as a string.
   app.removeAllContentTypeParsers();
+  // Encoded outputs uploaded by agents; the routes that accept them set their own body limit.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (request, body, done) => {
+    request.rawBody = body as Buffer;
+    done(null, body);
+  });
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const raw = body as Buffer;
     request.rawBody = raw;
@@ -83,8 +93,11 @@ export async function createHttpServer(
     return reply.status(notFound.status).send(notFound.body);
   });
 
+  const metrics = registerMetrics(app, services);
   registerHealthRoutes(app, services);
   registerRestRoutes(app, services, { folderStore: options.folderStore });
+  await registerDocsRoutes(app);
+  await registerPlaygroundRoutes(app);
 
   const contextFor = (actor: Actor): GraphQLContext => ({ actor, services, prisma: services.db.prisma });
 
@@ -94,6 +107,7 @@ export async function createHttpServer(
     {
       schema,
       onConnect: async (ctx) => {
+        metrics.graphqlWs.connecting(ctx);
         const fromParams = ctx.connectionParams?.Authorization ?? ctx.connectionParams?.authorization;
         const header = typeof fromParams === 'string' ? fromParams : ctx.extra.request.headers.authorization;
         try {
@@ -103,7 +117,14 @@ export async function createHttpServer(
           return false;
         }
       },
+      onClose: (ctx) => metrics.graphqlWs.closed(ctx),
       context: (ctx) => contextFor(wsActors.get(ctx.extra) ?? { kind: 'anonymous' }),
+      // The same error shapes and masking as over HTTP.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        'errors' in result && result.errors
+          ? { ...result, errors: result.errors.map((error) => formatGraphQLError(error.toJSON(), error)) }
+          : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatGraphQLError(error.toJSON(), error)),
     },
     wsServer,
   );
@@ -122,7 +143,8 @@ export async function createHttpServer(
     logger: options.logger,
     introspection: true,
     includeStacktraceInErrorResponses: services.config.env !== 'production',
-    plugins: [fastifyApolloDrainPlugin(app)],
+    // Apollo's own landing page loads from a CDN; the playground at /playground is served here.
+    plugins: [fastifyApolloDrainPlugin(app), metrics.apolloPlugin, ApolloServerPluginLandingPageDisabled()],
   });
   await apollo.start();
   app.route({
@@ -136,6 +158,7 @@ export async function createHttpServer(
 
   return {
     app,
+    metrics,
     async listen(port, host) {
       await app.listen({ port, host });
       const address = app.server.address();

@@ -828,11 +828,19 @@ describe('reading one render job', () => {
       duration_sec: 8,
       paid_price_minor: 50,
       export_id: null,
-      frame_jobs: [],
       retry_count: 0,
       repair_attempts: 0,
       export: null,
     });
+    // 192 frames and no node online: two chunks, covering every frame once, waiting for nodes.
+    expect(response.body.frame_jobs).toEqual([
+      { id: expect.any(String), node_id: null, start_frame: 0, end_frame: 95, order_value: 0, status: 'Pending', frames_rendered: 0, frames_validated: 0, attempt: 0, last_error: null },
+      { id: expect.any(String), node_id: null, start_frame: 96, end_frame: 191, order_value: 1, status: 'Pending', frames_rendered: 0, frames_validated: 0, attempt: 0, last_error: null },
+    ]);
+    const frames = await t.app.services.db.prisma.frame.findMany({ where: { renderJobId: jobId }, orderBy: { frameNumber: 'asc' } });
+    expect(frames.map((frame) => frame.frameNumber)).toEqual(Array.from({ length: 192 }, (_, n) => n));
+    expect(frames.every((frame) => !frame.rendered && !frame.validated)).toBe(true);
+    expect(frames[96]?.frameJobId).toBe(response.body.frame_jobs[1].id);
   });
 
   it('answers the job over GraphQL', async () => {
@@ -848,8 +856,11 @@ describe('reading one render job', () => {
       totalFrames: 192,
       priceType: 'Cash',
       priorityQueue: 'Priority',
-      frameJobs: [],
     });
+    expect(result.data?.renderJob.frameJobs.map((chunk) => [chunk.startFrame, chunk.endFrame])).toEqual([
+      [0, 95],
+      [96, 191],
+    ]);
     expect(Number(result.data?.renderJob.paidPriceMinor)).toBe(50);
   });
 

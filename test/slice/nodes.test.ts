@@ -215,16 +215,23 @@ describe('the signed agent protocol', () => {
       cache_used_gb: 5,
     });
     expect(response.status).toBe(200);
-    expect(response.body.next_heartbeat_in_sec).toBe(5);
+    // Commands were just handed out: the node checks back sooner.
+    expect(response.body.next_heartbeat_in_sec).toBe(1);
     expect(response.body.pending_commands).toEqual([{ type: 'close_ae', command_id: command.id, reason: 'test' }]);
     const stored = await prisma.renderNode.findUniqueOrThrow({ where: { id: node.id } });
     expect(stored).toMatchObject({ status: 'Busy', lastCpuPct: 87, lastRamAvailableMb: 2048, aeRunning: true, currentFrame: 42 });
     const samples = await prisma.nodeHealthSample.findMany({ where: { nodeId: node.id } });
     expect(samples).toHaveLength(1);
     expect(samples[0]).toMatchObject({ cpuPct: 87, status: 'Busy' });
+    // Delivered until acknowledged; once acknowledged, an idle node with no work waiting slows down.
+    const again = await t.signed(node, 'POST', path, { status: 'Busy', cpu_pct: 88 });
+    expect(again.body.pending_commands.map((c: { command_id: string }) => c.command_id)).toEqual([command.id]);
+    expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.id}/ack`)).status).toBe(204);
+    const idle = await t.signed(node, 'POST', path, { status: 'Online', cpu_pct: 3 });
+    expect(idle.body).toMatchObject({ next_heartbeat_in_sec: 5, pending_commands: [] });
     const delivered = await prisma.nodeCommand.findUniqueOrThrow({ where: { id: command.id } });
-    expect(delivered.deliveryCount).toBe(1);
-    expect(delivered.status).toBe('Pending');
+    expect(delivered.deliveryCount).toBe(2);
+    expect(delivered.status).toBe('Acknowledged');
   });
 
   it('refuses unsigned, tampered, stale, replayed and cross-node requests and changes nothing', async () => {

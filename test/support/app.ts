@@ -35,7 +35,10 @@ export interface TestApp {
     path: string,
     options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> },
   ): Promise<HttpAnswer<T>>;
-  /** A request signed as a node agent, as the real agents sign it. */
+  /**
+   * A request signed as a node agent, as the real agents sign it: a JSON body, or bytes
+   * (application/octet-stream). Signed at the app's clock when the test controls it.
+   */
   signed<T = any>(
     node: { id: string; agentKey: string },
     method: string,
@@ -119,15 +122,19 @@ export async function startTestApp(
       signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, ...tokenOptions }),
     rest,
     async signed(node, method, path, body, signOptions = {}) {
+      const timestamp = signOptions.timestamp ?? (options.clock ? Math.floor(options.clock.now().getTime() / 1000) : undefined);
+      if (Buffer.isBuffer(body)) {
+        const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body, timestamp });
+        return answer(
+          await fetch(`${url}${path}`, {
+            method,
+            headers: { ...headers, 'content-type': 'application/octet-stream', ...signOptions.headers },
+            body,
+          }),
+        );
+      }
       const payload = body === undefined ? '' : JSON.stringify(body);
-      const headers = signAgentRequest({
-        nodeId: node.id,
-        agentKey: node.agentKey,
-        method,
-        path,
-        body: payload,
-        timestamp: signOptions.timestamp,
-      });
+      const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body: payload, timestamp });
       return rest(method, path, {
         rawBody: body === undefined ? undefined : payload,
         headers: { ...headers, ...signOptions.headers },

@@ -18,11 +18,23 @@ export interface SqlRunner {
   withSession<R>(fn: (session: SqlRunner) => Promise<R>): Promise<R>;
 }
 
+export interface PoolStats {
+  /** Open connections, idle or in use. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+}
+
 export interface Database {
   prisma: PrismaClient;
   kind: 'postgres' | 'pglite';
   sql: SqlRunner;
   ping(): Promise<void>;
+  /** The PostgreSQL pool's counts; null for PGlite, a single in-process connection. */
+  poolStats(): PoolStats | null;
+  /** Calls listener with every SQL statement Prisma sends (query counting, N+1 checks); returns the unsubscribe. */
+  onQuery(listener: (sql: string) => void): () => void;
   close(): Promise<void>;
 }
 
@@ -41,6 +53,22 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
+
+/** A Prisma client whose statements can be observed by any number of listeners. */
+function observedClient(adapter: PrismaPg | PrismaPGlite) {
+  const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
+  const listeners = new Set<(sql: string) => void>();
+  prisma.$on('query', (event) => {
+    for (const listener of listeners) listener(event.query);
+  });
+  return {
+    prisma,
+    onQuery(listener: (sql: string) => void) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+  };
+}
 
 function pgRunner(client: Queryable, withSession: SqlRunner['withSession']): SqlRunner {
   return {
@@ -79,14 +107,16 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
   };
 
   const sql = pgRunner(pool, withSession);
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const { prisma, onQuery } = observedClient(new PrismaPg(pool));
   return {
     prisma,
+    onQuery,
     kind: 'postgres',
     sql,
     async ping() {
       await sql.query('SELECT 1');
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await prisma.$disconnect();
       await pool.end();
@@ -125,14 +155,16 @@ async function openPglite(directory: string): Promise<Database> {
     withSession: (fn) => exclusive(() => fn(direct)),
   };
 
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  const { prisma, onQuery } = observedClient(new PrismaPGlite(pglite));
   return {
     prisma,
+    onQuery,
     kind: 'pglite',
     sql,
     async ping() {
       await sql.query('SELECT 1');
     },
+    poolStats: () => null,
     async close() {
       await prisma.$disconnect();
       await pglite.close();

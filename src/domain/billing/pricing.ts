@@ -174,3 +174,16 @@ export function quoteRender(request: PriceRequest, entitlements: Entitlements): 
     priorityQueue: QUEUE[request.priceType],
   };
 }
+
+/**
+ * What a cancelled job gives back: everything when no frame was rendered yet; otherwise the
+ * share of the price (tip excluded) for the frames not rendered, rounded down to a cent.
+ */
+export function refundOnCancel(
+  job: { paidPriceMinor: bigint; tipMinor: bigint; totalFrames: number },
+  framesRendered: number,
+): bigint {
+  if (framesRendered <= 0) return job.paidPriceMinor;
+  const remaining = BigInt(Math.max(0, job.totalFrames - framesRendered));
+  return ((job.paidPriceMinor - job.tipMinor) * remaining) / BigInt(job.totalFrames);
+}

@@ -1,15 +1,31 @@
 import { z } from 'zod';
-import { JobStep, PriceType, type Prisma, type PrismaClient, Quality, Resolution } from '../../generated/prisma/client.ts';
+import {
+  CommandStatus,
+  CommandType,
+  FrameJobStatus,
+  JobStep,
+  LogLevel,
+  NodeStatus,
+  PriceType,
+  type Prisma,
+  type PrismaClient,
+  Quality,
+  type RenderJob,
+  Resolution,
+} from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
-import { charge } from '../billing/ledger.ts';
+import { charge, refund } from '../billing/ledger.ts';
+import { type Discount, type Entitlements, quoteRender, refundOnCancel } from '../billing/pricing.ts';
 import type { Tx } from '../db.ts';
-import { type Discount, type Entitlements, quoteRender } from '../billing/pricing.ts';
-import { NotFoundError, ValidationError } from '../errors.ts';
-import { publishJobUpdated } from '../events.ts';
-import { requireUser } from '../guards.ts';
+import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
+import { type JobChanged, publishJobChanged, type RenderFinishedNotification, topicEvents, topics } from '../events.ts';
+import { requireAdmin, requireUser } from '../guards.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid } from '../validation.ts';
+import { chunkSizeFor, cutRange } from './chunking.ts';
 import { writeJobLog } from './job-log.ts';
+import { progressOf, type RenderProgress } from './progress.ts';
+import { canMove, invalidMove, type Move, moveJob } from './state-machine.ts';
 
 export const FRAME_RATES = [24, 25, 30, 60] as const;
 export const MAX_DURATION_SEC = 3600;
@@ -47,6 +63,41 @@ export const submitJobSchema = z
 export type SubmitJobInput = z.input<typeof submitJobSchema>;
 
 export type ListJobsInput = PageInput & { status?: string };
+
+export const cancelJobSchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
+export type CancelJobInput = z.input<typeof cancelJobSchema>;
+
+const LOG_LEVELS = [LogLevel.debug, LogLevel.info, LogLevel.warn, LogLevel.error];
+export const MAX_LOG_LINES = 1000;
+export const jobLogsSchema = z.strictObject({ level: z.enum(LogLevel).optional() });
+export type JobLogsInput = z.input<typeof jobLogsSchema>;
+
+/** A level filter keeps that level and the more severe ones, as log viewers do. */
+function levelsFrom(level: LogLevel | undefined): LogLevel[] {
+  return level === undefined ? LOG_LEVELS : LOG_LEVELS.slice(LOG_LEVELS.indexOf(level));
+}
+
+/** Everything a job is created from, resolved from a submission or from the job it retries. */
+interface JobSpec {
+  userId: string;
+  savedProjectId: string;
+  name: string;
+  quality: Quality;
+  resolution: Resolution;
+  frameRate: number;
+  durationSec: number;
+  hasVoiceover: boolean;
+  aepFileMd5: string | null;
+  aeVersion: string | null;
+  priceType: PriceType;
+  supportFlatrender: boolean;
+  tellMeWhenDone: boolean;
+  preferredRegion: string | null;
+  discount: Discount | null;
+  entitlements: Entitlements;
+  retriedFromId?: string;
+  retryCount?: number;
+}
 
 export interface JobServiceDeps {
   prisma: PrismaClient;
@@ -101,11 +152,175 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
     return { ...scope, step: filters.status };
   }
 
+  /** Nodes that could take a chunk now: the fleet size the chunk size adapts to. */
+  async function availableNodes(tx: Tx): Promise<number> {
+    return tx.renderNode.count({
+      where: { isActive: true, acceptsNewJobs: true, status: { in: [NodeStatus.Online, NodeStatus.Busy] } },
+    });
+  }
+
+  /** Cuts the job into chunks and gives every frame its record, in the job's transaction. */
+  async function cutIntoChunks(tx: Tx, job: RenderJob): Promise<void> {
+    const chunkSize = chunkSizeFor(job.totalFrames, await availableNodes(tx));
+    const chunks = cutRange({ startFrame: 0, endFrame: job.totalFrames - 1 }, chunkSize);
+    await tx.frameJob.createMany({
+      data: chunks.map((chunk, index) => ({ renderJobId: job.id, ...chunk, orderValue: index })),
+    });
+    // One statement however long the job: the database expands each chunk into its frames.
+    await tx.$executeRaw`
+      INSERT INTO frames (render_job_id, frame_number, frame_job_id)
+      SELECT fj.render_job_id, n, fj.id
+      FROM frame_jobs fj, generate_series(fj.start_frame, fj.end_frame) AS n
+      WHERE fj.render_job_id = ${job.id}::uuid`;
+    await tx.renderJob.update({ where: { id: job.id }, data: { chunkSize } });
+  }
+
+  async function createJob(actor: Actor, spec: JobSpec) {
+    const quote = quoteRender(spec, spec.entitlements);
+    const job = await prisma.$transaction(async (tx) => {
+      if (spec.discount) await redeemDiscount(tx, spec.discount.code);
+      const created = await tx.renderJob.create({
+        data: {
+          userId: spec.userId,
+          savedProjectId: spec.savedProjectId,
+          name: spec.name,
+          priorityQueue: quote.priorityQueue,
+          priceType: spec.priceType,
+          paidPriceMinor: quote.chargeMinor,
+          tipMinor: quote.tipMinor,
+          quality: spec.quality,
+          resolution: spec.resolution,
+          frameRate: spec.frameRate,
+          durationSec: spec.durationSec,
+          totalFrames: Math.max(1, Math.round(spec.durationSec * spec.frameRate)),
+          hasVoiceover: spec.hasVoiceover,
+          aepFileMd5: spec.aepFileMd5,
+          aeVersion: spec.aeVersion,
+          discountCode: spec.discount?.code ?? null,
+          supportFlatrender: spec.supportFlatrender,
+          tellMeWhenDone: spec.tellMeWhenDone,
+          preferredRegion: spec.preferredRegion,
+          retriedFromId: spec.retriedFromId ?? null,
+          retryCount: spec.retryCount ?? 0,
+          queuedAt: clock.now(),
+        },
+      });
+      await cutIntoChunks(tx, created);
+      await charge(tx, {
+        userId: spec.userId,
+        amountMinor: quote.chargeMinor,
+        idempotencyKey: `charge:render-job:${created.id}`,
+        description: `Render ${created.name} (${spec.priceType}, ${spec.quality}, ${spec.resolution}, ${spec.frameRate} fps)`,
+        renderJobId: created.id,
+      });
+      await writeJobLog(tx, created.id, {
+        level: 'info',
+        message: spec.retriedFromId ? `Job queued as a retry of ${spec.retriedFromId}` : 'Job queued',
+        meta: {
+          price_type: spec.priceType,
+          list_price_minor: Number(quote.listPriceMinor),
+          discount_minor: Number(quote.discountMinor),
+          tip_minor: Number(quote.tipMinor),
+          charged_minor: Number(quote.chargeMinor),
+          submitted_by: actor.kind === 'user' ? actor.userId : actor.kind,
+        },
+      });
+      return tx.renderJob.findUniqueOrThrow({ where: { id: created.id } });
+    });
+    await publishJobChanged(bus, { jobId: job.id, userId: job.userId, step: job.step });
+    return job;
+  }
+
+  /** Tells the notification service, when the job asked for it, that the job has finished. */
+  async function notifyFinished(job: RenderJob): Promise<void> {
+    if (!job.tellMeWhenDone || (job.step !== JobStep.Completed && job.step !== JobStep.Failed)) return;
+    const notification: RenderFinishedNotification = {
+      type: 'render.finished',
+      user_id: job.userId,
+      job_id: job.id,
+      outcome: job.step,
+      message: job.failedMessage,
+    };
+    await bus.publish(topics.notifications, notification);
+  }
+
+  async function afterChange(job: RenderJob): Promise<void> {
+    await publishJobChanged(bus, { jobId: job.id, userId: job.userId, step: job.step });
+    await notifyFinished(job);
+  }
+
+  /**
+   * Ends a job in Cancelled or Failed: refunds what the user did not get, exactly once, and
+   * stops the nodes working on it. The row lock serializes concurrent endings of one job.
+   */
+  async function endJob(jobId: string, end: { to: typeof JobStep.Cancelled | typeof JobStep.Failed; reason: string; nodeId?: string }) {
+    const now = clock.now();
+    const { job, refundMinor } = await prisma.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
+      const current = await tx.renderJob.findUnique({ where: { id: jobId } });
+      if (!current) throw new NotFoundError('render job', jobId);
+      if (!canMove(current.step, end.to)) throw invalidMove(jobId, current.step, end.to);
+      const framesRendered = await tx.frame.count({ where: { renderJobId: jobId, rendered: true } });
+      const refundMinor = end.to === JobStep.Failed ? current.paidPriceMinor : refundOnCancel(current, framesRendered);
+      const moved = await moveJob(
+        tx,
+        jobId,
+        {
+          to: end.to,
+          data: {
+            refundedMinor: refundMinor,
+            ...(end.to === JobStep.Cancelled ? { cancelReason: end.reason } : { failedMessage: end.reason }),
+          },
+          log: {
+            level: end.to === JobStep.Failed ? 'error' : 'info',
+            message: end.to === JobStep.Failed ? `Job failed: ${end.reason}` : `Job cancelled: ${end.reason}`,
+            nodeId: end.nodeId,
+            meta: { refund_minor: Number(refundMinor), frames_rendered: framesRendered },
+          },
+        },
+        now,
+      );
+      await refund(tx, {
+        userId: current.userId,
+        amountMinor: refundMinor,
+        idempotencyKey: `refund:render-job:${jobId}`,
+        description: `Refund for render ${current.name} (${end.to.toLowerCase()}, ${framesRendered}/${current.totalFrames} frames rendered)`,
+        renderJobId: jobId,
+      });
+      const working = await tx.frameJob.findMany({
+        where: { renderJobId: jobId, status: { in: [FrameJobStatus.Assigned, FrameJobStatus.Rendering] }, nodeId: { not: null } },
+        select: { nodeId: true },
+        distinct: ['nodeId'],
+      });
+      await tx.frameJob.updateMany({
+        where: { renderJobId: jobId, status: { in: [FrameJobStatus.Pending, FrameJobStatus.Assigned, FrameJobStatus.Rendering] } },
+        data: { status: FrameJobStatus.Cancelled, leaseToken: null },
+      });
+      await tx.nodeCommand.updateMany({
+        where: { renderJobId: jobId, status: CommandStatus.Pending },
+        data: { status: CommandStatus.Superseded },
+      });
+      await tx.nodeCommand.createMany({
+        data: working.map(({ nodeId }) => ({
+          nodeId: nodeId as string,
+          type: CommandType.cancel_job,
+          renderJobId: jobId,
+          payload: { job_id: jobId, reason: end.reason },
+        })),
+      });
+      return { job: moved, refundMinor };
+    });
+    await afterChange(job);
+    return { job, refundMinor };
+  }
+
   return {
     visibleTo,
     listWhere,
+    /** Tells watchers (and the notification service, when asked) that the job changed. */
+    announce: afterChange,
 
-    /** Prices the job, charges the wallet and queues the job, all in one transaction. */
+    /** Prices the job, charges the wallet, cuts it into chunks and queues it, in one transaction. */
     async submit(actor: Actor, input: SubmitJobInput) {
       const user = requireUser(actor);
       const data = parseInput(submitJobSchema, input, 'render job');
@@ -120,71 +335,134 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
           { path: 'durationSec', message: 'is required when the saved project has not been synced' },
         ]);
       }
-      const frameRate = data.is60Fps ? 60 : (data.frameRate ?? 30);
-      const hasVoiceover = project?.hasVoiceover ?? data.hasVoiceover ?? false;
-      const discount = await activeDiscount(data.discountCode);
-      const quote = quoteRender(
-        {
-          quality: data.quality,
-          resolution: data.resolution,
-          frameRate,
-          durationSec,
-          hasVoiceover,
-          priceType: data.priceType,
-          supportFlatrender: data.supportFlatrender,
-          discount,
-        },
-        entitlementsOf(actor),
-      );
-
-      const job = await prisma.$transaction(async (tx) => {
-        if (discount) await redeemDiscount(tx, discount.code);
-        const created = await tx.renderJob.create({
-          data: {
-            userId: user.userId,
-            savedProjectId: data.savedProjectId,
-            name: project?.name ?? data.name ?? 'Untitled render',
-            priorityQueue: quote.priorityQueue,
-            priceType: data.priceType,
-            paidPriceMinor: quote.chargeMinor,
-            tipMinor: quote.tipMinor,
-            quality: data.quality,
-            resolution: data.resolution,
-            frameRate,
-            durationSec,
-            totalFrames: Math.max(1, Math.round(durationSec * frameRate)),
-            hasVoiceover,
-            aepFileMd5: project?.aepFileMd5 ?? data.aepFileMd5 ?? null,
-            aeVersion: project?.aeVersion ?? data.aeVersion ?? null,
-            discountCode: discount?.code ?? null,
-            supportFlatrender: data.supportFlatrender,
-            tellMeWhenDone: data.tellMeWhenDone,
-            preferredRegion: data.preferredRegion ?? null,
-            queuedAt: clock.now(),
-          },
-        });
-        await charge(tx, {
-          userId: user.userId,
-          amountMinor: quote.chargeMinor,
-          idempotencyKey: `charge:render-job:${created.id}`,
-          description: `Render ${created.name} (${data.priceType}, ${data.quality}, ${data.resolution}, ${frameRate} fps)`,
-          renderJobId: created.id,
-        });
-        await writeJobLog(tx, created.id, {
-          level: 'info',
-          message: 'Job queued',
-          meta: {
-            price_type: data.priceType,
-            list_price_minor: Number(quote.listPriceMinor),
-            discount_minor: Number(quote.discountMinor),
-            tip_minor: Number(quote.tipMinor),
-            charged_minor: Number(quote.chargeMinor),
-          },
-        });
-        return created;
+      return createJob(actor, {
+        userId: user.userId,
+        savedProjectId: data.savedProjectId,
+        name: project?.name ?? data.name ?? 'Untitled render',
+        quality: data.quality,
+        resolution: data.resolution,
+        frameRate: data.is60Fps ? 60 : (data.frameRate ?? 30),
+        durationSec,
+        hasVoiceover: project?.hasVoiceover ?? data.hasVoiceover ?? false,
+        aepFileMd5: project?.aepFileMd5 ?? data.aepFileMd5 ?? null,
+        aeVersion: project?.aeVersion ?? data.aeVersion ?? null,
+        priceType: data.priceType,
+        supportFlatrender: data.supportFlatrender,
+        tellMeWhenDone: data.tellMeWhenDone,
+        preferredRegion: data.preferredRegion ?? null,
+        discount: await activeDiscount(data.discountCode),
+        entitlements: entitlementsOf(actor),
       });
-      await publishJobUpdated(bus, { jobId: job.id, userId: job.userId, step: job.step });
+    },
+
+    /**
+     * A new job with the configuration of a Failed or Cancelled one, priced and charged again
+     * (its discount code is not used twice). It belongs to the original job's owner.
+     */
+    async retry(actor: Actor, id: string) {
+      const user = requireUser(actor);
+      const previous = await this.get(actor, id);
+      if (previous.step !== JobStep.Failed && previous.step !== JobStep.Cancelled) {
+        throw new InvalidStateError(`Render job ${previous.id} is ${previous.step}; only Failed or Cancelled jobs can be retried`, {
+          job_id: previous.id,
+          step: previous.step,
+        });
+      }
+      return createJob(actor, {
+        userId: previous.userId,
+        savedProjectId: previous.savedProjectId,
+        name: previous.name,
+        quality: previous.quality,
+        resolution: previous.resolution,
+        frameRate: previous.frameRate,
+        durationSec: previous.durationSec,
+        hasVoiceover: previous.hasVoiceover,
+        aepFileMd5: previous.aepFileMd5,
+        aeVersion: previous.aeVersion,
+        priceType: previous.priceType,
+        supportFlatrender: previous.supportFlatrender,
+        tellMeWhenDone: previous.tellMeWhenDone,
+        preferredRegion: previous.preferredRegion,
+        discount: null,
+        // An admin retrying for a user is trusted with the price type the user had.
+        entitlements: user.isAdmin ? { plan: 'admin', reseller: true } : entitlementsOf(actor),
+        retriedFromId: previous.id,
+        retryCount: previous.retryCount + 1,
+      });
+    },
+
+    /** Cancels the job and refunds the share of frames not rendered yet, exactly once. */
+    async cancel(actor: Actor, id: string, input: CancelJobInput = {}) {
+      const job = await this.get(actor, id);
+      const data = parseInput(cancelJobSchema, input, 'cancel request');
+      const reason = data.reason ?? (actor.kind === 'user' && actor.userId !== job.userId ? 'Cancelled by an administrator' : 'Cancelled by the user');
+      const ended = await endJob(job.id, { to: JobStep.Cancelled, reason });
+      return { cancelled: true, refundAmountMinor: ended.refundMinor, job: ended.job };
+    },
+
+    /** Fails the job for good (retries exhausted, unrecoverable error) and refunds it in full. */
+    async fail(jobId: string, message: string, nodeId?: string) {
+      return (await endJob(jobId, { to: JobStep.Failed, reason: message, nodeId })).job;
+    },
+
+    /** Moves a job along its steps (the scheduler and agents' reports do this). */
+    async move(jobId: string, move: Move) {
+      const job = await prisma.$transaction((tx) => moveJob(tx, jobId, move, clock.now()));
+      await afterChange(job);
       return job;
+    },
+
+    async progress(actor: Actor, id: string): Promise<RenderProgress> {
+      const job = await this.get(actor, id);
+      const [framesRendered, latestFrame, activeNodes, latestLog] = await Promise.all([
+        prisma.frame.count({ where: { renderJobId: job.id, rendered: true } }),
+        prisma.frame.aggregate({ where: { renderJobId: job.id, rendered: true }, _max: { frameNumber: true } }),
+        prisma.frameJob.findMany({
+          where: { renderJobId: job.id, status: { in: [FrameJobStatus.Assigned, FrameJobStatus.Rendering] }, nodeId: { not: null } },
+          select: { nodeId: true },
+          distinct: ['nodeId'],
+        }),
+        prisma.jobLog.findFirst({ where: { renderJobId: job.id }, orderBy: [{ timestamp: 'desc' }, { id: 'desc' }], select: { message: true } }),
+      ]);
+      return progressOf({
+        job,
+        framesRendered,
+        currentFrame: latestFrame._max.frameNumber,
+        activeNodes: activeNodes.length,
+        message: latestLog?.message ?? null,
+        now: clock.now(),
+      });
+    },
+
+    /** The job's log, oldest first, from the given level up; the latest MAX_LOG_LINES lines. */
+    async logs(actor: Actor, id: string, input: JobLogsInput = {}) {
+      const job = await this.get(actor, id);
+      const { level } = parseInput(jobLogsSchema, input, 'log query');
+      const lines = await prisma.jobLog.findMany({
+        where: { renderJobId: job.id, level: { in: levelsFrom(level) } },
+        orderBy: [{ timestamp: 'desc' }, { id: 'desc' }],
+        take: MAX_LOG_LINES,
+      });
+      return lines.reverse();
+    },
+
+    /** Progress events of one job the actor may see, starting with its current state. */
+    async watchProgress(actor: Actor, id: string) {
+      const job = await this.get(actor, id, { select: { id: true, userId: true, step: true } });
+      return topicEvents<JobChanged>(bus, topics.renderProgress(job.id), [{ jobId: job.id, userId: job.userId, step: job.step }]);
+    },
+
+    /** Job changes: a user's own; an admin's for one user (userId) or for everyone. */
+    async watchJobs(actor: Actor, input: { userId?: string } = {}) {
+      const user = requireUser(actor);
+      if (input.userId !== undefined && input.userId !== user.userId) requireAdmin(actor);
+      const topic =
+        input.userId !== undefined
+          ? topics.renderJobUpdated(parseInput(uuid, input.userId, 'user id'))
+          : user.isAdmin
+            ? topics.renderJobUpdatedAll
+            : topics.renderJobUpdated(user.userId);
+      return topicEvents<JobChanged>(bus, topic);
     },
 
     async list<A extends { include?: Prisma.RenderJobInclude } = {}>(actor: Actor, input: ListJobsInput, args?: A) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deriveAgentKey } from '../../adapters/auth/agent-signature.ts';
-import { NodeKind, NodeStatus, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
+import { FrameJobStatus, JobStep, NodeKind, NodeStatus, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import { isUniqueViolation } from '../db.ts';
@@ -10,6 +10,10 @@ import { requireAdmin, requireNode } from '../guards.ts';
 import { parseInput, uuid } from '../validation.ts';
 
 export const DEFAULT_HEARTBEAT_INTERVAL_SECONDS = 5;
+/** While work waits for a free node, or a node was just given commands, it checks back sooner. */
+export const BUSY_HEARTBEAT_INTERVAL_SECONDS = 1;
+/** How long one replica trusts its last look at the queue when answering heartbeats. */
+const WORK_WAITING_CACHE_MS = 1000;
 
 /** Templates a node can render from its cache right now (a failed download does not count). */
 export const HELD_TEMPLATES = { state: { in: ['Downloaded', 'Verified'] } } satisfies Prisma.NodeTemplateCacheWhereInput;
@@ -92,6 +96,19 @@ export function createNodeService({ prisma, bus, clock, nodeHmacSecret }: NodeSe
     const node = await prisma.renderNode.findUnique({ ...args, where: { id: nodeId } });
     if (!node) throw new NotFoundError('render node', nodeId);
     return node as Prisma.RenderNodeGetPayload<A>;
+  }
+
+  let workWaitingSeen: { at: number; waiting: boolean } | undefined;
+  /** Whether any job waits for a node; cached briefly, since every heartbeat asks. */
+  async function workWaiting(): Promise<boolean> {
+    const now = clock.now().getTime();
+    if (workWaitingSeen && now - workWaitingSeen.at < WORK_WAITING_CACHE_MS) return workWaitingSeen.waiting;
+    const [job, chunk] = await Promise.all([
+      prisma.renderJob.findFirst({ where: { step: { in: [JobStep.Queued, JobStep.Encoding] } }, select: { id: true } }),
+      prisma.frameJob.findFirst({ where: { status: FrameJobStatus.Pending }, select: { id: true } }),
+    ]);
+    workWaitingSeen = { at: now, waiting: job !== null || chunk !== null };
+    return workWaitingSeen.waiting;
   }
 
   function listWhere(actor: Actor, input: ListNodesInput = {}): Prisma.RenderNodeWhereInput {
@@ -232,8 +249,9 @@ export function createNodeService({ prisma, bus, clock, nodeHmacSecret }: NodeSe
         });
       }
       await changeStatusFromContact(node.id, node.status, status);
+      const soon = commands.length > 0 || (status === NodeStatus.Online && (await workWaiting()));
       return {
-        nextHeartbeatInSec: DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
+        nextHeartbeatInSec: soon ? BUSY_HEARTBEAT_INTERVAL_SECONDS : DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
         pendingCommands: commands.map((command) => ({
           ...(command.payload as Record<string, unknown>),
           type: command.type,

@@ -1,0 +1,170 @@
+// The fleet's one connection pool. Plain node:http rather than fetch: thousands of simulated
+// agents share a bounded set of keep-alive sockets, and each request costs a few small objects.
+import http from 'node:http';
+import https from 'node:https';
+import { signAgentRequest } from '../src/adapters/auth/agent-signature.ts';
+
+export interface Answer {
+  /** 0 when no HTTP answer came (connection refused, reset, timed out). */
+  status: number;
+  body: any;
+  /** `error.code` of the service's error body, when there is one. */
+  code?: string;
+  /** Why no answer came, when status is 0. */
+  failure?: string;
+}
+
+/** The `failure` of a request its node gave up before it was sent (the node died or stopped). */
+export const ABANDONED = 'abandoned before sending';
+
+export interface AgentIdentity {
+  id: string;
+  agentKey: string;
+}
+
+export interface TransportOptions {
+  connections: number;
+  timeoutMs?: number;
+}
+
+function parseAnswer(status: number, contentType: string | undefined, raw: Buffer): Answer {
+  if (raw.length === 0) return { status, body: undefined };
+  if (!contentType?.includes('application/json')) return { status, body: raw.toString('utf8') };
+  try {
+    const body = JSON.parse(raw.toString('utf8')) as any;
+    const code = body?.error?.code;
+    return { status, body, ...(typeof code === 'string' ? { code } : {}) };
+  } catch {
+    return { status, body: raw.toString('utf8') };
+  }
+}
+
+/**
+ * The service claims every signature as a nonce, so the same request signed twice in the same
+ * second (a retried online, a re-sent acknowledgement) would be refused as a replay. Such a
+ * request waits for the next second instead. Only the current second's fingerprints are kept.
+ */
+class ReplayGuard {
+  private second = 0;
+  private readonly used = new Set<string>();
+
+  async timestamp(fingerprint: string): Promise<number> {
+    for (;;) {
+      const now = Date.now();
+      const second = Math.floor(now / 1000);
+      if (second !== this.second) {
+        this.second = second;
+        this.used.clear();
+      }
+      if (!this.used.has(fingerprint)) {
+        this.used.add(fingerprint);
+        return second;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000 - (now % 1000) + 1));
+    }
+  }
+}
+
+export class Transport {
+  private readonly agent: http.Agent;
+  private readonly send: typeof http.request;
+  private readonly origin: URL;
+  /** A service behind a path prefix sees (and verifies signatures over) the prefixed path. */
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+  private readonly replay = new ReplayGuard();
+
+  constructor(url: string, options: TransportOptions) {
+    this.origin = new URL(url);
+    if (this.origin.protocol !== 'http:' && this.origin.protocol !== 'https:') {
+      throw new Error(`The service URL must be http or https, got "${url}"`);
+    }
+    const secure = this.origin.protocol === 'https:';
+    const agentOptions = { keepAlive: true, maxSockets: options.connections, maxFreeSockets: options.connections };
+    this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.send = secure ? https.request : http.request;
+    this.prefix = this.origin.pathname.replace(/\/+$/, '');
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  request(method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<Answer> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (answer: Answer) => {
+        if (settled) return;
+        settled = true;
+        resolve(answer);
+      };
+      const request = this.send({
+        protocol: this.origin.protocol,
+        hostname: this.origin.hostname,
+        port: this.origin.port,
+        method,
+        path,
+        agent: this.agent,
+        timeout: this.timeoutMs,
+        headers: { ...headers, 'content-length': String(body === undefined ? 0 : Buffer.byteLength(body)) },
+      });
+      request.on('response', (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          settle(parseAnswer(response.statusCode ?? 0, response.headers['content-type'], Buffer.concat(chunks))),
+        );
+        response.on('error', (error) => settle({ status: 0, body: undefined, failure: error.message }));
+      });
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      request.on('error', (error) => settle({ status: 0, body: undefined, failure: error.message }));
+      request.end(body);
+    });
+  }
+
+  /** A request of a user or service: `Authorization: Bearer`. `path` starts at /v1. */
+  bearer(token: string, method: string, path: string, body?: unknown): Promise<Answer> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return this.request(
+      method,
+      this.prefix + path,
+      { authorization: `Bearer ${token}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+      payload,
+    );
+  }
+
+  /**
+   * A request signed as the node agent. A Buffer body goes as application/octet-stream.
+   * `stillWanted` is asked again after a wait for a fresh signature second, so a node that died
+   * meanwhile sends nothing.
+   */
+  async signed(
+    node: AgentIdentity,
+    method: string,
+    path: string,
+    body?: unknown,
+    stillWanted: () => boolean = () => true,
+  ): Promise<Answer> {
+    const fullPath = this.prefix + path;
+    let payload: string | Buffer | undefined;
+    let contentType: string | undefined;
+    let fingerprint: string;
+    if (Buffer.isBuffer(body)) {
+      payload = body;
+      contentType = 'application/octet-stream';
+      fingerprint = `${node.id} ${method} ${fullPath} #${body.length}`;
+    } else {
+      payload = body === undefined ? undefined : JSON.stringify(body);
+      contentType = payload === undefined ? undefined : 'application/json';
+      fingerprint = `${node.id} ${method} ${fullPath} ${payload ?? ''}`;
+    }
+    const timestamp = await this.replay.timestamp(fingerprint);
+    if (!stillWanted()) return { status: 0, body: undefined, failure: ABANDONED };
+    const headers: Record<string, string> = {
+      ...signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path: fullPath, body: payload, timestamp }),
+      ...(contentType ? { 'content-type': contentType } : {}),
+    };
+    return this.request(method, fullPath, headers, payload);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}

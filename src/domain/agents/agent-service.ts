@@ -1,0 +1,491 @@
+// What render node agents report, and what each report changes. Every report is checked
+// against the work the node currently holds: a report about work that was taken away (its
+// lease changed, or it went to another node) is refused with STALE_LEASE, so a node presumed
+// dead can never overwrite its successor's work.
+import { z } from 'zod';
+import {
+  CommandStatus,
+  CommandType,
+  FrameJobStatus,
+  JobStep,
+  NodeStatus,
+  type PrismaClient,
+  type RenderJob,
+} from '../../generated/prisma/client.ts';
+import type { Clock, EventBus, ObjectStore } from '../../ports.ts';
+import type { Actor } from '../actor.ts';
+import type { Tx } from '../db.ts';
+import { InvalidStateError, NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
+import { publishJobChanged, publishNodeStatusChanged } from '../events.ts';
+import { requireNode } from '../guards.ts';
+import { writeJobLog } from '../jobs/job-log.ts';
+import { moveJob } from '../jobs/state-machine.ts';
+import { parseInput, uuid } from '../validation.ts';
+import { BLOCK_AFTER_JOB_FAILURES, crashAction } from '../scheduling/crash-policy.ts';
+import { ACTIVE_CHUNK, OPEN_COMMAND, recutChunk, releaseNodeWork } from '../scheduling/recut.ts';
+import type { Scheduler } from '../scheduling/scheduler.ts';
+import { MAX_CHUNK_ATTEMPTS } from '../scheduling/scheduler.ts';
+
+/** How long exports stay before the sweeper removes them, unless extended. */
+export const EXPORT_RETENTION_DAYS = 30;
+
+const lease = z.string().trim().min(1).max(100);
+const md5 = z.string().regex(/^[a-f0-9]{32}$/i, 'must be an md5 hex digest').transform((v) => v.toLowerCase());
+
+export const frameReportSchema = z.strictObject({
+  frameJobId: uuid,
+  frameNumber: z.number().int().min(0).max(10_000_000),
+  fileSizeBytes: z.number().int().min(0).max(10 * 1024 ** 3).optional(),
+  completedAt: z.iso.datetime({ offset: true }).optional(),
+  lease: lease.optional(),
+  previewB64: z.string().max(512 * 1024).regex(/^[A-Za-z0-9+/=]*$/, 'must be base64').optional(),
+});
+export type FrameReport = z.input<typeof frameReportSchema>;
+
+export const chunkReportSchema = z.strictObject({ lease: lease.optional(), error: z.string().max(10_000).optional() });
+export const crashReportSchema = z.strictObject({
+  nodeId: uuid,
+  frameJobId: uuid.optional(),
+  lastKnownFrame: z.number().int().min(0).max(10_000_000).optional(),
+  crashSignal: z.string().max(200).optional(),
+  aeVersion: z.string().max(40).optional(),
+  errorLogTail: z.string().max(64 * 1024).optional(),
+  logFileUrl: z.string().max(2000).optional(),
+  lease: lease.optional(),
+});
+export const replicaReadySchema = z.strictObject({
+  nodeId: uuid,
+  replicaPath: z.string().trim().min(1).max(1000),
+  replicaMd5: md5.optional(),
+  lease: lease.optional(),
+});
+export const OUTPUT_FORMAT = /^[a-z0-9]{2,8}$/;
+export const encodedSchema = z.strictObject({
+  lease: lease.optional(),
+  width: z.number().int().min(1).max(16384),
+  height: z.number().int().min(1).max(16384),
+  durationSec: z.number().positive().max(36_000),
+  formats: z.array(z.string().regex(OUTPUT_FORMAT, 'must be a short lowercase format name such as mp4')).min(1).max(10),
+});
+export const cacheUpdateSchema = z.strictObject({
+  action: z.enum(['Downloaded', 'Evicted', 'Verified', 'Failed']),
+  projectId: uuid.optional(),
+  aepFileMd5: md5,
+  fileSizeBytes: z.number().int().min(0).optional(),
+  cacheUsedGb: z.number().int().min(0).max(1_000_000).optional(),
+  errorMessage: z.string().max(2000).optional(),
+});
+
+const CONTENT_TYPES: Record<string, string> = {
+  mp4: 'video/mp4',
+  mov: 'video/quicktime',
+  webm: 'video/webm',
+  gif: 'image/gif',
+  jpg: 'image/jpeg',
+  png: 'image/png',
+};
+
+export function outputKey(jobId: string, format: string): string {
+  return `exports/${jobId}/output.${format}`;
+}
+
+export interface AgentServiceDeps {
+  prisma: PrismaClient;
+  bus: EventBus;
+  clock: Clock;
+  store: ObjectStore;
+  scheduler: Scheduler;
+  announce: (job: RenderJob) => Promise<void>;
+  failJob: (jobId: string, message: string, nodeId?: string) => Promise<unknown>;
+}
+
+export function createAgentService({ prisma, bus, clock, store, scheduler, announce, failJob }: AgentServiceDeps) {
+  /** The chunk this node holds now, or STALE_LEASE: the work was taken away from it. */
+  async function heldChunk(tx: Tx, nodeId: string, jobId: string, frameJobId: string, given?: string) {
+    const chunk = await tx.frameJob.findUnique({ where: { id: frameJobId } });
+    if (!chunk || chunk.renderJobId !== jobId) throw new NotFoundError('frame job', frameJobId);
+    if (chunk.nodeId !== nodeId || !ACTIVE_CHUNK.includes(chunk.status) || (given !== undefined && given !== chunk.leaseToken)) {
+      throw new StaleLeaseError(`Frame job ${frameJobId} is no longer held by this node under this lease`, {
+        frame_job_id: frameJobId,
+        status: chunk.status,
+      });
+    }
+    return chunk;
+  }
+
+  /** The open prepare or encode command this node holds for the job, or STALE_LEASE. */
+  async function heldCommand(tx: Tx, nodeId: string, jobId: string, type: CommandType, given?: string) {
+    const job = await tx.renderJob.findUnique({ where: { id: jobId }, select: { id: true } });
+    if (!job) throw new NotFoundError('render job', jobId);
+    const command = await tx.nodeCommand.findFirst({
+      where: { nodeId, renderJobId: jobId, type, status: { in: OPEN_COMMAND }, ...(given !== undefined ? { leaseToken: given } : {}) },
+      orderBy: { createdAt: 'desc' },
+    });
+    if (!command) {
+      throw new StaleLeaseError(`This node holds no open ${type} work for render job ${jobId} under this lease`, { job_id: jobId });
+    }
+    return command;
+  }
+
+  /** The node finished a piece of work: its slot is free, its failure streak ends. */
+  async function finishWork(tx: Tx, nodeId: string, commandId: string, ok: boolean) {
+    await tx.nodeCommand.update({
+      where: { id: commandId },
+      data: { status: ok ? CommandStatus.Completed : CommandStatus.Failed, completedAt: clock.now() },
+    });
+    await tx.renderNode.update({
+      where: { id: nodeId },
+      data: ok
+        ? { status: NodeStatus.Online, currentJobId: null, lifetimeTaskCount: { increment: 1 }, consecutiveFailures: 0 }
+        : { status: NodeStatus.Online, currentJobId: null, consecutiveFailures: { increment: 1 } },
+    });
+  }
+
+  /** After a chunk closes: when every frame of the job is rendered, the job moves to Encoding. */
+  async function maybeStartEncoding(tx: Tx, jobId: string): Promise<RenderJob | null> {
+    const [open, missing, job] = await Promise.all([
+      tx.frameJob.count({ where: { renderJobId: jobId, status: { in: [FrameJobStatus.Pending, ...ACTIVE_CHUNK] } } }),
+      tx.frame.count({ where: { renderJobId: jobId, rendered: false } }),
+      tx.renderJob.findUniqueOrThrow({ where: { id: jobId }, select: { step: true } }),
+    ]);
+    if (open > 0 || missing > 0 || job.step !== JobStep.Rendering) return null;
+    return moveJob(tx, jobId, { to: JobStep.Encoding, log: { level: 'info', message: 'Every frame is rendered; encoding' } }, clock.now());
+  }
+
+  /** Counts a failure of this node on this job; at the limit the node is kept off the job. */
+  async function countJobFailure(tx: Tx, jobId: string, nodeId: string): Promise<number> {
+    const block = await tx.jobNodeBlock.upsert({
+      where: { renderJobId_nodeId: { renderJobId: jobId, nodeId } },
+      create: { renderJobId: jobId, nodeId, failures: 1 },
+      update: { failures: { increment: 1 } },
+    });
+    if (block.failures >= BLOCK_AFTER_JOB_FAILURES && !block.blockedAt) {
+      await tx.jobNodeBlock.update({
+        where: { renderJobId_nodeId: { renderJobId: jobId, nodeId } },
+        data: { blockedAt: clock.now() },
+      });
+    }
+    return block.failures;
+  }
+
+  async function failIfExhausted(chunkAttempt: number, jobId: string, what: string, nodeId: string) {
+    if (chunkAttempt < MAX_CHUNK_ATTEMPTS) return;
+    try {
+      await failJob(jobId, `${what} failed ${chunkAttempt} times`, nodeId);
+    } catch (error) {
+      // Ended meanwhile (cancelled, or failed by a concurrent report): nothing left to fail.
+      if (!(error instanceof InvalidStateError)) throw error;
+    }
+  }
+
+  return {
+    async acknowledge(actor: Actor, nodeId: string, commandId: string) {
+      requireNode(actor, nodeId);
+      const id = parseInput(uuid, commandId, 'command id');
+      const command = await prisma.nodeCommand.findUnique({ where: { id } });
+      if (!command || command.nodeId !== nodeId) throw new NotFoundError('command', id);
+      // Acknowledging twice, or after the command was superseded, changes nothing.
+      await prisma.nodeCommand.updateMany({
+        where: { id, status: CommandStatus.Pending },
+        data: { status: CommandStatus.Acknowledged, acknowledgedAt: clock.now() },
+      });
+    },
+
+    /** One rendered frame; reporting the same frame again changes nothing. */
+    async reportFrame(actor: Actor, jobId: string, input: FrameReport) {
+      const node = requireNode(actor);
+      const id = parseInput(uuid, jobId, 'render job id');
+      const report = parseInput(frameReportSchema, input, 'frame report');
+      const outcome = await prisma.$transaction(async (tx) => {
+        const chunk = await heldChunk(tx, node.nodeId, id, report.frameJobId, report.lease);
+        if (report.frameNumber < chunk.startFrame || report.frameNumber > chunk.endFrame) {
+          throw new ValidationError('The frame is outside the frame job', [
+            { path: 'frameNumber', message: `must be between ${chunk.startFrame} and ${chunk.endFrame}` },
+          ]);
+        }
+        const validated = (report.fileSizeBytes ?? 0) > 0;
+        const { count } = await tx.frame.updateMany({
+          where: { renderJobId: id, frameNumber: report.frameNumber, frameJobId: chunk.id, rendered: false },
+          data: {
+            rendered: true,
+            validated,
+            nodeId: node.nodeId,
+            fileSizeBytes: report.fileSizeBytes === undefined ? null : BigInt(report.fileSizeBytes),
+            completedAt: report.completedAt ? new Date(report.completedAt) : clock.now(),
+          },
+        });
+        if (count === 0) return null;
+        await tx.frameJob.update({
+          where: { id: chunk.id },
+          data: {
+            status: FrameJobStatus.Rendering,
+            framesRendered: { increment: 1 },
+            framesValidated: { increment: validated ? 1 : 0 },
+          },
+        });
+        const job = await tx.renderJob.update({
+          where: { id },
+          data: { framesRendered: { increment: 1 }, ...(report.previewB64 ? { imagePreviewB64: report.previewB64 } : {}) },
+          select: { id: true, userId: true, step: true, framesRendered: true, totalFrames: true },
+        });
+        await tx.renderJob.update({
+          where: { id },
+          data: { renderProgress: Math.min(99, Math.floor((job.framesRendered * 100) / job.totalFrames)) },
+        });
+        await tx.renderNode.update({ where: { id: node.nodeId }, data: { currentFrame: report.frameNumber } });
+        return job;
+      });
+      if (outcome) await publishJobChanged(bus, { jobId: outcome.id, userId: outcome.userId, step: outcome.step });
+    },
+
+    /** The node finished its chunk; frames it never reported are cut into a new chunk. */
+    async completeChunk(actor: Actor, jobId: string, frameJobId: string, input: z.input<typeof chunkReportSchema>) {
+      const node = requireNode(actor);
+      const id = parseInput(uuid, jobId, 'render job id');
+      const chunkId = parseInput(uuid, frameJobId, 'frame job id');
+      const report = parseInput(chunkReportSchema, input, 'chunk report');
+      const moved = await prisma.$transaction(async (tx) => {
+        await heldChunk(tx, node.nodeId, id, chunkId, report.lease);
+        const command = await tx.nodeCommand.findFirst({ where: { frameJobId: chunkId, nodeId: node.nodeId, status: { in: OPEN_COMMAND } } });
+        const { missingFrames } = await recutChunk(tx, chunkId, FrameJobStatus.Failed, null);
+        if (missingFrames > 0) {
+          await writeJobLog(tx, id, {
+            level: 'warn',
+            message: `${missingFrames} frames of a finished chunk were never reported; rendering them again`,
+            nodeId: node.nodeId,
+          });
+        }
+        if (command) await finishWork(tx, node.nodeId, command.id, true);
+        return maybeStartEncoding(tx, id);
+      });
+      if (moved) await announce(moved);
+    },
+
+    /** The node gave up on its chunk; its missing frames go back to the queue. */
+    async failChunk(actor: Actor, jobId: string, frameJobId: string, input: z.input<typeof chunkReportSchema>) {
+      const node = requireNode(actor);
+      const id = parseInput(uuid, jobId, 'render job id');
+      const chunkId = parseInput(uuid, frameJobId, 'frame job id');
+      const report = parseInput(chunkReportSchema, input, 'chunk report');
+      const attempt = await prisma.$transaction(async (tx) => {
+        const chunk = await heldChunk(tx, node.nodeId, id, chunkId, report.lease);
+        const command = await tx.nodeCommand.findFirst({ where: { frameJobId: chunkId, nodeId: node.nodeId, status: { in: OPEN_COMMAND } } });
+        const error = report.error ?? 'the node gave up on the chunk';
+        await recutChunk(tx, chunkId, FrameJobStatus.Failed, error);
+        await countJobFailure(tx, id, node.nodeId);
+        if (command) await finishWork(tx, node.nodeId, command.id, false);
+        await writeJobLog(tx, id, { level: 'warn', message: `Chunk failed: ${error}`, nodeId: node.nodeId, meta: { frame_job_id: chunkId } });
+        return chunk.attempt;
+      });
+      await failIfExhausted(attempt, id, 'A chunk', node.nodeId);
+    },
+
+    /** After Effects crashed: record it, apply the crash policy, say what the node should do. */
+    async reportCrash(actor: Actor, jobId: string, input: z.input<typeof crashReportSchema>) {
+      const id = parseInput(uuid, jobId, 'render job id');
+      const report = parseInput(crashReportSchema, input, 'crash report');
+      const node = requireNode(actor, report.nodeId);
+      const now = clock.now();
+      const decision = await prisma.$transaction(async (tx) => {
+        const job = await tx.renderJob.findUnique({ where: { id }, select: { id: true } });
+        if (!job) throw new NotFoundError('render job', id);
+        const chunk = report.frameJobId ? await heldChunk(tx, node.nodeId, id, report.frameJobId, report.lease) : null;
+        const updated = await tx.renderNode.update({
+          where: { id: node.nodeId },
+          data: { lifetimeCrashCount: { increment: 1 }, consecutiveFailures: { increment: 1 }, aeRunning: false },
+        });
+        const failuresOnThisJob = await countJobFailure(tx, id, node.nodeId);
+        const crashesInLastHour = await tx.nodeCrash.count({
+          where: { nodeId: node.nodeId, crashedAt: { gt: new Date(now.getTime() - 60 * 60 * 1000) } },
+        });
+        const action = crashAction({
+          consecutiveFailures: updated.consecutiveFailures,
+          crashesInLastHour: crashesInLastHour + 1,
+          failuresOnThisJob,
+        });
+        let newChunkIds: string[] = [];
+        if (action === 'RestartNode') {
+          await releaseNodeWork(tx, node.nodeId, 'the node is restarting after repeated crashes', now);
+          await tx.nodeCommand.create({ data: { nodeId: node.nodeId, type: CommandType.restart, payload: { reason: 'crash policy' } } });
+          await tx.renderNode.update({ where: { id: node.nodeId }, data: { status: NodeStatus.Offline } });
+        } else {
+          if (chunk) {
+            newChunkIds = (await recutChunk(tx, chunk.id, FrameJobStatus.Failed, `After Effects crashed (${report.crashSignal ?? 'unknown signal'})`)).newChunkIds;
+          }
+          await tx.nodeCommand.updateMany({
+            where: { nodeId: node.nodeId, renderJobId: id, frameJobId: chunk?.id, status: { in: OPEN_COMMAND } },
+            data: { status: CommandStatus.Failed, completedAt: now },
+          });
+          await tx.renderNode.update({ where: { id: node.nodeId }, data: { status: NodeStatus.Online, currentJobId: null } });
+          if (action === 'ResetAndRestart') {
+            await tx.nodeCommand.create({ data: { nodeId: node.nodeId, type: CommandType.close_ae, payload: { reason: 'crash recovery' } } });
+          }
+        }
+        const crash = await tx.nodeCrash.create({
+          data: {
+            nodeId: node.nodeId,
+            renderJobId: id,
+            frameJobId: chunk?.id ?? null,
+            crashedAt: now,
+            lastKnownFrame: report.lastKnownFrame ?? null,
+            crashSignal: report.crashSignal ?? '',
+            aeVersion: report.aeVersion ?? null,
+            errorLog: report.errorLogTail ?? '',
+            logFileUrl: report.logFileUrl ?? '',
+            autoRecovered: true,
+            recoveryAction: action,
+            recoveredAt: now,
+          },
+        });
+        await writeJobLog(tx, id, {
+          level: 'error',
+          message: `After Effects crashed on a node: ${action}`,
+          nodeId: node.nodeId,
+          meta: { crash_id: crash.id, crash_signal: report.crashSignal ?? null, last_known_frame: report.lastKnownFrame ?? null },
+        });
+        return { action, newChunkIds, crashId: crash.id, attempt: chunk?.attempt ?? 0 };
+      });
+      await publishNodeStatusChanged(bus, { nodeId: node.nodeId, status: decision.action === 'RestartNode' ? NodeStatus.Offline : NodeStatus.Online });
+      let reassignedTo: string | null = null;
+      if (decision.action === 'ReassignWork' && decision.newChunkIds.length > 0) {
+        const pass = await scheduler.assignWork();
+        reassignedTo = decision.newChunkIds.map((chunkId) => pass.placements.get(chunkId)).find(Boolean) ?? null;
+        if (reassignedTo) {
+          await prisma.nodeCrash.update({ where: { id: decision.crashId }, data: { reassignedToNodeId: reassignedTo } });
+        }
+      }
+      await failIfExhausted(decision.attempt, id, 'A chunk', node.nodeId);
+      return { actionRecommended: decision.action, reassignedToNodeId: reassignedTo };
+    },
+
+    /** The replica project is saved: the job can render. */
+    async replicaReady(actor: Actor, jobId: string, input: z.input<typeof replicaReadySchema>) {
+      const id = parseInput(uuid, jobId, 'render job id');
+      const report = parseInput(replicaReadySchema, input, 'replica report');
+      const node = requireNode(actor, report.nodeId);
+      const job = await prisma.$transaction(async (tx) => {
+        const command = await heldCommand(tx, node.nodeId, id, CommandType.prepare_replica, report.lease);
+        const moved = await moveJob(
+          tx,
+          id,
+          {
+            to: JobStep.Rendering,
+            data: { replicaPath: report.replicaPath, replicaMd5: report.replicaMd5 ?? null },
+            log: { level: 'info', message: 'Replica project ready; rendering', nodeId: node.nodeId },
+          },
+          clock.now(),
+        );
+        await finishWork(tx, node.nodeId, command.id, true);
+        if (moved.aepFileMd5) {
+          await tx.nodeTemplateCache.upsert({
+            where: { nodeId_aepFileMd5: { nodeId: node.nodeId, aepFileMd5: moved.aepFileMd5 } },
+            create: { nodeId: node.nodeId, aepFileMd5: moved.aepFileMd5, projectId: moved.savedProjectId, state: 'Verified' },
+            update: { state: 'Verified', errorMessage: null },
+          });
+        }
+        return moved;
+      });
+      await announce(job);
+    },
+
+    /** One encoded output of the job, stored in the object store until `encoded` is reported. */
+    async uploadOutput(actor: Actor, jobId: string, format: string, givenLease: string | undefined, bytes: Buffer) {
+      const node = requireNode(actor);
+      const id = parseInput(uuid, jobId, 'render job id');
+      const kind = parseInput(z.string().regex(OUTPUT_FORMAT, 'must be a short lowercase format name such as mp4'), format, 'format');
+      if (bytes.length === 0) throw new ValidationError('The output is empty', [{ path: 'body', message: 'must hold the file bytes' }]);
+      await prisma.$transaction((tx) => heldCommand(tx, node.nodeId, id, CommandType.encode, givenLease));
+      await store.put(outputKey(id, kind), bytes, CONTENT_TYPES[kind] ?? 'application/octet-stream');
+    },
+
+    /** Every output is uploaded: the Export is created and the job is Completed. */
+    async encoded(actor: Actor, jobId: string, input: z.input<typeof encodedSchema>) {
+      const node = requireNode(actor);
+      const id = parseInput(uuid, jobId, 'render job id');
+      const report = parseInput(encodedSchema, input, 'encode report');
+      const outputs = await Promise.all(
+        report.formats.map(async (format) => ({ format, key: outputKey(id, format), object: await store.get(outputKey(id, format)) })),
+      );
+      const missing = outputs.filter((output) => !output.object).map((output) => output.format);
+      for (const output of outputs) output.object?.body.destroy();
+      if (missing.length > 0) {
+        throw new ValidationError('Some outputs were not uploaded', [{ path: 'formats', message: `missing: ${missing.join(', ')}` }]);
+      }
+      const now = clock.now();
+      const job = await prisma.$transaction(async (tx) => {
+        const command = await heldCommand(tx, node.nodeId, id, CommandType.encode, report.lease);
+        const current = await tx.renderJob.findUniqueOrThrow({ where: { id } });
+        const [main] = outputs;
+        const image = outputs.find((output) => output.format === 'jpg' || output.format === 'png');
+        const exported = await tx.export.create({
+          data: {
+            userId: current.userId,
+            renderJobId: id,
+            savedProjectId: current.savedProjectId,
+            path: main?.key ?? '',
+            image: image?.key ?? '',
+            sizeBytes: BigInt(main?.object?.size ?? 0),
+            durationSec: report.durationSec,
+            width: report.width,
+            height: report.height,
+            fileExtension: main?.format ?? '',
+            fileType: main?.format ?? '',
+            renderQuality: current.quality,
+            createType: 'Render',
+            produceDate: now,
+            autoDeleteDate: new Date(now.getTime() + EXPORT_RETENTION_DAYS * 24 * 60 * 60 * 1000),
+          },
+        });
+        await tx.exportFile.createMany({
+          data: outputs.map((output) => ({
+            exportId: exported.id,
+            path: output.key,
+            sizeBytes: BigInt(output.object?.size ?? 0),
+            fileType: output.format,
+          })),
+        });
+        const moved = await moveJob(
+          tx,
+          id,
+          {
+            to: JobStep.Completed,
+            data: { renderProgress: 100 },
+            log: { level: 'info', message: 'Render completed', nodeId: node.nodeId, meta: { export_id: exported.id } },
+          },
+          now,
+        );
+        await finishWork(tx, node.nodeId, command.id, true);
+        return moved;
+      });
+      await announce(job);
+      return job;
+    },
+
+    /** A change in a node's template cache, which placement prefers. */
+    async cacheUpdate(actor: Actor, nodeId: string, input: z.input<typeof cacheUpdateSchema>) {
+      requireNode(actor, nodeId);
+      const report = parseInput(cacheUpdateSchema, input, 'cache update');
+      const node = await prisma.renderNode.findUnique({ where: { id: nodeId }, select: { id: true } });
+      if (!node) throw new NotFoundError('render node', nodeId);
+      await prisma.$transaction(async (tx) => {
+        const key = { nodeId_aepFileMd5: { nodeId, aepFileMd5: report.aepFileMd5 } };
+        if (report.action === 'Evicted') {
+          await tx.nodeTemplateCache.deleteMany({ where: { nodeId, aepFileMd5: report.aepFileMd5 } });
+        } else {
+          const fields = {
+            state: report.action,
+            projectId: report.projectId ?? null,
+            fileSizeBytes: report.fileSizeBytes === undefined ? null : BigInt(report.fileSizeBytes),
+            errorMessage: report.action === 'Failed' ? (report.errorMessage ?? 'download failed') : null,
+          };
+          await tx.nodeTemplateCache.upsert({ where: key, create: { nodeId, aepFileMd5: report.aepFileMd5, ...fields }, update: fields });
+        }
+        if (report.cacheUsedGb !== undefined) {
+          await tx.renderNode.update({ where: { id: nodeId }, data: { cacheUsedGb: report.cacheUsedGb } });
+        }
+      });
+    },
+  };
+}
+
+export type AgentService = ReturnType<typeof createAgentService>;

@@ -1,0 +1,208 @@
+// What admins do to a node besides registering it: change its settings, restart it, take its
+// work away, close After Effects, and read its health and crashes.
+//
+// Settings never stop work that is running: a node made inactive, closed to new jobs or given a
+// maintenance time finishes what it holds, and the scheduler simply gives it nothing new. Taking
+// work away is explicit (release, restart), and re-cuts the node's chunks so that only frames
+// never rendered are rendered again elsewhere.
+import { z } from 'zod';
+import { CommandStatus, CommandType, NodeKind, type Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
+import type { Clock, EventBus } from '../../ports.ts';
+import type { Actor } from '../actor.ts';
+import type { Tx } from '../db.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { type NodeChanged, publishJobChanged, topicEvents, topics } from '../events.ts';
+import { requireAdmin, type UserActor } from '../guards.ts';
+import { writeJobLog } from '../jobs/job-log.ts';
+import { ACTIVE_CHUNK, OPEN_COMMAND, releaseNodeWork } from '../scheduling/recut.ts';
+import { parseInput, uuid } from '../validation.ts';
+import { type HealthSample, healthHistory, type NodeHealth } from './health-history.ts';
+
+/** Crash records answered per node, newest first. */
+export const MAX_CRASHES = 200;
+const HOUR_MS = 3600_000;
+
+// REST sends ISO strings, GraphQL's DateTime scalar sends Dates: both are checked as ISO.
+const isoDate = z
+  .preprocess((value) => (value instanceof Date && !Number.isNaN(value.getTime()) ? value.toISOString() : value), z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }))
+  .transform((value) => new Date(value));
+
+export const updateNodeSchema = z
+  .strictObject({
+    priority: z.number().int().min(-1000).max(1000).optional(),
+    isActive: z.boolean().optional(),
+    acceptsNewJobs: z.boolean().optional(),
+    nodeKind: z.enum(NodeKind).optional(),
+    ownerUserId: uuid.nullable().optional(),
+    nextMaintenanceAt: isoDate.nullable().optional(),
+    maintenanceReason: z.string().trim().max(500).nullable().optional(),
+  })
+  .refine((input) => Object.values(input).some((value) => value !== undefined), {
+    message: 'name at least one field to change',
+  });
+export type UpdateNodeInput = z.input<typeof updateNodeSchema>;
+
+const historySchema = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
+export type HealthHistoryInput = z.input<typeof historySchema>;
+
+type NodeArgs = { include?: Prisma.RenderNodeInclude; select?: Prisma.RenderNodeSelect };
+
+export interface NodeActionResult {
+  nodeId: string;
+  /** The command queued for the node, when the action sends one. */
+  commandId: string | null;
+  /** Chunks taken from the node and cut again for other nodes. */
+  recutChunks: number;
+}
+
+export interface NodeAdminServiceDeps {
+  prisma: PrismaClient;
+  bus: EventBus;
+  clock: Clock;
+}
+
+export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceDeps) {
+  async function existingNode(actor: Actor, id: string) {
+    requireAdmin(actor);
+    const nodeId = parseInput(uuid, id, 'node id');
+    const node = await prisma.renderNode.findUnique({ where: { id: nodeId } });
+    if (!node) throw new NotFoundError('render node', nodeId);
+    return node;
+  }
+
+  /**
+   * Queues a control command, replacing one of the same type still waiting: two clicks on
+   * "restart" must not reboot the machine twice.
+   */
+  async function queueControl(tx: Tx, nodeId: string, type: CommandType, admin: UserActor) {
+    await tx.nodeCommand.updateMany({
+      where: { nodeId, type, status: CommandStatus.Pending },
+      data: { status: CommandStatus.Superseded },
+    });
+    return tx.nodeCommand.create({ data: { nodeId, type, payload: { requested_by: admin.userId } } });
+  }
+
+  /** Releases the node's work and logs it on every job it touches; answers those jobs. */
+  async function releaseWork(tx: Tx, nodeId: string, reason: string) {
+    const now = clock.now();
+    const [chunks, preparing] = await Promise.all([
+      tx.frameJob.findMany({ where: { nodeId, status: { in: ACTIVE_CHUNK } }, select: { renderJobId: true } }),
+      tx.nodeCommand.findMany({
+        where: { nodeId, type: CommandType.prepare_replica, status: { in: OPEN_COMMAND }, renderJobId: { not: null } },
+        select: { renderJobId: true },
+      }),
+    ]);
+    const { recutChunks } = await releaseNodeWork(tx, nodeId, reason, now);
+    const jobIds = [...new Set([...chunks, ...preparing].map((row) => row.renderJobId as string))];
+    for (const jobId of jobIds) {
+      await writeJobLog(tx, jobId, { level: 'warn', message: `Work moved off node ${nodeId}: ${reason}`, nodeId });
+    }
+    return { recutChunks, jobIds };
+  }
+
+  async function publishJobs(jobIds: string[]) {
+    if (jobIds.length === 0) return;
+    const jobs = await prisma.renderJob.findMany({ where: { id: { in: jobIds } }, select: { id: true, userId: true, step: true } });
+    await Promise.all(jobs.map((job) => publishJobChanged(bus, { jobId: job.id, userId: job.userId, step: job.step })));
+  }
+
+  return {
+    /** Changes the node's settings; work it is running carries on whatever they become. */
+    async update<A extends NodeArgs = {}>(actor: Actor, id: string, input: UpdateNodeInput, args?: A) {
+      const node = await existingNode(actor, id);
+      const data = parseInput(updateNodeSchema, input, 'node changes');
+      const updated = await prisma.renderNode.update({ ...args, where: { id: node.id }, data });
+      return updated as Prisma.RenderNodeGetPayload<A>;
+    },
+
+    /** Reboots the machine: its work moves to other nodes now, in the same transaction as the command. */
+    async restart(actor: Actor, id: string): Promise<NodeActionResult> {
+      const admin = requireAdmin(actor);
+      const node = await existingNode(actor, id);
+      const { command, released } = await prisma.$transaction(async (tx) => {
+        const command = await queueControl(tx, node.id, CommandType.restart, admin);
+        const released = await releaseWork(tx, node.id, 'the node is being restarted by an administrator');
+        return { command, released };
+      });
+      await publishJobs(released.jobIds);
+      return { nodeId: node.id, commandId: command.id, recutChunks: released.recutChunks };
+    },
+
+    /** Takes every piece of work away from the node; its late reports are refused as stale. */
+    async release(actor: Actor, id: string): Promise<NodeActionResult> {
+      const node = await existingNode(actor, id);
+      const released = await prisma.$transaction((tx) => releaseWork(tx, node.id, 'released by an administrator'));
+      await publishJobs(released.jobIds);
+      return { nodeId: node.id, commandId: null, recutChunks: released.recutChunks };
+    },
+
+    /** Kills After Effects on the node. Its work stays assigned: the agent reports how it ends. */
+    async closeAe(actor: Actor, id: string): Promise<NodeActionResult> {
+      const admin = requireAdmin(actor);
+      const node = await existingNode(actor, id);
+      const command = await prisma.$transaction((tx) => queueControl(tx, node.id, CommandType.close_ae, admin));
+      return { nodeId: node.id, commandId: command.id, recutChunks: 0 };
+    },
+
+    /** The health the node reported last, as kept on the node row. */
+    async health(actor: Actor, id: string): Promise<NodeHealth> {
+      const node = await existingNode(actor, id);
+      return {
+        nodeId: node.id,
+        recordedAt: node.lastHeartbeatAt,
+        status: node.status,
+        cpuPct: node.lastCpuPct,
+        ramAvailableMb: node.lastRamAvailableMb,
+        aeRunning: node.aeRunning,
+        currentJobId: node.currentJobId,
+        currentFrame: node.currentFrame,
+        cacheUsedGb: node.cacheUsedGb,
+      };
+    },
+
+    /** Samples between `from` and `to` (the last hour by default), oldest first, at whatever resolution is kept. */
+    async healthHistory(actor: Actor, id: string, input: HealthHistoryInput = {}): Promise<HealthSample[]> {
+      const node = await existingNode(actor, id);
+      const range = parseInput(historySchema, input, 'health history range');
+      const to = range.to ?? clock.now();
+      const from = range.from ?? new Date(to.getTime() - HOUR_MS);
+      if (from > to) throw new ValidationError('Invalid health history range', [{ path: 'from', message: 'must not be after `to`' }]);
+      return healthHistory(prisma, node.id, from, to);
+    },
+
+    async crashes(actor: Actor, id: string) {
+      const node = await existingNode(actor, id);
+      return prisma.nodeCrash.findMany({
+        where: { nodeId: node.id },
+        orderBy: [{ crashedAt: 'desc' }, { id: 'desc' }],
+        take: MAX_CRASHES,
+      });
+    },
+
+    /**
+     * Every change of any node's status, for admins. Events naming a node this database does not
+     * hold (another deployment sharing the bus) are skipped, so subscribers only hear of real nodes.
+     */
+    async watchStatus(actor: Actor): Promise<AsyncIterableIterator<NodeChanged>> {
+      requireAdmin(actor);
+      const events = await topicEvents<NodeChanged>(bus, topics.nodeStatusChanged);
+      const known = async (event: NodeChanged) =>
+        uuid.safeParse(event.nodeId).success && (await prisma.renderNode.count({ where: { id: event.nodeId } })) > 0;
+      const iterator: AsyncIterableIterator<NodeChanged> = {
+        async next() {
+          for (;;) {
+            const result = await events.next();
+            if (result.done || (await known(result.value))) return result;
+          }
+        },
+        // Straight to the source, so that a consumer leaving while no event comes still unsubscribes.
+        return: () => events.return?.() ?? Promise.resolve({ value: undefined, done: true }),
+        throw: (error) => events.throw?.(error) ?? Promise.reject(error),
+        [Symbol.asyncIterator]: () => iterator,
+      };
+      return iterator;
+    },
+  };
+}
+
+export type NodeAdminService = ReturnType<typeof createNodeAdminService>;

@@ -1,0 +1,112 @@
+// Moving work off a node: a chunk that will not finish where it is (node lost, released by an
+// admin, crashed, failed) is closed and its frames that were never rendered are cut into new
+// Pending chunks, so only those frames are rendered again. The old chunk's lease is cleared, so
+// a late report from the old node is refused as stale.
+import {
+  CommandStatus,
+  CommandType,
+  FrameJobStatus,
+  JobStep,
+} from '../../generated/prisma/client.ts';
+import type { Tx } from '../db.ts';
+import { runsOf } from '../jobs/chunking.ts';
+import { moveJob } from '../jobs/state-machine.ts';
+
+/** Commands that occupy a node's one work slot until they are completed, failed or superseded. */
+export const WORK_COMMANDS: CommandType[] = [
+  CommandType.prepare_replica,
+  CommandType.render_chunk,
+  CommandType.encode,
+  CommandType.render_snapshot,
+];
+export const OPEN_COMMAND: CommandStatus[] = [CommandStatus.Pending, CommandStatus.Acknowledged];
+export const ACTIVE_CHUNK: FrameJobStatus[] = [FrameJobStatus.Assigned, FrameJobStatus.Rendering];
+
+export interface RecutResult {
+  /** New Pending chunks holding the frames that still need rendering. */
+  newChunkIds: string[];
+  missingFrames: number;
+}
+
+/**
+ * Closes a chunk (Completed when every frame is rendered, else `closeAs`) and cuts its missing
+ * frames into new Pending chunks that carry its attempt count forward.
+ */
+export async function recutChunk(
+  tx: Tx,
+  frameJobId: string,
+  closeAs: typeof FrameJobStatus.Failed | typeof FrameJobStatus.Completed,
+  lastError: string | null,
+): Promise<RecutResult> {
+  const chunk = await tx.frameJob.findUniqueOrThrow({ where: { id: frameJobId } });
+  const missing = await tx.frame.findMany({
+    where: { frameJobId, rendered: false },
+    select: { frameNumber: true },
+    orderBy: { frameNumber: 'asc' },
+  });
+  await tx.frameJob.update({
+    where: { id: frameJobId },
+    data: {
+      status: missing.length === 0 ? FrameJobStatus.Completed : closeAs,
+      leaseToken: null,
+      lastError,
+      completedAt: missing.length === 0 ? new Date() : null,
+    },
+  });
+  const newChunkIds: string[] = [];
+  for (const run of runsOf(missing.map((frame) => frame.frameNumber))) {
+    const created = await tx.frameJob.create({
+      data: {
+        renderJobId: chunk.renderJobId,
+        startFrame: run.startFrame,
+        endFrame: run.endFrame,
+        orderValue: chunk.orderValue,
+        attempt: chunk.attempt,
+        lastError,
+      },
+    });
+    await tx.frame.updateMany({
+      where: { renderJobId: chunk.renderJobId, frameNumber: { gte: run.startFrame, lte: run.endFrame } },
+      data: { frameJobId: created.id },
+    });
+    newChunkIds.push(created.id);
+  }
+  await tx.nodeCommand.updateMany({
+    where: { frameJobId, status: { in: OPEN_COMMAND } },
+    data: { status: CommandStatus.Superseded },
+  });
+  return { newChunkIds, missingFrames: missing.length };
+}
+
+/**
+ * Takes every piece of work away from a node: its chunks are re-cut, a replica it was preparing
+ * goes back to the queue, an encode it was running is offered again. Used when a node is lost,
+ * released by an admin, restarted or told to stop by the crash policy.
+ */
+export async function releaseNodeWork(tx: Tx, nodeId: string, reason: string, now: Date): Promise<{ recutChunks: number }> {
+  const chunks = await tx.frameJob.findMany({ where: { nodeId, status: { in: ACTIVE_CHUNK } }, select: { id: true } });
+  for (const chunk of chunks) await recutChunk(tx, chunk.id, FrameJobStatus.Failed, reason);
+
+  const open = await tx.nodeCommand.findMany({
+    where: { nodeId, status: { in: OPEN_COMMAND }, type: { in: WORK_COMMANDS } },
+    select: { id: true, type: true, renderJobId: true },
+  });
+  await tx.nodeCommand.updateMany({
+    where: { id: { in: open.map((command) => command.id) } },
+    data: { status: CommandStatus.Superseded },
+  });
+  for (const command of open) {
+    if (command.type !== CommandType.prepare_replica || !command.renderJobId) continue;
+    const job = await tx.renderJob.findUnique({ where: { id: command.renderJobId }, select: { step: true } });
+    if (job?.step === JobStep.Preparing) {
+      await moveJob(
+        tx,
+        command.renderJobId,
+        { to: JobStep.Queued, log: { level: 'warn', message: `Replica preparation moved off its node: ${reason}`, nodeId } },
+        now,
+      );
+    }
+  }
+  await tx.renderNode.update({ where: { id: nodeId }, data: { currentJobId: null, currentFrame: null } });
+  return { recutChunks: chunks.length };
+}

@@ -1,0 +1,325 @@
+// The scheduler turns queued work into commands for free nodes, and takes work back from nodes
+// that went silent. Each pass runs in one transaction under a PostgreSQL advisory lock, so any
+// number of replicas can run it: one of them does a pass at a time, the others skip.
+import { randomUUID } from 'node:crypto';
+import {
+  CommandType,
+  FrameJobStatus,
+  JobStep,
+  NodeStatus,
+  type Prisma,
+  type PrismaClient,
+  type PriorityQueue,
+  type RenderJob,
+} from '../../generated/prisma/client.ts';
+import type { Clock, EventBus } from '../../ports.ts';
+import type { Tx } from '../db.ts';
+import { publishNodeStatusChanged } from '../events.ts';
+import { moveJob } from '../jobs/state-machine.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS, HELD_TEMPLATES } from '../nodes/node-service.ts';
+import { RESTART_AFTER_CONSECUTIVE_FAILURES } from './crash-policy.ts';
+import { type NodeCandidate, type Placement, placeWork, type WorkItem } from './placement.ts';
+import { OPEN_COMMAND, releaseNodeWork, WORK_COMMANDS } from './recut.ts';
+
+/** A node that missed this many heartbeats is Offline and its work moves. */
+export const MISSED_HEARTBEATS_FOR_OFFLINE = 3;
+export const HEARTBEAT_TIMEOUT_MS = MISSED_HEARTBEATS_FOR_OFFLINE * DEFAULT_HEARTBEAT_INTERVAL_SECONDS * 1000;
+/** A node whose maintenance starts within this time gets no new work. */
+export const MAINTENANCE_LEAD_MS = 10 * 60 * 1000;
+/** Most chunks considered in one pass; the rest wait for the next pass. */
+export const MAX_ITEMS_PER_PASS = 10_000;
+/** Times a frame range may be handed out before its job fails. */
+export const MAX_CHUNK_ATTEMPTS = 5;
+/** Encode outputs every job gets. */
+export const OUTPUT_FORMATS = ['mp4'];
+
+const SCHEDULER_LOCK = 7_270_001;
+const SWEEPER_LOCK = 7_270_002;
+
+const QUEUE_RANK: Record<PriorityQueue, number> = { Priority: 0, Standard: 1, Background: 2 };
+
+export interface AssignmentResult {
+  assigned: number;
+  /** Work that found no node this pass. */
+  waiting: number;
+  /** The node each new command went to, by work key (chunk id, or job id for prepare/encode). */
+  placements: Map<string, string>;
+}
+
+async function tryLock(tx: Tx, key: number): Promise<boolean> {
+  const [row] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${key}::bigint) AS locked`;
+  return row?.locked === true;
+}
+
+type JobFacts = Pick<
+  RenderJob,
+  | 'id'
+  | 'priorityQueue'
+  | 'queuedAt'
+  | 'aeVersion'
+  | 'aepFileMd5'
+  | 'preferredRegion'
+  | 'savedProjectId'
+  | 'replicaPath'
+  | 'quality'
+  | 'resolution'
+  | 'frameRate'
+  | 'totalFrames'
+  | 'durationSec'
+>;
+
+const JOB_FACTS = {
+  id: true,
+  priorityQueue: true,
+  queuedAt: true,
+  aeVersion: true,
+  aepFileMd5: true,
+  preferredRegion: true,
+  savedProjectId: true,
+  replicaPath: true,
+  quality: true,
+  resolution: true,
+  frameRate: true,
+  totalFrames: true,
+  durationSec: true,
+} satisfies Prisma.RenderJobSelect;
+
+interface PendingWork {
+  kind: 'prepare' | 'chunk' | 'encode';
+  job: JobFacts;
+  chunk?: { id: string; startFrame: number; endFrame: number; orderValue: number; attempt: number };
+}
+
+export interface SchedulerDeps {
+  prisma: PrismaClient;
+  bus: EventBus;
+  clock: Clock;
+  /** Called after a pass with the jobs it moved, so their watchers hear of it. */
+  onJobsMoved: (jobs: RenderJob[]) => Promise<void>;
+  /** Called for a job whose frames were handed out MAX_CHUNK_ATTEMPTS times without success. */
+  onAttemptsExhausted: (jobId: string, message: string) => Promise<void>;
+}
+
+export function createScheduler({ prisma, bus, clock, onJobsMoved, onAttemptsExhausted }: SchedulerDeps) {
+  async function freeNodes(tx: Tx, now: Date): Promise<NodeCandidate[]> {
+    const nodes = await tx.renderNode.findMany({
+      where: {
+        status: { in: [NodeStatus.Online, NodeStatus.Busy] },
+        isActive: true,
+        acceptsNewJobs: true,
+        consecutiveFailures: { lt: RESTART_AFTER_CONSECUTIVE_FAILURES },
+        lastHeartbeatAt: { gt: new Date(now.getTime() - HEARTBEAT_TIMEOUT_MS) },
+        OR: [{ nextMaintenanceAt: null }, { nextMaintenanceAt: { gt: new Date(now.getTime() + MAINTENANCE_LEAD_MS) } }],
+        commands: { none: { status: { in: OPEN_COMMAND }, type: { in: WORK_COMMANDS } } },
+      },
+      select: {
+        id: true,
+        region: true,
+        currentAeVersion: true,
+        availableAeVersions: true,
+        priority: true,
+        lastCpuPct: true,
+        templates: { where: HELD_TEMPLATES, select: { aepFileMd5: true } },
+      },
+    });
+    return nodes.map((node) => ({
+      id: node.id,
+      region: node.region,
+      aeVersions: new Set([node.currentAeVersion, ...node.availableAeVersions]),
+      templates: new Set(node.templates.map((template) => template.aepFileMd5)),
+      priority: node.priority,
+      cpuPct: node.lastCpuPct,
+    }));
+  }
+
+  async function pendingWork(tx: Tx): Promise<PendingWork[]> {
+    const [queued, chunks, encoding] = await Promise.all([
+      tx.renderJob.findMany({
+        where: { step: JobStep.Queued },
+        select: JOB_FACTS,
+        orderBy: [{ priorityQueue: 'asc' }, { queuedAt: 'asc' }],
+        take: MAX_ITEMS_PER_PASS,
+      }),
+      tx.frameJob.findMany({
+        where: { status: FrameJobStatus.Pending, renderJob: { step: JobStep.Rendering } },
+        select: { id: true, startFrame: true, endFrame: true, orderValue: true, attempt: true, renderJob: { select: JOB_FACTS } },
+        orderBy: [{ createdAt: 'asc' }],
+        take: MAX_ITEMS_PER_PASS,
+      }),
+      tx.renderJob.findMany({
+        where: {
+          step: JobStep.Encoding,
+          commands: { none: { type: CommandType.encode, status: { in: OPEN_COMMAND } } },
+        },
+        select: JOB_FACTS,
+      }),
+    ]);
+    return [
+      ...queued.map((job) => ({ kind: 'prepare' as const, job })),
+      ...chunks.map(({ renderJob, ...chunk }) => ({ kind: 'chunk' as const, job: renderJob, chunk })),
+      ...encoding.map((job) => ({ kind: 'encode' as const, job })),
+    ];
+  }
+
+  async function blockedNodes(tx: Tx, jobIds: string[]): Promise<Map<string, Set<string>>> {
+    const blocks = await tx.jobNodeBlock.findMany({
+      where: { renderJobId: { in: jobIds }, blockedAt: { not: null } },
+      select: { renderJobId: true, nodeId: true },
+    });
+    const byJob = new Map<string, Set<string>>();
+    for (const block of blocks) {
+      let set = byJob.get(block.renderJobId);
+      if (!set) byJob.set(block.renderJobId, (set = new Set()));
+      set.add(block.nodeId);
+    }
+    return byJob;
+  }
+
+  /** Writes one placement: the command with its lease, the chunk or job it starts. */
+  async function commit(tx: Tx, work: PendingWork, nodeId: string, now: Date): Promise<RenderJob | null> {
+    const lease = randomUUID();
+    const { job } = work;
+    if (work.kind === 'chunk' && work.chunk) {
+      const { count } = await tx.frameJob.updateMany({
+        where: { id: work.chunk.id, status: FrameJobStatus.Pending },
+        data: { status: FrameJobStatus.Assigned, nodeId, leaseToken: lease, attempt: { increment: 1 }, assignedAt: now },
+      });
+      if (count === 0) return null;
+      await tx.nodeCommand.create({
+        data: {
+          nodeId,
+          type: CommandType.render_chunk,
+          renderJobId: job.id,
+          frameJobId: work.chunk.id,
+          leaseToken: lease,
+          payload: {
+            job_id: job.id,
+            frame_job_id: work.chunk.id,
+            start_frame: work.chunk.startFrame,
+            end_frame: work.chunk.endFrame,
+            replica_path: job.replicaPath,
+            quality: job.quality,
+            resolution: job.resolution,
+            frame_rate: job.frameRate,
+          },
+        },
+      });
+      await tx.renderNode.update({ where: { id: nodeId }, data: { status: NodeStatus.Busy, currentJobId: job.id } });
+      return null;
+    }
+    let moved: RenderJob | null = null;
+    if (work.kind === 'prepare') {
+      moved = await moveJob(
+        tx,
+        job.id,
+        { to: JobStep.Preparing, log: { level: 'info', message: 'Preparing the replica project', nodeId } },
+        now,
+      );
+    }
+    await tx.nodeCommand.create({
+      data: {
+        nodeId,
+        type: work.kind === 'prepare' ? CommandType.prepare_replica : CommandType.encode,
+        renderJobId: job.id,
+        leaseToken: lease,
+        payload:
+          work.kind === 'prepare'
+            ? { job_id: job.id, saved_project_id: job.savedProjectId, aep_file_md5: job.aepFileMd5, ae_version: job.aeVersion }
+            : {
+                job_id: job.id,
+                replica_path: job.replicaPath,
+                total_frames: job.totalFrames,
+                frame_rate: job.frameRate,
+                duration_sec: job.durationSec,
+                formats: OUTPUT_FORMATS,
+              },
+      },
+    });
+    await tx.renderNode.update({ where: { id: nodeId }, data: { status: NodeStatus.Busy, currentJobId: job.id } });
+    return moved;
+  }
+
+  return {
+    /** One scheduling pass: places waiting work on free nodes. */
+    async assignWork(): Promise<AssignmentResult> {
+      const now = clock.now();
+      const outcome = await prisma.$transaction(
+        async (tx) => {
+          if (!(await tryLock(tx, SCHEDULER_LOCK))) return null;
+          const [nodes, everything] = await Promise.all([freeNodes(tx, now), pendingWork(tx)]);
+          const exhausted = new Map(
+            everything
+              .filter((w) => (w.chunk?.attempt ?? 0) >= MAX_CHUNK_ATTEMPTS)
+              .map((w) => [w.job.id, `frames ${w.chunk?.startFrame}-${w.chunk?.endFrame} failed ${MAX_CHUNK_ATTEMPTS} times`]),
+          );
+          const work = everything.filter((w) => !exhausted.has(w.job.id));
+          if (nodes.length === 0 || work.length === 0) {
+            return { placements: [] as Placement[], moved: [] as RenderJob[], waiting: work.length, exhausted };
+          }
+          const blocked = await blockedNodes(tx, [...new Set(work.map((w) => w.job.id))]);
+          const byKey = new Map<string, PendingWork>();
+          const items: WorkItem[] = work.map((w) => {
+            const key = w.chunk?.id ?? w.job.id;
+            byKey.set(key, w);
+            return {
+              key,
+              jobId: w.job.id,
+              queueRank: QUEUE_RANK[w.job.priorityQueue],
+              queuedAt: w.job.queuedAt.getTime(),
+              order: w.chunk?.orderValue ?? -1,
+              aeVersion: w.job.aeVersion,
+              templateMd5: w.job.aepFileMd5,
+              preferredRegion: w.job.preferredRegion,
+              blockedNodeIds: blocked.get(w.job.id) ?? new Set(),
+            };
+          });
+          const placements = placeWork(items, nodes);
+          const moved: RenderJob[] = [];
+          for (const placement of placements) {
+            const job = await commit(tx, byKey.get(placement.item.key) as PendingWork, placement.nodeId, now);
+            if (job) moved.push(job);
+          }
+          return { placements, moved, waiting: work.length - placements.length, exhausted };
+        },
+        { timeout: 60_000 },
+      );
+      if (!outcome) return { assigned: 0, waiting: 0, placements: new Map() };
+      await onJobsMoved(outcome.moved);
+      for (const [jobId, message] of outcome.exhausted) await onAttemptsExhausted(jobId, message);
+      const busy = new Set(outcome.placements.map((placement) => placement.nodeId));
+      await Promise.all([...busy].map((nodeId) => publishNodeStatusChanged(bus, { nodeId, status: NodeStatus.Busy })));
+      return {
+        assigned: outcome.placements.length,
+        waiting: outcome.waiting,
+        placements: new Map(outcome.placements.map((placement) => [placement.item.key, placement.nodeId])),
+      };
+    },
+
+    /** Nodes silent for MISSED_HEARTBEATS_FOR_OFFLINE heartbeats go Offline; their work moves. */
+    async sweepHeartbeats(): Promise<{ offline: string[] }> {
+      const now = clock.now();
+      const offline = await prisma.$transaction(
+        async (tx) => {
+          if (!(await tryLock(tx, SWEEPER_LOCK))) return [];
+          const silent = await tx.renderNode.findMany({
+            where: {
+              status: { in: [NodeStatus.Online, NodeStatus.Busy] },
+              lastHeartbeatAt: { lt: new Date(now.getTime() - HEARTBEAT_TIMEOUT_MS) },
+            },
+            select: { id: true },
+          });
+          for (const node of silent) {
+            await releaseNodeWork(tx, node.id, `node missed ${MISSED_HEARTBEATS_FOR_OFFLINE} heartbeats`, now);
+            await tx.renderNode.update({ where: { id: node.id }, data: { status: NodeStatus.Offline, aeRunning: false } });
+          }
+          return silent.map((node) => node.id);
+        },
+        { timeout: 60_000 },
+      );
+      await Promise.all(offline.map((nodeId) => publishNodeStatusChanged(bus, { nodeId, status: NodeStatus.Offline })));
+      return { offline };
+    },
+  };
+}
+
+export type Scheduler = ReturnType<typeof createScheduler>;

@@ -1,0 +1,92 @@
+// Exports as the encode step will leave them: real objects in the store and the rows that point
+// at them. Until that step exists, tests write both themselves.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Actor } from '../../src/domain/actor.ts';
+import type { ObjectStore } from '../../src/ports.ts';
+import type { TestApp } from '../support/app.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+export interface StoredExport {
+  id: string;
+  userId: string;
+  /** Every object of the export, key -> bytes: main file, image, additional files and thumbnails. */
+  objects: Map<string, Buffer>;
+  mainKey: string;
+  gifKey: string;
+  webmKey: string;
+}
+
+export interface ExportOptions {
+  autoDeleteDate?: Date;
+  produceDate?: Date;
+  /** What the rows say the files weigh (the stored test objects are small). */
+  mainSizeBytes?: bigint;
+  gifSizeBytes?: bigint;
+}
+
+export function userActor(userId: string, isAdmin = false): Actor {
+  return { kind: 'user', userId, isAdmin, plan: null, isReseller: false };
+}
+
+/** An mp4 main file with a poster image, a gif with a thumbnail and a webm without one. */
+export async function createStoredExport(t: TestApp, userId: string, options: ExportOptions = {}): Promise<StoredExport> {
+  const prefix = `exports/${userId}/${randomUUID()}`;
+  const keys = {
+    main: `${prefix}/video.mp4`,
+    image: `${prefix}/poster.jpg`,
+    gif: `${prefix}/video.gif`,
+    gifThumbnail: `${prefix}/video-gif.jpg`,
+    webm: `${prefix}/video.webm`,
+  };
+  const objects = new Map(Object.values(keys).map((key) => [key, randomBytes(2048 + Math.floor(Math.random() * 2048))]));
+  const store = t.app.services.store;
+  await Promise.all([...objects].map(([key, bytes]) => store.put(key, bytes, 'application/octet-stream')));
+  const created = await t.app.services.db.prisma.export.create({
+    data: {
+      userId,
+      savedProjectId: randomUUID(),
+      path: keys.main,
+      image: keys.image,
+      sizeBytes: options.mainSizeBytes ?? BigInt(objects.get(keys.main)!.length),
+      durationSec: 12.5,
+      width: 1920,
+      height: 1080,
+      fileExtension: 'mp4',
+      fileType: 'video',
+      renderQuality: 'High',
+      createType: 'render',
+      produceDate: options.produceDate ?? new Date(),
+      autoDeleteDate: options.autoDeleteDate ?? new Date(Date.now() + 30 * DAY_MS),
+      files: {
+        create: [
+          {
+            fileType: 'gif',
+            path: keys.gif,
+            thumbnail: keys.gifThumbnail,
+            sizeBytes: options.gifSizeBytes ?? BigInt(objects.get(keys.gif)!.length),
+          },
+          { fileType: 'webm', path: keys.webm, sizeBytes: BigInt(objects.get(keys.webm)!.length) },
+        ],
+      },
+    },
+  });
+  return { id: created.id, userId, objects, mainKey: keys.main, gifKey: keys.gif, webmKey: keys.webm };
+}
+
+export async function existingObjects(store: ObjectStore, exported: StoredExport): Promise<string[]> {
+  const keys = [...exported.objects.keys()];
+  const present = await Promise.all(keys.map((key) => store.exists(key)));
+  return keys.filter((_, index) => present[index]);
+}
+
+export async function rowsOf(t: TestApp, exportId: string) {
+  const prisma = t.app.services.db.prisma;
+  const [exports, files] = await Promise.all([
+    prisma.export.count({ where: { id: exportId } }),
+    prisma.exportFile.count({ where: { exportId } }),
+  ]);
+  return { exports, files };
+}
+
+export const daysFrom = (date: Date, days: number) => new Date(date.getTime() + days * DAY_MS);

@@ -1,0 +1,351 @@
+// Pure units of the job lifecycle: the state machine's table, the chunking rule, progress and
+// the cancel refund. No database, no server.
+import { describe, expect, it } from 'vitest';
+import { refundOnCancel } from '../../src/domain/billing/pricing.ts';
+import { InvalidStateError } from '../../src/domain/errors.ts';
+import { CHUNKS_PER_NODE, chunkSizeFor, cutRange, type FrameRange, MAX_CHUNK_FRAMES, MIN_CHUNK_FRAMES, runsOf } from '../../src/domain/jobs/chunking.ts';
+import { type ProgressFacts, progressOf } from '../../src/domain/jobs/progress.ts';
+import { canMove, invalidMove, stepsBefore, TERMINAL_STEPS, TRANSITIONS } from '../../src/domain/jobs/state-machine.ts';
+import { JobStep } from '../../src/generated/prisma/enums.ts';
+
+const ALL_STEPS = Object.values(JobStep);
+const LIVE_STEPS = ALL_STEPS.filter((step) => !TERMINAL_STEPS.includes(step));
+
+describe('the job state machine', () => {
+  it('has a row for every step and names only real steps', () => {
+    expect(Object.keys(TRANSITIONS).sort()).toEqual([...ALL_STEPS].sort());
+    for (const targets of Object.values(TRANSITIONS)) {
+      for (const target of targets) expect(ALL_STEPS).toContain(target);
+    }
+  });
+
+  it('treats Completed, Failed and Cancelled as terminal, with no move out', () => {
+    expect([...TERMINAL_STEPS].sort()).toEqual(['Cancelled', 'Completed', 'Failed']);
+    for (const step of TERMINAL_STEPS) {
+      expect(TRANSITIONS[step]).toEqual([]);
+      for (const to of ALL_STEPS) expect(canMove(step, to)).toBe(false);
+    }
+  });
+
+  it('lets every step that is not terminal be cancelled or failed', () => {
+    expect(LIVE_STEPS.sort()).toEqual(['Encoding', 'Preparing', 'Queued', 'Rendering']);
+    for (const step of LIVE_STEPS) {
+      expect(canMove(step, 'Cancelled'), step).toBe(true);
+      expect(canMove(step, 'Failed'), step).toBe(true);
+    }
+  });
+
+  it('moves forward one step at a time, with the two documented fallbacks', () => {
+    expect(TRANSITIONS.Queued).toEqual(expect.arrayContaining(['Preparing']));
+    expect(TRANSITIONS.Preparing).toEqual(expect.arrayContaining(['Rendering', 'Queued']));
+    expect(TRANSITIONS.Rendering).toEqual(expect.arrayContaining(['Encoding']));
+    expect(TRANSITIONS.Encoding).toEqual(expect.arrayContaining(['Completed', 'Rendering']));
+    // No skipping ahead, no standing still.
+    expect(canMove('Queued', 'Rendering')).toBe(false);
+    expect(canMove('Queued', 'Completed')).toBe(false);
+    expect(canMove('Preparing', 'Encoding')).toBe(false);
+    expect(canMove('Rendering', 'Completed')).toBe(false);
+    expect(canMove('Rendering', 'Queued')).toBe(false);
+    for (const step of ALL_STEPS) expect(canMove(step, step), step).toBe(false);
+  });
+
+  it('reaches Completed from Queued, and every step from Queued', () => {
+    const reached = new Set<JobStep>(['Queued']);
+    const queue: JobStep[] = ['Queued'];
+    while (queue.length > 0) {
+      for (const next of TRANSITIONS[queue.shift()!]) {
+        if (!reached.has(next)) {
+          reached.add(next);
+          queue.push(next);
+        }
+      }
+    }
+    expect([...reached].sort()).toEqual([...ALL_STEPS].sort());
+  });
+
+  it('stepsBefore answers exactly the steps that may move to the target', () => {
+    expect(stepsBefore('Queued')).toEqual(['Preparing']);
+    expect(stepsBefore('Preparing')).toEqual(['Queued']);
+    expect(stepsBefore('Rendering').sort()).toEqual(['Encoding', 'Preparing']);
+    expect(stepsBefore('Encoding')).toEqual(['Rendering']);
+    expect(stepsBefore('Completed')).toEqual(['Encoding']);
+    expect(stepsBefore('Cancelled').sort()).toEqual(['Encoding', 'Preparing', 'Queued', 'Rendering']);
+    expect(stepsBefore('Failed').sort()).toEqual(['Encoding', 'Preparing', 'Queued', 'Rendering']);
+    for (const to of ALL_STEPS) {
+      for (const from of stepsBefore(to)) expect(TRANSITIONS[from]).toContain(to);
+      for (const from of ALL_STEPS.filter((step) => !stepsBefore(to).includes(step))) expect(canMove(from, to)).toBe(false);
+    }
+  });
+
+  it('invalidMove is a 409 INVALID_STATE naming the current step and what it allows', () => {
+    const error = invalidMove('job-1', 'Queued', 'Completed');
+    expect(error).toBeInstanceOf(InvalidStateError);
+    expect(error.status).toBe(409);
+    expect(error.code).toBe('INVALID_STATE');
+    expect(error.message).toBe('Render job job-1 is Queued; it cannot become Completed');
+    expect(error.details).toEqual({
+      job_id: 'job-1',
+      step: 'Queued',
+      requested_step: 'Completed',
+      allowed_steps: ['Preparing', 'Failed', 'Cancelled'],
+    });
+    expect(invalidMove('job-2', 'Cancelled', 'Cancelled').details.allowed_steps).toEqual([]);
+  });
+});
+
+describe('chunkSizeFor', () => {
+  it('keeps the documented constants', () => {
+    expect({ CHUNKS_PER_NODE, MIN_CHUNK_FRAMES, MAX_CHUNK_FRAMES }).toEqual({ CHUNKS_PER_NODE: 2, MIN_CHUNK_FRAMES: 10, MAX_CHUNK_FRAMES: 300 });
+  });
+
+  it('aims at two chunks per node for a medium job (10 s at 30 fps = 300 frames)', () => {
+    // No node at all counts as one: the job still gets chunks to wait with.
+    expect(chunkSizeFor(300, 0)).toBe(150);
+    expect(chunkSizeFor(300, 1)).toBe(150);
+    expect(chunkSizeFor(300, 10)).toBe(15);
+    // Too many nodes: the minimum chunk wins.
+    expect(chunkSizeFor(300, 1000)).toBe(MIN_CHUNK_FRAMES);
+    // 60 s at 30 fps.
+    expect(chunkSizeFor(1800, 1)).toBe(MAX_CHUNK_FRAMES);
+    expect(chunkSizeFor(1800, 10)).toBe(90);
+    expect(chunkSizeFor(1800, 1000)).toBe(MIN_CHUNK_FRAMES);
+    // Rounded up: 301 frames over 2 chunks.
+    expect(chunkSizeFor(301, 1)).toBe(151);
+  });
+
+  it('makes a tiny job one chunk, whatever the fleet', () => {
+    for (const nodes of [0, 1, 10, 1000]) {
+      expect(chunkSizeFor(1, nodes)).toBe(1);
+      expect(chunkSizeFor(5, nodes)).toBe(5);
+      expect(chunkSizeFor(MIN_CHUNK_FRAMES, nodes)).toBe(MIN_CHUNK_FRAMES);
+      expect(cutRange({ startFrame: 0, endFrame: 4 }, chunkSizeFor(5, nodes))).toEqual([{ startFrame: 0, endFrame: 4 }]);
+    }
+    // A degenerate empty job still gets a usable (positive) size.
+    expect(chunkSizeFor(0, 3)).toBe(1);
+  });
+
+  it('caps a one-hour 60 fps job (216 000 frames) at the maximum chunk unless the fleet is huge', () => {
+    const frames = 3600 * 60;
+    expect(chunkSizeFor(frames, 0)).toBe(MAX_CHUNK_FRAMES);
+    expect(chunkSizeFor(frames, 1)).toBe(MAX_CHUNK_FRAMES);
+    expect(chunkSizeFor(frames, 10)).toBe(MAX_CHUNK_FRAMES);
+    // 216 000 / 2000 = 108.
+    expect(chunkSizeFor(frames, 1000)).toBe(108);
+    expect(cutRange({ startFrame: 0, endFrame: frames - 1 }, chunkSizeFor(frames, 1))).toHaveLength(720);
+  });
+
+  it('stays within MIN and MAX for any job of at least MIN frames, and never exceeds the job', () => {
+    for (const frames of [1, 2, 9, 10, 11, 59, 60, 299, 300, 301, 599, 600, 601, 7200, 216_000]) {
+      for (const nodes of [0, 1, 2, 3, 7, 10, 50, 1000]) {
+        const size = chunkSizeFor(frames, nodes);
+        expect(Number.isInteger(size)).toBe(true);
+        expect(size).toBeGreaterThanOrEqual(1);
+        expect(size).toBeLessThanOrEqual(frames);
+        expect(size).toBeLessThanOrEqual(MAX_CHUNK_FRAMES);
+        if (frames >= MIN_CHUNK_FRAMES) expect(size).toBeGreaterThanOrEqual(MIN_CHUNK_FRAMES);
+        else expect(size).toBe(frames);
+      }
+    }
+  });
+
+  it('never makes chunks larger with more nodes', () => {
+    for (const frames of [30, 300, 3000, 216_000]) {
+      let previous = Number.POSITIVE_INFINITY;
+      for (const nodes of [1, 2, 4, 8, 16, 64, 512]) {
+        const size = chunkSizeFor(frames, nodes);
+        expect(size).toBeLessThanOrEqual(previous);
+        previous = size;
+      }
+    }
+  });
+});
+
+describe('cutRange', () => {
+  function coverage(range: FrameRange, chunks: FrameRange[]): Map<number, number> {
+    const seen = new Map<number, number>();
+    for (const chunk of chunks) {
+      for (let frame = chunk.startFrame; frame <= chunk.endFrame; frame++) seen.set(frame, (seen.get(frame) ?? 0) + 1);
+    }
+    return seen;
+  }
+
+  it('covers every frame exactly once, in order, with chunks of the size asked (the last may be shorter)', () => {
+    const cases: [FrameRange, number][] = [
+      [{ startFrame: 0, endFrame: 0 }, 1],
+      [{ startFrame: 0, endFrame: 9 }, 10],
+      [{ startFrame: 0, endFrame: 299 }, 150],
+      [{ startFrame: 0, endFrame: 300 }, 150],
+      [{ startFrame: 0, endFrame: 191 }, 96],
+      [{ startFrame: 0, endFrame: 999 }, 7],
+      [{ startFrame: 17, endFrame: 123 }, 10],
+      [{ startFrame: 5, endFrame: 5 }, 300],
+      [{ startFrame: 0, endFrame: 215_999 }, 300],
+    ];
+    for (const [range, size] of cases) {
+      const chunks = cutRange(range, size);
+      const seen = coverage(range, chunks);
+      const length = range.endFrame - range.startFrame + 1;
+      expect(seen.size).toBe(length);
+      let wrong = 0;
+      for (let frame = range.startFrame; frame <= range.endFrame; frame++) if (seen.get(frame) !== 1) wrong++;
+      expect(wrong).toBe(0);
+      expect(chunks.length).toBe(Math.ceil(length / size));
+      expect(chunks[0]!.startFrame).toBe(range.startFrame);
+      expect(chunks.at(-1)!.endFrame).toBe(range.endFrame);
+      const misshapen = chunks.filter((chunk, index) => {
+        const chunkLength = chunk.endFrame - chunk.startFrame + 1;
+        const contiguous = index === 0 || chunk.startFrame === chunks[index - 1]!.endFrame + 1;
+        const sized = index < chunks.length - 1 ? chunkLength === size : chunkLength >= 1 && chunkLength <= size;
+        return !contiguous || !sized;
+      });
+      expect(misshapen).toEqual([]);
+    }
+  });
+
+  it('cuts a 10 s 30 fps job in two for one node', () => {
+    expect(cutRange({ startFrame: 0, endFrame: 299 }, chunkSizeFor(300, 1))).toEqual([
+      { startFrame: 0, endFrame: 149 },
+      { startFrame: 150, endFrame: 299 },
+    ]);
+  });
+});
+
+describe('runsOf', () => {
+  it('groups frame numbers into consecutive inclusive runs, sorted, without duplicates', () => {
+    expect(runsOf([])).toEqual([]);
+    expect(runsOf([7])).toEqual([{ startFrame: 7, endFrame: 7 }]);
+    expect(runsOf([5, 3, 4, 10, 11, 1, 3, 4])).toEqual([
+      { startFrame: 1, endFrame: 1 },
+      { startFrame: 3, endFrame: 5 },
+      { startFrame: 10, endFrame: 11 },
+    ]);
+    expect(runsOf([0, 2, 4])).toEqual([
+      { startFrame: 0, endFrame: 0 },
+      { startFrame: 2, endFrame: 2 },
+      { startFrame: 4, endFrame: 4 },
+    ]);
+    // Numeric, not lexicographic, order.
+    expect(runsOf([100, 99, 9, 10])).toEqual([
+      { startFrame: 9, endFrame: 10 },
+      { startFrame: 99, endFrame: 100 },
+    ]);
+  });
+
+  it('is the inverse of cutRange over the frames it covers', () => {
+    const frames = cutRange({ startFrame: 40, endFrame: 139 }, 13).flatMap((chunk) =>
+      Array.from({ length: chunk.endFrame - chunk.startFrame + 1 }, (_, i) => chunk.startFrame + i),
+    );
+    expect(runsOf(frames.reverse())).toEqual([{ startFrame: 40, endFrame: 139 }]);
+  });
+});
+
+describe('progressOf', () => {
+  const now = new Date('2030-01-01T12:00:00.000Z');
+  const minuteAgo = new Date(now.getTime() - 60_000);
+  const facts = (overrides: Partial<Omit<ProgressFacts, 'job'>> & { job?: Partial<ProgressFacts['job']> } = {}): ProgressFacts => ({
+    framesRendered: 0,
+    currentFrame: null,
+    activeNodes: 0,
+    message: null,
+    now,
+    ...overrides,
+    job: { id: 'job-1', step: 'Queued', totalFrames: 300, startedAt: null, imagePreviewB64: null, ...overrides.job },
+  });
+
+  it('answers every field for a queued job', () => {
+    expect(progressOf(facts({ message: 'Job queued' }))).toEqual({
+      jobId: 'job-1',
+      step: 'Queued',
+      progress: 0,
+      currentFrame: null,
+      totalFrames: 300,
+      etaSeconds: null,
+      previewB64: null,
+      activeNodes: 0,
+      message: 'Job queued',
+    });
+  });
+
+  it('rounds the share of rendered frames down and caps it at 99 until Completed', () => {
+    const rendering = { step: 'Rendering' as const, startedAt: minuteAgo };
+    expect(progressOf(facts({ job: rendering, framesRendered: 1 })).progress).toBe(0);
+    expect(progressOf(facts({ job: rendering, framesRendered: 60 })).progress).toBe(20);
+    expect(progressOf(facts({ job: rendering, framesRendered: 299 })).progress).toBe(99);
+    expect(progressOf(facts({ job: rendering, framesRendered: 300 })).progress).toBe(99);
+    expect(progressOf(facts({ job: { step: 'Encoding', startedAt: minuteAgo }, framesRendered: 300 })).progress).toBe(99);
+    expect(progressOf(facts({ job: { step: 'Cancelled', startedAt: minuteAgo }, framesRendered: 300 })).progress).toBe(99);
+    expect(progressOf(facts({ job: { totalFrames: 0 } })).progress).toBe(0);
+  });
+
+  it('estimates the time left only while Rendering with frames rendered, at the rate so far', () => {
+    // 100 frames in 60 s: 200 left take 120 s.
+    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: minuteAgo }, framesRendered: 100 })).etaSeconds).toBe(120);
+    // Rounded up: 7 frames in 60 s, 293 left = 2511.43 s.
+    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: minuteAgo }, framesRendered: 7 })).etaSeconds).toBe(2512);
+    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: minuteAgo }, framesRendered: 0 })).etaSeconds).toBeNull();
+    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: null }, framesRendered: 100 })).etaSeconds).toBeNull();
+    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: now }, framesRendered: 100 })).etaSeconds).toBeNull();
+    for (const step of ['Queued', 'Preparing', 'Encoding', 'Failed', 'Cancelled'] as const) {
+      expect(progressOf(facts({ job: { step, startedAt: minuteAgo }, framesRendered: 100 })).etaSeconds, step).toBeNull();
+    }
+  });
+
+  it('answers 100 and eta 0 once Completed, and passes the other facts through', () => {
+    const done = progressOf(
+      facts({
+        job: { step: 'Completed', startedAt: minuteAgo, imagePreviewB64: 'aW1n' },
+        framesRendered: 0,
+        currentFrame: 299,
+        activeNodes: 3,
+        message: 'Job completed',
+      }),
+    );
+    expect(done).toEqual({
+      jobId: 'job-1',
+      step: 'Completed',
+      progress: 100,
+      currentFrame: 299,
+      totalFrames: 300,
+      etaSeconds: 0,
+      previewB64: 'aW1n',
+      activeNodes: 3,
+      message: 'Job completed',
+    });
+  });
+});
+
+describe('refundOnCancel', () => {
+  // 388 paid, of which a 100 tip; 600 frames.
+  const job = { paidPriceMinor: 388n, tipMinor: 100n, totalFrames: 600 };
+
+  it('gives back everything paid, tip included, when no frame was rendered', () => {
+    expect(refundOnCancel(job, 0)).toBe(388n);
+    expect(refundOnCancel({ paidPriceMinor: 50n, tipMinor: 0n, totalFrames: 300 }, 0)).toBe(50n);
+    expect(refundOnCancel({ paidPriceMinor: 0n, tipMinor: 0n, totalFrames: 300 }, 0)).toBe(0n);
+  });
+
+  it("gives back the unrendered frames' share of the price without the tip, rounded down", () => {
+    // 288 x 540 / 600 = 259.2
+    expect(refundOnCancel(job, 60)).toBe(259n);
+    // 288 x 300 / 600 = 144 exactly
+    expect(refundOnCancel(job, 300)).toBe(144n);
+    // 288 x 1 / 600 = 0.48
+    expect(refundOnCancel(job, 599)).toBe(0n);
+    // 50 x 299 / 300 = 49.83
+    expect(refundOnCancel({ paidPriceMinor: 50n, tipMinor: 0n, totalFrames: 300 }, 1)).toBe(49n);
+    // A tip-only (Free) job refunds nothing once a frame is rendered.
+    expect(refundOnCancel({ paidPriceMinor: 100n, tipMinor: 100n, totalFrames: 300 }, 1)).toBe(0n);
+  });
+
+  it('gives back nothing when every frame was rendered (or more were counted)', () => {
+    expect(refundOnCancel(job, 600)).toBe(0n);
+    expect(refundOnCancel(job, 700)).toBe(0n);
+  });
+
+  it('never refunds more than was paid nor less than zero', () => {
+    for (let rendered = 0; rendered <= 600; rendered += 37) {
+      const amount = refundOnCancel(job, rendered);
+      expect(amount >= 0n && amount <= job.paidPriceMinor).toBe(true);
+    }
+  });
+});

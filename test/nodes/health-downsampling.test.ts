@@ -1,0 +1,139 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DOWNSAMPLING_LOCK, downsampleHealth } from '../../src/domain/nodes/health-history.ts';
+import type { NodeStatus } from '../../src/generated/prisma/client.ts';
+import type { Loop } from '../../src/loops/loop.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { type Callers, callers, controllableClock, registerNode } from './fixtures.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+const clock = controllableClock();
+let t: TestApp;
+let who: Callers;
+let loop: Loop;
+const prisma = () => t.app.services.db.prisma;
+
+beforeAll(async () => {
+  t = await startTestApp({ clock, startLoops: false });
+  who = await callers(t);
+  loop = t.app.loops.find((candidate) => candidate.name === 'health-downsampling')!;
+});
+afterEach(() => clock.reset());
+afterAll(() => t.close());
+
+/** Two days back, on an hour boundary, so buckets are predictable. */
+const base = () => new Date(Math.floor(Date.now() / HOUR) * HOUR - 2 * DAY);
+
+async function addRaw(nodeId: string, at: Date, cpuPct: number, status: NodeStatus = 'Online', aeRunning = false) {
+  await prisma().nodeHealthSample.create({
+    data: { nodeId, recordedAt: at, status, cpuPct, ramAvailableMb: cpuPct * 100, aeRunning, cacheUsedGb: 1 },
+  });
+}
+
+async function samplesOf(nodeId: string) {
+  const rows = await prisma().nodeHealthSample.findMany({ where: { nodeId }, orderBy: [{ recordedAt: 'asc' }, { bucketSeconds: 'asc' }] });
+  return rows.map((row) => ({
+    at: row.recordedAt.getTime(),
+    bucket: row.bucketSeconds,
+    cpu: row.cpuPct,
+    ram: row.ramAvailableMb,
+    status: row.status,
+    ae: row.aeRunning,
+  }));
+}
+
+async function history(nodeId: string, from: Date, to: Date) {
+  const response = await t.rest(
+    'GET',
+    `/v1/nodes/${nodeId}/health/history?from=${from.toISOString()}&to=${to.toISOString()}`,
+    { token: who.admin },
+  );
+  expect(response.status).toBe(200);
+  return response.body.data.map((sample: any) => [new Date(sample.recorded_at).getTime(), sample.bucket_seconds, sample.cpu_pct]);
+}
+
+describe('health history retention', () => {
+  it('folds raw samples into minutes after an hour, minutes into hours after a day, and drops hours after 30 days', async () => {
+    const node = await registerNode(t, who.admin);
+    const b = base().getTime();
+    await addRaw(node.id, new Date(b + 10 * MINUTE + 5_000), 10);
+    await addRaw(node.id, new Date(b + 10 * MINUTE + 20_000), 30, 'Busy', true);
+    await addRaw(node.id, new Date(b + 10 * MINUTE + 40_000), 50);
+    await addRaw(node.id, new Date(b + 11 * MINUTE), 90, 'Busy');
+    await addRaw(node.id, new Date(b + 70 * MINUTE), 20);
+
+    clock.set(new Date(b + 2 * HOUR));
+    expect(await loop.runOnce()).toEqual({ skipped: false, foldedIntoMinutes: 4, foldedIntoHours: 0, deleted: 0 });
+    expect(await samplesOf(node.id)).toEqual([
+      { at: b + 10 * MINUTE, bucket: 60, cpu: 30, ram: 3000, status: 'Online', ae: true },
+      { at: b + 11 * MINUTE, bucket: 60, cpu: 90, ram: 9000, status: 'Busy', ae: false },
+      { at: b + 70 * MINUTE, bucket: 0, cpu: 20, ram: 2000, status: 'Online', ae: false },
+    ]);
+    clock.reset();
+    expect(await history(node.id, new Date(b), new Date(b + 2 * HOUR))).toEqual([
+      [b + 10 * MINUTE, 60, 30],
+      [b + 11 * MINUTE, 60, 90],
+      [b + 70 * MINUTE, 0, 20],
+    ]);
+
+    // A sample that arrives after its minute was folded joins that minute's bucket, weighted
+    // by the time it stands for (one 5 s heartbeat against the bucket's 60 s).
+    await addRaw(node.id, new Date(b + 10 * MINUTE + 50_000), 70);
+    clock.set(new Date(b + 2 * HOUR));
+    expect(await loop.runOnce()).toMatchObject({ foldedIntoMinutes: 1 });
+    const minute = (await samplesOf(node.id)).filter((sample) => sample.at === b + 10 * MINUTE);
+    expect(minute).toEqual([{ at: b + 10 * MINUTE, bucket: 60, cpu: 33, ram: 3308, status: 'Online', ae: true }]);
+
+    clock.set(new Date(b + 25 * HOUR + MINUTE));
+    expect(await loop.runOnce()).toEqual({ skipped: false, foldedIntoMinutes: 1, foldedIntoHours: 2, deleted: 0 });
+    expect(await samplesOf(node.id)).toEqual([
+      { at: b, bucket: 3600, cpu: 62, ram: 6154, status: 'Busy', ae: true },
+      { at: b + 70 * MINUTE, bucket: 60, cpu: 20, ram: 2000, status: 'Online', ae: false },
+    ]);
+    clock.reset();
+    // The hour bucket starts before `from` but covers it, so it answers for that time.
+    expect(await history(node.id, new Date(b + 30 * MINUTE), new Date(b + 3 * HOUR))).toEqual([
+      [b, 3600, 62],
+      [b + 70 * MINUTE, 60, 20],
+    ]);
+    expect(await history(node.id, new Date(b + 2 * HOUR), new Date(b + 3 * HOUR))).toEqual([]);
+
+    clock.set(new Date(b + 31 * DAY));
+    expect(await loop.runOnce()).toEqual({ skipped: false, foldedIntoMinutes: 0, foldedIntoHours: 1, deleted: 2 });
+    expect(await samplesOf(node.id)).toEqual([]);
+  });
+
+  it('keeps each node’s samples to itself and leaves recent samples raw', async () => {
+    const first = await registerNode(t, who.admin);
+    const second = await registerNode(t, who.admin);
+    const b = base().getTime();
+    await addRaw(first.id, new Date(b + 5 * MINUTE), 10);
+    await addRaw(second.id, new Date(b + 5 * MINUTE + 1_000), 80);
+    await addRaw(first.id, new Date(b + 2 * HOUR - 10 * MINUTE), 40);
+
+    clock.set(new Date(b + 2 * HOUR));
+    await loop.runOnce();
+    expect((await samplesOf(first.id)).map((sample) => [sample.bucket, sample.cpu])).toEqual([
+      [60, 10],
+      [0, 40],
+    ]);
+    expect((await samplesOf(second.id)).map((sample) => [sample.bucket, sample.cpu])).toEqual([[60, 80]]);
+  });
+
+  it('skips the pass while another replica holds the lock, and changes nothing', async () => {
+    const node = await registerNode(t, who.admin);
+    const b = base().getTime();
+    await addRaw(node.id, new Date(b + MINUTE), 10);
+    const before = await samplesOf(node.id);
+    const result = await prisma().$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${DOWNSAMPLING_LOCK}::bigint)`;
+      return downsampleHealth(prisma(), new Date(b + 3 * HOUR));
+    });
+    expect(result).toEqual({ skipped: true, foldedIntoMinutes: 0, foldedIntoHours: 0, deleted: 0 });
+    expect(await samplesOf(node.id)).toEqual(before);
+    expect(await downsampleHealth(prisma(), new Date(b + 3 * HOUR))).toMatchObject({ skipped: false });
+    expect((await samplesOf(node.id)).map((sample) => [sample.bucket, sample.cpu])).toEqual([[60, 10]]);
+  });
+});

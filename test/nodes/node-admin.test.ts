@@ -1,0 +1,451 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CloseRenderNodeAeDocument,
+  ReleaseRenderNodeDocument,
+  RenderNodeCrashesDocument,
+  RenderNodeHealthDocument,
+  RenderNodeHealthHistoryDocument,
+  RestartRenderNodeDocument,
+  UpdateRenderNodeDocument,
+} from '../generated/graphql.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import {
+  type Callers,
+  callers,
+  expectAdminOnly,
+  expectGraphQLAdminOnly,
+  heartbeat,
+  onlineNode,
+  problemPaths,
+  registerNode,
+  type TestNode,
+} from './fixtures.ts';
+
+let t: TestApp;
+let who: Callers;
+const prisma = () => t.app.services.db.prisma;
+
+beforeAll(async () => {
+  t = await startTestApp({ startLoops: false });
+  who = await callers(t);
+});
+afterAll(() => t.close());
+
+/** A queued 300-frame job (HD, 30 fps, 10 s) of a user with money, moved to Rendering. */
+async function renderingJob() {
+  const userId = randomUUID();
+  await t.app.services.billing.credit(
+    { kind: 'user', userId: who.adminId, isAdmin: true, plan: null, isReseller: false },
+    { userId, amountMinor: 10_000n, idempotencyKey: `node-tests-${randomUUID()}` },
+  );
+  const submitted = await t.rest('POST', '/v1/renders', {
+    token: await t.token(userId),
+    body: { saved_project_id: randomUUID(), quality: 'High', resolution: 'HD', frame_rate: 30, duration_sec: 10 },
+  });
+  expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+  await prisma().renderJob.update({ where: { id: submitted.body.id }, data: { step: 'Rendering' } });
+  return submitted.body.id as string;
+}
+
+/** The job's first chunk, assigned to the node under a lease with its render command, as the scheduler leaves it. */
+async function runningChunk(node: TestNode) {
+  const jobId = await renderingJob();
+  const chunk = await prisma().frameJob.findFirstOrThrow({ where: { renderJobId: jobId }, orderBy: { orderValue: 'asc' } });
+  const lease = randomUUID();
+  await prisma().frameJob.update({
+    where: { id: chunk.id },
+    data: { status: 'Assigned', nodeId: node.id, leaseToken: lease, attempt: 1, assignedAt: new Date() },
+  });
+  const command = await prisma().nodeCommand.create({
+    data: {
+      nodeId: node.id,
+      type: 'render_chunk',
+      renderJobId: jobId,
+      frameJobId: chunk.id,
+      leaseToken: lease,
+      status: 'Acknowledged',
+      payload: { job_id: jobId, frame_job_id: chunk.id, start_frame: chunk.startFrame, end_frame: chunk.endFrame },
+    },
+  });
+  await prisma().renderNode.update({ where: { id: node.id }, data: { status: 'Busy', currentJobId: jobId } });
+  return { jobId, chunk, lease, commandId: command.id };
+}
+
+async function nodeRow(id: string) {
+  return prisma().renderNode.findUniqueOrThrow({ where: { id } });
+}
+
+async function commandsOf(nodeId: string) {
+  return prisma().nodeCommand.findMany({ where: { nodeId }, orderBy: { createdAt: 'asc' } });
+}
+
+describe('PATCH /nodes/{node_id} and updateRenderNode', () => {
+  it('changes the settings, answers the node, and lets running work carry on', async () => {
+    const node = await onlineNode(t, who.admin);
+    const running = await runningChunk(node);
+    const owner = randomUUID();
+    const maintenance = new Date(Date.now() - 60_000).toISOString();
+    const response = await t.rest('PATCH', `/v1/nodes/${node.id}`, {
+      token: who.admin,
+      body: {
+        priority: 7,
+        is_active: false,
+        accepts_new_jobs: false,
+        node_kind: 'Dedicated',
+        owner_user_id: owner,
+        next_maintenance_at: maintenance,
+        maintenance_reason: 'new GPU',
+      },
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect(response.body).toMatchObject({
+      id: node.id,
+      priority: 7,
+      is_active: false,
+      accepts_new_jobs: false,
+      node_kind: 'Dedicated',
+      owner_user_id: owner,
+      status: 'Busy',
+      cached_template_count: 0,
+    });
+    const detail = await t.rest('GET', `/v1/nodes/${node.id}`, { token: who.admin });
+    expect(detail.body.next_maintenance_at).toBe(maintenance);
+    expect((await nodeRow(node.id)).maintenanceReason).toBe('new GPU');
+
+    const chunk = await prisma().frameJob.findUniqueOrThrow({ where: { id: running.chunk.id } });
+    expect(chunk).toMatchObject({ status: 'Assigned', nodeId: node.id, leaseToken: running.lease });
+    expect((await commandsOf(node.id)).map((command) => [command.type, command.status])).toEqual([['render_chunk', 'Acknowledged']]);
+  });
+
+  it('clears the owner and the maintenance time with null, and answers the same through GraphQL', async () => {
+    const node = await registerNode(t, who.admin, { owner_user_id: randomUUID() });
+    const set = await t.gql(
+      UpdateRenderNodeDocument,
+      { id: node.id, input: { nextMaintenanceAt: '2031-01-02T03:04:05.000Z', maintenanceReason: 'disk', priority: 3, acceptsNewJobs: false } },
+      who.admin,
+    );
+    expect(set.errors).toBeUndefined();
+    expect(set.data?.updateRenderNode).toMatchObject({
+      __typename: 'RenderNode',
+      priority: 3,
+      acceptsNewJobs: false,
+      maintenanceReason: 'disk',
+      nextMaintenanceAt: '2031-01-02T03:04:05.000Z',
+    });
+    const cleared = await t.gql(
+      UpdateRenderNodeDocument,
+      { id: node.id, input: { ownerUserId: null, nextMaintenanceAt: null, maintenanceReason: null } },
+      who.admin,
+    );
+    expect(cleared.data?.updateRenderNode).toMatchObject({
+      __typename: 'RenderNode',
+      ownerUserId: null,
+      nextMaintenanceAt: null,
+      maintenanceReason: null,
+      priority: 3,
+    });
+    const rest = await t.rest('PATCH', `/v1/nodes/${node.id}`, { token: who.admin, body: { maintenance_reason: null, priority: -2 } });
+    expect(rest.status).toBe(200);
+    expect(rest.body.priority).toBe(-2);
+  });
+
+  it('refuses bad input with the error body and changes nothing', async () => {
+    const node = await registerNode(t, who.admin);
+    const before = await nodeRow(node.id);
+    const bad = await t.rest('PATCH', `/v1/nodes/${node.id}`, {
+      token: who.admin,
+      body: { priority: 5000, node_kind: 'Castle', next_maintenance_at: 'tomorrow', owner_user_id: 'me', status: 'Online' },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('VALIDATION_FAILED');
+    expect(problemPaths(bad.body)).toEqual(['next_maintenance_at', 'node_kind', 'owner_user_id', 'priority', 'status']);
+    const empty = await t.rest('PATCH', `/v1/nodes/${node.id}`, { token: who.admin, body: {} });
+    expect(empty.status).toBe(400);
+    const notObject = await t.rest('PATCH', `/v1/nodes/${node.id}`, { token: who.admin, body: ['priority'] });
+    expect(notObject.status).toBe(400);
+    const notUuid = await t.rest('PATCH', '/v1/nodes/abc', { token: who.admin, body: { priority: 1 } });
+    expect(notUuid.status).toBe(400);
+    const missing = await t.rest('PATCH', `/v1/nodes/${randomUUID()}`, { token: who.admin, body: { priority: 1 } });
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('NOT_FOUND');
+
+    const gql = await t.gql(UpdateRenderNodeDocument, { id: node.id, input: { priority: 5000 } }, who.admin);
+    expect(gql.data?.updateRenderNode).toMatchObject({ __typename: 'ValidationError', problems: [{ path: 'priority' }] });
+    const gqlMissing = await t.gql(UpdateRenderNodeDocument, { id: randomUUID(), input: { priority: 1 } }, who.admin);
+    expect(gqlMissing.data?.updateRenderNode).toMatchObject({ __typename: 'NotFoundError', entity: 'render node' });
+    expect(await nodeRow(node.id)).toEqual(before);
+  });
+
+  it('is for admins only', async () => {
+    const node = await registerNode(t, who.admin);
+    const before = await nodeRow(node.id);
+    await expectAdminOnly(t, who, 'PATCH', `/v1/nodes/${node.id}`, { priority: 9 });
+    await expectGraphQLAdminOnly((token) => t.gql(UpdateRenderNodeDocument, { id: node.id, input: { priority: 9 } }, token), who);
+    expect(await nodeRow(node.id)).toEqual(before);
+  });
+});
+
+describe('restart', () => {
+  it('queues a restart that the next signed heartbeat delivers, and moves the work off at once', async () => {
+    const node = await onlineNode(t, who.admin);
+    const running = await runningChunk(node);
+    const response = await t.rest('POST', `/v1/nodes/${node.id}/restart`, { token: who.admin });
+    expect(response.status).toBe(202);
+    expect(response.body).toEqual({ command_id: expect.any(String), recut_chunks: 1 });
+
+    const answer = await heartbeat(t, node, { status: 'Busy' });
+    expect(answer.pending_commands).toEqual([
+      { type: 'restart', command_id: response.body.command_id, requested_by: who.adminId },
+    ]);
+    const chunk = await prisma().frameJob.findUniqueOrThrow({ where: { id: running.chunk.id } });
+    expect(chunk).toMatchObject({ status: 'Failed', leaseToken: null });
+    const work = await prisma().nodeCommand.findUniqueOrThrow({ where: { id: running.commandId } });
+    expect(work.status).toBe('Superseded');
+  });
+
+  it('replaces a restart still waiting, so the machine reboots once; GraphQL does the same', async () => {
+    const node = await registerNode(t, who.admin);
+    const first = await t.rest('POST', `/v1/nodes/${node.id}/restart`, { token: who.admin });
+    const second = await t.gql(RestartRenderNodeDocument, { id: node.id }, who.admin);
+    expect(second.errors).toBeUndefined();
+    const payload = second.data?.restartRenderNode;
+    expect(payload).toMatchObject({ __typename: 'RenderNodeAction', recutChunks: 0, node: { id: node.id } });
+    if (payload?.__typename !== 'RenderNodeAction') return;
+    const commands = await commandsOf(node.id);
+    expect(commands.map((command) => [command.id, command.status])).toEqual([
+      [first.body.command_id, 'Superseded'],
+      [payload.commandId, 'Pending'],
+    ]);
+  });
+
+  it('refuses callers who are not admins and unknown nodes, and queues nothing', async () => {
+    const node = await registerNode(t, who.admin);
+    await expectAdminOnly(t, who, 'POST', `/v1/nodes/${node.id}/restart`);
+    await expectGraphQLAdminOnly((token) => t.gql(RestartRenderNodeDocument, { id: node.id }, token), who);
+    expect((await t.rest('POST', `/v1/nodes/${randomUUID()}/restart`, { token: who.admin })).status).toBe(404);
+    expect((await t.rest('POST', '/v1/nodes/not-a-node/restart', { token: who.admin })).status).toBe(400);
+    const gql = await t.gql(RestartRenderNodeDocument, { id: randomUUID() }, who.admin);
+    expect(gql.data?.restartRenderNode.__typename).toBe('NotFoundError');
+    expect(await commandsOf(node.id)).toEqual([]);
+  });
+});
+
+describe('release', () => {
+  it('re-cuts a running chunk so that only its missing frames are rendered again', async () => {
+    const node = await onlineNode(t, who.admin);
+    const { jobId, chunk, commandId } = await runningChunk(node);
+    const rendered = [
+      ...Array.from({ length: 5 }, (_, index) => chunk.startFrame + index),
+      chunk.startFrame + 10,
+    ];
+    await prisma().frame.updateMany({
+      where: { renderJobId: jobId, frameNumber: { in: rendered } },
+      data: { rendered: true, nodeId: node.id, completedAt: new Date() },
+    });
+    const chunksBefore = await prisma().frameJob.findMany({ where: { renderJobId: jobId }, select: { id: true } });
+
+    const response = await t.rest('POST', `/v1/nodes/${node.id}/release`, { token: who.admin });
+    expect(response.status).toBe(204);
+    expect(response.body).toBe('');
+
+    const old = await prisma().frameJob.findUniqueOrThrow({ where: { id: chunk.id } });
+    expect(old).toMatchObject({ status: 'Failed', leaseToken: null });
+    const created = await prisma().frameJob.findMany({
+      where: { renderJobId: jobId, id: { notIn: chunksBefore.map((row) => row.id) } },
+      orderBy: { startFrame: 'asc' },
+    });
+    expect(created.map((row) => [row.startFrame, row.endFrame, row.status, row.nodeId, row.leaseToken])).toEqual([
+      [chunk.startFrame + 5, chunk.startFrame + 9, 'Pending', null, null],
+      [chunk.startFrame + 11, chunk.endFrame, 'Pending', null, null],
+    ]);
+    const unrendered = await prisma().frame.findMany({
+      where: { renderJobId: jobId, frameNumber: { gte: chunk.startFrame, lte: chunk.endFrame }, rendered: false },
+      select: { frameJobId: true },
+    });
+    expect(unrendered).toHaveLength(chunk.endFrame - chunk.startFrame + 1 - rendered.length);
+    expect(new Set(unrendered.map((frame) => frame.frameJobId))).toEqual(new Set(created.map((row) => row.id)));
+    const kept = await prisma().frame.findMany({ where: { renderJobId: jobId, frameNumber: { in: rendered } } });
+    expect(kept.every((frame) => frame.rendered && frame.frameJobId === chunk.id)).toBe(true);
+    expect((await prisma().nodeCommand.findUniqueOrThrow({ where: { id: commandId } })).status).toBe('Superseded');
+    expect(await nodeRow(node.id)).toMatchObject({ currentJobId: null });
+    const log = await prisma().jobLog.findMany({ where: { renderJobId: jobId, level: 'warn' } });
+    expect(log.map((line) => line.message)).toEqual([expect.stringMatching(/released by an administrator/)]);
+  });
+
+  it('answers through GraphQL, also for a node without work', async () => {
+    const node = await onlineNode(t, who.admin);
+    await runningChunk(node);
+    const first = await t.gql(ReleaseRenderNodeDocument, { id: node.id }, who.admin);
+    expect(first.data?.releaseRenderNode).toMatchObject({ __typename: 'RenderNodeAction', recutChunks: 1, commandId: null });
+    const again = await t.gql(ReleaseRenderNodeDocument, { id: node.id }, who.admin);
+    expect(again.data?.releaseRenderNode).toMatchObject({ __typename: 'RenderNodeAction', recutChunks: 0 });
+  });
+
+  it('refuses callers who are not admins and unknown nodes, and leaves the work where it is', async () => {
+    const node = await onlineNode(t, who.admin);
+    const running = await runningChunk(node);
+    await expectAdminOnly(t, who, 'POST', `/v1/nodes/${node.id}/release`);
+    await expectGraphQLAdminOnly((token) => t.gql(ReleaseRenderNodeDocument, { id: node.id }, token), who);
+    expect((await t.rest('POST', `/v1/nodes/${randomUUID()}/release`, { token: who.admin })).status).toBe(404);
+    expect((await t.rest('POST', '/v1/nodes/123/release', { token: who.admin })).status).toBe(400);
+    const chunk = await prisma().frameJob.findUniqueOrThrow({ where: { id: running.chunk.id } });
+    expect(chunk).toMatchObject({ status: 'Assigned', leaseToken: running.lease });
+  });
+});
+
+describe('close-ae', () => {
+  it('queues close_ae and leaves the work assigned, through both doors', async () => {
+    const node = await onlineNode(t, who.admin);
+    const running = await runningChunk(node);
+    const response = await t.rest('POST', `/v1/nodes/${node.id}/close-ae`, { token: who.admin });
+    expect(response.status).toBe(204);
+    const answer = await heartbeat(t, node);
+    expect(answer.pending_commands.map((command) => command.type)).toEqual(['close_ae']);
+    expect(await prisma().frameJob.findUniqueOrThrow({ where: { id: running.chunk.id } })).toMatchObject({
+      status: 'Assigned',
+      leaseToken: running.lease,
+    });
+
+    const gql = await t.gql(CloseRenderNodeAeDocument, { id: node.id }, who.admin);
+    expect(gql.data?.closeRenderNodeAe).toMatchObject({ __typename: 'RenderNodeAction', recutChunks: 0 });
+    const closes = (await commandsOf(node.id)).filter((command) => command.type === 'close_ae');
+    expect(closes.map((command) => command.status)).toEqual(['Superseded', 'Pending']);
+  });
+
+  it('refuses callers who are not admins and unknown nodes', async () => {
+    const node = await registerNode(t, who.admin);
+    await expectAdminOnly(t, who, 'POST', `/v1/nodes/${node.id}/close-ae`);
+    await expectGraphQLAdminOnly((token) => t.gql(CloseRenderNodeAeDocument, { id: node.id }, token), who);
+    expect((await t.rest('POST', `/v1/nodes/${randomUUID()}/close-ae`, { token: who.admin })).status).toBe(404);
+    const gql = await t.gql(CloseRenderNodeAeDocument, { id: randomUUID() }, who.admin);
+    expect(gql.data?.closeRenderNodeAe.__typename).toBe('NotFoundError');
+    expect(await commandsOf(node.id)).toEqual([]);
+  });
+});
+
+describe('health', () => {
+  it('answers what the last heartbeat said, through both doors', async () => {
+    const node = await onlineNode(t, who.admin);
+    const jobId = randomUUID();
+    await heartbeat(t, node, { status: 'Busy', cpu_pct: 64, ram_available_mb: 4096, ae_running: true, current_job_id: jobId, current_frame: 12, cache_used_gb: 7 });
+    const response = await t.rest('GET', `/v1/nodes/${node.id}/health`, { token: who.admin });
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({
+      node_id: node.id,
+      recorded_at: expect.any(String),
+      status: 'Busy',
+      cpu_pct: 64,
+      ram_available_mb: 4096,
+      ae_running: true,
+      current_job_id: jobId,
+      current_frame: 12,
+      cache_used_gb: 7,
+    });
+    const gql = await t.gql(RenderNodeHealthDocument, { nodeId: node.id }, who.admin);
+    expect(gql.data?.renderNodeHealth).toMatchObject({ nodeId: node.id, status: 'Busy', cpuPct: 64, currentFrame: 12 });
+    expect(gql.data?.renderNodeHealth.recordedAt).toBe(response.body.recorded_at);
+  });
+
+  it('has no time for a node that never sent a heartbeat; refuses non-admins and unknown nodes', async () => {
+    const node = await registerNode(t, who.admin);
+    const response = await t.rest('GET', `/v1/nodes/${node.id}/health`, { token: who.admin });
+    expect(response.body).toMatchObject({ recorded_at: null, status: 'Registered' });
+    await expectAdminOnly(t, who, 'GET', `/v1/nodes/${node.id}/health`);
+    await expectGraphQLAdminOnly((token) => t.gql(RenderNodeHealthDocument, { nodeId: node.id }, token), who);
+    expect((await t.rest('GET', `/v1/nodes/${randomUUID()}/health`, { token: who.admin })).status).toBe(404);
+    const gql = await t.gql(RenderNodeHealthDocument, { nodeId: randomUUID() }, who.admin);
+    expect(gql.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+});
+
+describe('health history', () => {
+  it('answers the last hour of samples oldest first by default, and the range asked for', async () => {
+    const node = await onlineNode(t, who.admin);
+    const now = Date.now();
+    const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
+    for (const [minutesAgo, cpu] of [[50, 10], [5, 20], [120, 30]] as const) {
+      await heartbeat(t, node, { recorded_at: at(minutesAgo), cpu_pct: cpu });
+    }
+    const recent = await t.rest('GET', `/v1/nodes/${node.id}/health/history`, { token: who.admin });
+    expect(recent.status).toBe(200);
+    expect(recent.body.data.map((sample: any) => [sample.cpu_pct, sample.bucket_seconds])).toEqual([
+      [10, 0],
+      [20, 0],
+    ]);
+    expect(recent.body.data[0]).toMatchObject({ node_id: node.id, recorded_at: at(50), status: 'Online' });
+
+    const older = await t.rest(
+      'GET',
+      `/v1/nodes/${node.id}/health/history?from=${encodeURIComponent(at(180))}&to=${encodeURIComponent(at(30))}`,
+      { token: who.admin },
+    );
+    expect(older.body.data.map((sample: any) => sample.cpu_pct)).toEqual([30, 10]);
+    const gql = await t.gql(RenderNodeHealthHistoryDocument, { nodeId: node.id, from: at(180), to: at(100) }, who.admin);
+    expect(gql.data?.renderNodeHealthHistory).toEqual([
+      { recordedAt: at(120), bucketSeconds: 0, status: 'Online', cpuPct: 30, ramAvailableMb: 0, aeRunning: false },
+    ]);
+  });
+
+  it('refuses a range that ends before it starts, malformed times, non-admins and unknown nodes', async () => {
+    const node = await registerNode(t, who.admin);
+    const path = `/v1/nodes/${node.id}/health/history`;
+    const backwards = await t.rest('GET', `${path}?from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z`, { token: who.admin });
+    expect(backwards.status).toBe(400);
+    expect(problemPaths(backwards.body)).toEqual(['from']);
+    const future = await t.rest('GET', `${path}?from=2999-01-01T00:00:00Z`, { token: who.admin });
+    expect(future.status).toBe(400);
+    const malformed = await t.rest('GET', `${path}?from=yesterday&to=2030-01-01`, { token: who.admin });
+    expect(malformed.status).toBe(400);
+    expect(problemPaths(malformed.body)).toEqual(['from', 'to']);
+    const gql = await t.gql(
+      RenderNodeHealthHistoryDocument,
+      { nodeId: node.id, from: '2030-01-02T00:00:00Z', to: '2030-01-01T00:00:00Z' },
+      who.admin,
+    );
+    expect(gql.errors?.[0]?.extensions?.code).toBe('VALIDATION_FAILED');
+    await expectAdminOnly(t, who, 'GET', path);
+    await expectGraphQLAdminOnly((token) => t.gql(RenderNodeHealthHistoryDocument, { nodeId: node.id }, token), who);
+    expect((await t.rest('GET', `/v1/nodes/${randomUUID()}/health/history`, { token: who.admin })).status).toBe(404);
+  });
+});
+
+describe('crashes', () => {
+  it('answers the node’s crashes newest first, through both doors', async () => {
+    const node = await registerNode(t, who.admin);
+    const other = await registerNode(t, who.admin);
+    const base = Date.now() - 3600_000;
+    for (const [minutes, signal] of [[10, 'SIGSEGV'], [30, 'SIGABRT'], [20, 'EXCEPTION_ACCESS_VIOLATION']] as const) {
+      await prisma().nodeCrash.create({
+        data: { nodeId: node.id, crashedAt: new Date(base + minutes * 60_000), crashSignal: signal, recoveryAction: 'ResetAndRestart' },
+      });
+    }
+    await prisma().nodeCrash.create({ data: { nodeId: other.id, crashSignal: 'elsewhere' } });
+    const response = await t.rest('GET', `/v1/nodes/${node.id}/crashes`, { token: who.admin });
+    expect(response.status).toBe(200);
+    expect(response.body.data.map((crash: any) => crash.crash_signal)).toEqual(['SIGABRT', 'EXCEPTION_ACCESS_VIOLATION', 'SIGSEGV']);
+    expect(response.body.data[0]).toEqual({
+      id: expect.any(String),
+      node_id: node.id,
+      render_job_id: null,
+      crashed_at: new Date(base + 30 * 60_000).toISOString(),
+      last_known_frame: null,
+      crash_signal: 'SIGABRT',
+      error_log: '',
+      log_file_url: '',
+      auto_recovered: false,
+      recovery_action: 'ResetAndRestart',
+      recovered_at: null,
+    });
+    const gql = await t.gql(RenderNodeCrashesDocument, { nodeId: node.id }, who.admin);
+    expect(gql.data?.renderNodeCrashes.map((crash) => crash.crashSignal)).toEqual(['SIGABRT', 'EXCEPTION_ACCESS_VIOLATION', 'SIGSEGV']);
+  });
+
+  it('refuses non-admins and unknown nodes', async () => {
+    const node = await registerNode(t, who.admin);
+    await expectAdminOnly(t, who, 'GET', `/v1/nodes/${node.id}/crashes`);
+    await expectGraphQLAdminOnly((token) => t.gql(RenderNodeCrashesDocument, { nodeId: node.id }, token), who);
+    expect((await t.rest('GET', `/v1/nodes/${randomUUID()}/crashes`, { token: who.admin })).status).toBe(404);
+    expect((await t.rest('GET', '/v1/nodes/zz/crashes', { token: who.admin })).status).toBe(400);
+  });
+});

@@ -1,0 +1,224 @@
+// The crash policy, the per-job blocklist, failed chunks and retry limits, through the signed
+// agent routes.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { ManualClock } from '../support/clock.ts';
+
+type Node = { id: string; agentKey: string };
+type Command = { type: string; command_id: string; lease?: string; [field: string]: unknown };
+
+let t: TestApp;
+const clock = new ManualClock();
+let admin: string;
+let owner: { id: string; token: string };
+let beat = 0;
+
+async function registerOnline(name: string): Promise<Node> {
+  const created = await t.rest('POST', '/v1/nodes', {
+    token: admin,
+    body: { name, region: 'eu', node_ip: '10.0.0.2', worker_port: 9000, current_ae_version: '24.1' },
+  });
+  const node = { id: created.body.id as string, agentKey: created.body.agent_key as string };
+  await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, {});
+  return node;
+}
+
+async function commandsFor(node: Node): Promise<Command[]> {
+  const recorded_at = new Date(clock.now().getTime() + beat++).toISOString();
+  const answer = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { recorded_at });
+  expect(answer.status).toBe(200);
+  return answer.body.pending_commands as Command[];
+}
+
+/** A job in Rendering whose chunks wait for nodes; earlier tests' jobs are cancelled first. */
+async function renderingJob(preparer: Node): Promise<string> {
+  const active = await t.app.services.db.prisma.renderJob.findMany({
+    where: { step: { notIn: ['Completed', 'Failed', 'Cancelled'] } },
+    select: { id: true },
+  });
+  const adminActor = { kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false } as const;
+  for (const job of active) await t.app.services.jobs.cancel(adminActor, job.id);
+  const submitted = await t.rest('POST', '/v1/renders', {
+    token: owner.token,
+    body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', duration_sec: 1, frame_rate: 30 },
+  });
+  expect(submitted.status).toBe(201);
+  const jobId = submitted.body.id as string;
+  const prisma = t.app.services.db.prisma;
+  // Only the preparer may take the replica work.
+  await prisma.renderNode.updateMany({ where: { id: { not: preparer.id } }, data: { acceptsNewJobs: false } });
+  await t.app.services.scheduler.assignWork();
+  const prepare = (await commandsFor(preparer)).find((command) => command.type === 'prepare_replica');
+  expect(prepare).toBeDefined();
+  const ready = await t.signed(preparer, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
+    node_id: preparer.id,
+    replica_path: 'R:/replica.aep',
+    lease: prepare?.lease,
+  });
+  expect(ready.status).toBe(204);
+  await prisma.renderNode.updateMany({ data: { acceptsNewJobs: true } });
+  return jobId;
+}
+
+/** Gives the job's next chunk to exactly this node. */
+async function chunkOn(node: Node): Promise<Command> {
+  const prisma = t.app.services.db.prisma;
+  await prisma.renderNode.updateMany({ where: { id: { not: node.id } }, data: { acceptsNewJobs: false } });
+  await t.app.services.scheduler.assignWork();
+  await prisma.renderNode.updateMany({ data: { acceptsNewJobs: true } });
+  const chunk = (await commandsFor(node)).find((command) => command.type === 'render_chunk');
+  expect(chunk).toBeDefined();
+  return chunk as Command;
+}
+
+const crash = (node: Node, jobId: string, chunk: Command, extra: Record<string, unknown> = {}) =>
+  t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/crash`, {
+    node_id: node.id,
+    frame_job_id: chunk.frame_job_id,
+    last_known_frame: chunk.start_frame,
+    crash_signal: 'SIGSEGV',
+    ae_version: '24.1',
+    error_log_tail: 'boom',
+    lease: chunk.lease,
+    ...extra,
+  });
+
+beforeAll(async () => {
+  t = await startTestApp({ clock, startLoops: false });
+  admin = await t.token(randomUUID(), { admin: true });
+  owner = { id: randomUUID(), token: '' };
+  owner.token = await t.token(owner.id);
+  await t.app.services.billing.credit(
+    { kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false },
+    { userId: owner.id, amountMinor: 100_000n, idempotencyKey: `fund-${owner.id}` },
+  );
+});
+afterAll(() => t.close());
+
+describe('crash reports', () => {
+  it('resets After Effects on a first crash, then keeps a node that failed a job 3 times off it', async () => {
+    const prisma = t.app.services.db.prisma;
+    const flaky = await registerOnline('crash-flaky');
+    const steady = await registerOnline('crash-steady');
+    const jobId = await renderingJob(flaky);
+
+    const first = await chunkOn(flaky);
+    const answer = await crash(flaky, jobId, first);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ action_recommended: 'ResetAndRestart', reassigned_to_node_id: null });
+    expect((await commandsFor(flaky)).map((command) => command.type)).toContain('close_ae');
+    const crashes = await t.rest('GET', `/v1/nodes/${flaky.id}`, { token: admin });
+    expect(crashes.body).toMatchObject({ lifetime_crash_count: 1, consecutive_failures: 1 });
+    // The crashed chunk's lease is dead.
+    const late = await t.signed(flaky, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, {
+      frame_job_id: first.frame_job_id,
+      frame_number: first.start_frame,
+      lease: first.lease,
+    });
+    expect(late.status).toBe(409);
+
+    clock.advance(1000);
+    await crash(flaky, jobId, await chunkOn(flaky));
+    clock.advance(1000);
+    const third = await crash(flaky, jobId, await chunkOn(flaky));
+    expect(third.body.action_recommended).toBe('ReassignWork');
+    expect(third.body.reassigned_to_node_id).toBe(steady.id);
+    const block = await prisma.jobNodeBlock.findUniqueOrThrow({ where: { renderJobId_nodeId: { renderJobId: jobId, nodeId: flaky.id } } });
+    expect(block.failures).toBe(3);
+    expect(block.blockedAt).not.toBeNull();
+    const recorded = await prisma.nodeCrash.findMany({ where: { nodeId: flaky.id }, orderBy: { crashedAt: 'asc' } });
+    expect(recorded.map((row) => row.recoveryAction)).toEqual(['ResetAndRestart', 'ResetAndRestart', 'ReassignWork']);
+    expect(recorded[2]?.reassignedToNodeId).toBe(steady.id);
+
+    // However often the scheduler runs, the blocked node gets none of this job's chunks.
+    await prisma.renderNode.update({ where: { id: steady.id }, data: { acceptsNewJobs: false } });
+    await t.app.services.scheduler.assignWork();
+    expect(await prisma.frameJob.count({ where: { renderJobId: jobId, nodeId: flaky.id, status: { in: ['Assigned', 'Rendering'] } } })).toBe(0);
+    await prisma.renderNode.update({ where: { id: steady.id }, data: { acceptsNewJobs: true } });
+  });
+
+  it('restarts a node that keeps failing, moving all its work', async () => {
+    const prisma = t.app.services.db.prisma;
+    const sick = await registerOnline('crash-sick');
+    const jobId = await renderingJob(sick);
+    const chunk = await chunkOn(sick);
+    await prisma.renderNode.update({ where: { id: sick.id }, data: { consecutiveFailures: 4 } });
+    const answer = await crash(sick, jobId, chunk);
+    expect(answer.body.action_recommended).toBe('RestartNode');
+    const node = await prisma.renderNode.findUniqueOrThrow({ where: { id: sick.id } });
+    expect(node.status).toBe('Offline');
+    expect(await prisma.nodeCommand.count({ where: { nodeId: sick.id, type: 'restart', status: 'Pending' } })).toBe(1);
+    expect(await prisma.frameJob.count({ where: { nodeId: sick.id, status: { in: ['Assigned', 'Rendering'] } } })).toBe(0);
+  });
+
+  it('refuses unsigned, cross-node and malformed crash reports and changes nothing', async () => {
+    const prisma = t.app.services.db.prisma;
+    const victim = await registerOnline('crash-victim');
+    const intruder = await registerOnline('crash-intruder');
+    const jobId = await renderingJob(victim);
+    const chunk = await chunkOn(victim);
+    const before = await prisma.nodeCrash.count();
+    const path = `/v1/internal/render/jobs/${jobId}/crash`;
+    expect((await t.rest('POST', path, { body: { node_id: victim.id } })).status).toBe(401);
+    expect((await t.signed(intruder, 'POST', path, { node_id: victim.id, frame_job_id: chunk.frame_job_id })).status).toBe(403);
+    expect((await t.signed(victim, 'POST', path, { node_id: victim.id, last_known_frame: -1 })).status).toBe(400);
+    expect((await t.signed(victim, 'POST', path, { frame_job_id: chunk.frame_job_id })).status).toBe(400);
+    expect((await t.signed(victim, 'POST', `/v1/internal/render/jobs/${randomUUID()}/crash`, { node_id: victim.id })).status).toBe(404);
+    expect(await prisma.nodeCrash.count()).toBe(before);
+  });
+});
+
+describe('failed chunks and retry limits', () => {
+  it('renders a failed chunk again, and fails the job with a full refund when its frames ran out of attempts', async () => {
+    const prisma = t.app.services.db.prisma;
+    const worker = await registerOnline('fail-worker');
+    const jobId = await renderingJob(worker);
+    const chunk = await chunkOn(worker);
+    const failed = await t.signed(worker, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${chunk.frame_job_id}/fail`, {
+      lease: chunk.lease,
+      error: 'missing font',
+    });
+    expect(failed.status).toBe(204);
+    const retried = await prisma.frameJob.findMany({ where: { renderJobId: jobId, status: 'Pending', lastError: 'missing font' } });
+    expect(retried).toHaveLength(1);
+    expect(retried[0]).toMatchObject({ startFrame: chunk.start_frame, endFrame: chunk.end_frame, attempt: 1 });
+
+    // The next failure of that range is its last.
+    await prisma.frameJob.update({ where: { id: retried[0]?.id }, data: { attempt: 4 } });
+    clock.advance(1000);
+    const last = await chunkOn(worker);
+    expect(last.frame_job_id).toBe(retried[0]?.id);
+    await t.signed(worker, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${last.frame_job_id}/fail`, { lease: last.lease, error: 'missing font' });
+    const job = await t.rest('GET', `/v1/renders/${jobId}`, { token: owner.token });
+    expect(job.body.step).toBe('Failed');
+    expect(job.body.failed_message).toMatch(/failed 5 times/);
+    const refund = await prisma.ledgerEntry.findUnique({ where: { idempotencyKey: `refund:render-job:${jobId}` } });
+    expect(refund?.amountMinor).toBe(BigInt(job.body.paid_price_minor));
+  });
+});
+
+describe('template cache reports', () => {
+  it('records downloads, evictions and failures, and refuses bad reports', async () => {
+    const node = await registerOnline('cache-node');
+    const path = `/v1/internal/nodes/${node.id}/cache-update`;
+    const md5 = 'c'.repeat(32);
+    expect((await t.signed(node, 'POST', path, { action: 'Downloaded', aep_file_md5: md5, cache_used_gb: 7 })).status).toBe(204);
+    let detail = await t.rest('GET', `/v1/nodes/${node.id}`, { token: admin });
+    expect(detail.body).toMatchObject({ cached_template_md5s: [md5], cache_used_gb: 7 });
+    clock.advance(1000);
+    expect((await t.signed(node, 'POST', path, { action: 'Failed', aep_file_md5: md5, error_message: 'disk full' })).status).toBe(204);
+    detail = await t.rest('GET', `/v1/nodes/${node.id}`, { token: admin });
+    expect(detail.body.cached_template_md5s).toEqual([]);
+    clock.advance(1000);
+    expect((await t.signed(node, 'POST', path, { action: 'Verified', aep_file_md5: md5 })).status).toBe(204);
+    clock.advance(1000);
+    expect((await t.signed(node, 'POST', path, { action: 'Evicted', aep_file_md5: md5 })).status).toBe(204);
+    detail = await t.rest('GET', `/v1/nodes/${node.id}`, { token: admin });
+    expect(detail.body.cached_template_md5s).toEqual([]);
+    expect((await t.signed(node, 'POST', path, { action: 'Lost', aep_file_md5: md5 })).status).toBe(400);
+    expect((await t.signed(node, 'POST', path, { action: 'Downloaded', aep_file_md5: 'xyz' })).status).toBe(400);
+    const other = await registerOnline('cache-other');
+    expect((await t.signed(other, 'POST', path, { action: 'Downloaded', aep_file_md5: md5 })).status).toBe(403);
+  });
+});
