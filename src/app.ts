@@ -125,7 +125,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     };
     const http = await createHttpServer(services, { logger, folderStore });
     const loops: Loop[] = [
-      ...schedulingLoops(scheduler, logger),
+      ...schedulingLoops(scheduler, logger, http.metrics.schedulerPassSeconds),
       createExportSweeper({ exports: services.exports, logger }),
       logRetentionLoop(services, logger),
       healthDownsamplingLoop(services, logger),

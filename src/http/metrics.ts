@@ -37,6 +37,9 @@ export interface Metrics {
 }
 
 /** Adds the HTTP timing hook and GET /metrics; the returned metrics are for the rest of the app. */
+/** Accepted frame reports are the fleet's output: frames per second is their rate. */
+const FRAME_REPORT_ROUTE = '/v1/internal/render/jobs/:job_id/frames';
+
 export function registerMetrics(app: FastifyInstance, services: Services): Metrics {
   const registry = new Registry();
   const registers = [registry];
@@ -49,10 +52,9 @@ export function registerMetrics(app: FastifyInstance, services: Services): Metri
     registers,
   });
   app.addHook('onResponse', async (request, reply) => {
-    httpDuration.observe(
-      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+    const route = request.routeOptions.url ?? 'unmatched';
+    httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (route === FRAME_REPORT_ROUTE && reply.statusCode === 204) metrics.framesReported.inc();
   });
 
   const graphqlDuration = new Histogram({

@@ -9,6 +9,8 @@ export interface LoopOptions {
   /** One pass; what it returns is logged at debug level. */
   run: () => Promise<unknown>;
   logger: Logger;
+  /** Told how long each successful pass took, in seconds (metrics). */
+  onPass?: (seconds: number) => void;
 }
 
 export interface Loop {
@@ -19,15 +21,17 @@ export interface Loop {
   stop(): Promise<void>;
 }
 
-export function createLoop({ name, intervalMs, run, logger }: LoopOptions): Loop {
+export function createLoop({ name, intervalMs, run, logger, onPass }: LoopOptions): Loop {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
   let stopped = true;
 
   const pass = async (): Promise<unknown> => {
     if (running) return running;
+    const started = performance.now();
     running = run()
       .then((result) => {
+        onPass?.((performance.now() - started) / 1000);
         if (result !== undefined) logger.debug({ loop: name, result }, 'loop pass');
         return result;
       })
