@@ -89,3 +89,23 @@ export async function topicEvents<T>(bus: EventBus, topic: string, first: T[] = 
   };
   return iterator;
 }
+
+/** Each event of `events` turned into what subscribers see; stopping the result stops `events`. */
+export function mapEvents<T, R>(events: AsyncIterableIterator<T>, map: (event: T) => Promise<R>): AsyncIterableIterator<R> {
+  const mapped: AsyncIterableIterator<R> = {
+    async next() {
+      const next = await events.next();
+      return next.done ? { value: undefined, done: true } : { value: await map(next.value), done: false };
+    },
+    async return() {
+      await events.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error) {
+      await events.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]: () => mapped,
+  };
+  return mapped;
+}

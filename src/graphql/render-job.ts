@@ -219,12 +219,7 @@ builder.subscriptionFields((t) => ({
     description: "Every change of a job's progress, starting with where it stands now.",
     args: { jobId: t.arg({ type: 'UUID', required: true }) },
     subscribe: (_root, args, ctx) => ctx.services.jobs.watchProgress(ctx.actor, args.jobId),
-    // Counts are re-read (they only grow); the step is the event's, so a subscriber whose events
-    // queued up still sees every step in the order it happened.
-    resolve: async (event: JobChanged, args, ctx) => ({
-      ...(await ctx.services.jobs.progress(ctx.actor, args.jobId)),
-      step: event.step as JobStep,
-    }),
+    resolve: (progress: RenderProgress) => progress,
   }),
   renderJobUpdated: t.prismaField({
     type: RenderJobRef,

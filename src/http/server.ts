@@ -19,6 +19,7 @@ import type { Services } from '../services.ts';
 import { registerDocsRoutes } from './docs.ts';
 import { errorReply, INTERNAL_ERROR, toErrorReply } from './errors.ts';
 import { registerHealthRoutes } from './health.ts';
+import { createLegacyProgressSockets } from './legacy-progress-ws.ts';
 import { type Metrics, registerMetrics } from './metrics.ts';
 import { registerPlaygroundRoutes } from './playground.ts';
 
@@ -128,13 +129,16 @@ export async function createHttpServer(
     },
     wsServer,
   );
+  const legacyProgress = createLegacyProgressSockets(services, BODY_LIMIT_BYTES);
   app.server.on('upgrade', (request, socket, head) => {
-    const path = (request.url ?? '').split('?')[0];
-    if (path !== '/graphql') {
+    const path = (request.url ?? '').split('?')[0] ?? '';
+    if (path === '/graphql') {
+      wsServer.handleUpgrade(request, socket, head, (client) => wsServer.emit('connection', client, request));
+    } else if (legacyProgress.handles(path)) {
+      legacyProgress.upgrade(request, socket, head);
+    } else {
       socket.destroy();
-      return;
     }
-    wsServer.handleUpgrade(request, socket, head, (client) => wsServer.emit('connection', client, request));
   });
 
   const apollo = new ApolloServer<GraphQLContext>({
@@ -166,6 +170,7 @@ export async function createHttpServer(
     },
     async close() {
       await wsCleanup.dispose();
+      await legacyProgress.close();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
       await apollo.stop();
       await app.close();

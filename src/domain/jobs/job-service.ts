@@ -19,7 +19,7 @@ import { charge, refund } from '../billing/ledger.ts';
 import { type Discount, type Entitlements, quoteRender, refundOnCancel } from '../billing/pricing.ts';
 import type { Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
-import { type JobChanged, publishJobChanged, type RenderFinishedNotification, topicEvents, topics } from '../events.ts';
+import { type JobChanged, mapEvents, publishJobChanged, type RenderFinishedNotification, topicEvents, topics } from '../events.ts';
 import { requireAdmin, requireUser } from '../guards.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid } from '../validation.ts';
 import { chunkSizeFor, cutRange } from './chunking.ts';
@@ -446,10 +446,17 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
       return lines.reverse();
     },
 
-    /** Progress events of one job the actor may see, starting with its current state. */
-    async watchProgress(actor: Actor, id: string) {
+    /**
+     * One job's progress as it changes, starting with where it stands. Counts are re-read (they
+     * only grow); the step is the event's, so a subscriber whose events queued up still sees
+     * every step in the order it happened.
+     */
+    async watchProgress(actor: Actor, id: string): Promise<AsyncIterableIterator<RenderProgress>> {
       const job = await this.get(actor, id, { select: { id: true, userId: true, step: true } });
-      return topicEvents<JobChanged>(bus, topics.renderProgress(job.id), [{ jobId: job.id, userId: job.userId, step: job.step }]);
+      const events = await topicEvents<JobChanged>(bus, topics.renderProgress(job.id), [
+        { jobId: job.id, userId: job.userId, step: job.step },
+      ]);
+      return mapEvents(events, async (event) => ({ ...(await this.progress(actor, job.id)), step: event.step as JobStep }));
     },
 
     /** Job changes: a user's own; an admin's for one user (userId) or for everyone. */
