@@ -36,7 +36,7 @@ export type FleetEvent =
   | { type: 'abandoned'; nodeId: string; jobId?: string; reason: string }
   | { type: 'offline'; nodeId: string; reason: 'restart' }
   | { type: 'stale'; nodeId: string; method: string; path: string }
-  | { type: 'error'; nodeId?: string; method: string; path: string; status: number; code?: string; message?: string }
+  | { type: 'error'; nodeId: string; method: string; path: string; status: number; code?: string; message?: string }
   | { type: 'killed'; nodeId: string }
   | { type: 'revived'; nodeId: string }
   | { type: 'late-report'; nodeId: string; path: string; status: number; code?: string };

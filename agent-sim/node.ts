@@ -465,7 +465,7 @@ export class SimNode {
       `/v1/internal/render/jobs/${segment(command.job_id)}/replica-ready`,
       this.replicaBody(command),
     );
-    if (this.abandoned(epoch) || !ok(answer)) return;
+    if (!ok(answer)) return;
     this.context.tally.replicasReady++;
     this.context.emit({ type: 'replica-ready', nodeId: this.id, jobId: String(command.job_id) });
   }
@@ -506,14 +506,14 @@ export class SimNode {
         lease: command.lease,
         ...(frame === start ? { preview_b64: PREVIEW_PNG_B64 } : {}),
       });
-      if (this.abandoned(epoch)) return;
+      // Counted even when the node died meanwhile: the service has the frame all the same.
       if (ok(answer)) tally.framesAccepted++;
       emit({ type: 'frame', nodeId: this.id, jobId, frameJobId, frame, accepted: ok(answer) });
       // 409: the chunk is no longer this node's (stale lease) or the job no longer wants frames.
-      if (answer.status === 409) return;
+      if (this.abandoned(epoch) || answer.status === 409) return;
     }
     const answer = await this.call('POST', `${base}/chunks/${segment(frameJobId)}/complete`, { lease: command.lease });
-    if (this.abandoned(epoch) || !ok(answer)) return;
+    if (!ok(answer)) return;
     tally.chunksCompleted++;
     emit({ type: 'chunk-completed', nodeId: this.id, jobId, frameJobId });
   }
@@ -535,7 +535,7 @@ export class SimNode {
         lease: command.lease,
         error: `Simulated render error at frame ${frame}`,
       });
-      if (this.abandoned(epoch) || !ok(answer)) return;
+      if (!ok(answer)) return;
       tally.chunksFailed++;
       emit({ type: 'chunk-failed', nodeId: this.id, jobId, frameJobId, frame });
       return;
@@ -549,10 +549,11 @@ export class SimNode {
       error_log_tail: `aerender: simulated crash while rendering frame ${frame}`,
       lease: command.lease,
     });
-    if (this.abandoned(epoch) || !ok(answer)) return;
+    if (!ok(answer)) return;
     const action = (answer.body as { action_recommended?: unknown } | undefined)?.action_recommended;
     tally.crashesReported++;
     emit({ type: 'crash', nodeId: this.id, jobId, frameJobId, frame, ...(typeof action === 'string' ? { action } : {}) });
+    if (this.abandoned(epoch)) return;
     if (action === 'RestartNode') {
       this.restart();
     } else if (action === 'ResetAndRestart') {
@@ -590,7 +591,7 @@ export class SimNode {
       if (this.abandoned(epoch) || answer.status === 409) return;
     }
     const answer = await this.call('POST', `${base}/encoded`, body);
-    if (this.abandoned(epoch) || !ok(answer)) return;
+    if (!ok(answer)) return;
     this.context.tally.encodes++;
     this.context.emit({ type: 'encoded', nodeId: this.id, jobId, formats: body.formats });
   }
@@ -606,7 +607,7 @@ export class SimNode {
     const answer = await this.call('POST', `/v1/internal/nodes/${this.id}/updates/${segment(updateId)}/applied`, {
       node_agent_version: this.agentVersion,
     });
-    if (this.abandoned(epoch) || !ok(answer)) return;
+    if (!ok(answer)) return;
     this.context.tally.updatesApplied++;
     this.context.emit({ type: 'update-applied', nodeId: this.id, updateId, agentVersion: this.agentVersion });
   }
