@@ -15,7 +15,7 @@ builder.prismaObject('ExportFile', {
   }),
 });
 
-const ExportRef = builder.prismaObject('Export', {
+export const ExportRef = builder.prismaObject('Export', {
   description: 'The downloadable output of a render, kept until its auto-delete date.',
   fields: (t) => ({
     id: t.expose('id', { type: 'UUID' }),

@@ -1,0 +1,46 @@
+// Entities other subgraphs own (users from identity, saved projects from studio), extended with
+// what this subgraph knows about them. The same visibility rules apply: through a user or a
+// project, a caller still sees only the jobs and exports they may see.
+import type { Prisma } from '../generated/prisma/client.ts';
+import { builder } from './builder.ts';
+import { JobStepEnum } from './enums.ts';
+import { ExportRef } from './export.ts';
+import { RenderJobRef } from './render-job.ts';
+
+function extendWithRenders(entity: 'User' | 'SavedProject', field: 'userId' | 'savedProjectId') {
+  builder.externalRef(entity, builder.selection<{ id: string }>('id')).implement({
+    fields: (t) => ({
+      id: t.exposeID('id'),
+      renderJobs: t.prismaConnection({
+        type: RenderJobRef,
+        cursor: 'id',
+        description: 'Render jobs, newest first, that the caller may see.',
+        args: { status: t.arg({ type: JobStepEnum, required: false }) },
+        defaultSize: 20,
+        maxSize: 100,
+        resolve: (query, parent, args, ctx) =>
+          ctx.prisma.renderJob.findMany({
+            ...query,
+            where: { AND: [ctx.services.jobs.listWhere(ctx.actor, args.status ?? undefined), { [field]: parent.id }] },
+            orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
+          }),
+      }),
+      exports: t.prismaConnection({
+        type: ExportRef,
+        cursor: 'id',
+        description: 'Exports, newest first, that the caller may see.',
+        defaultSize: 20,
+        maxSize: 100,
+        resolve: (query, parent, _args, ctx) =>
+          ctx.prisma.export.findMany({
+            ...query,
+            where: { AND: [ctx.services.exports.visibleTo(ctx.actor), { [field]: parent.id } as Prisma.ExportWhereInput] },
+            orderBy: [{ produceDate: 'desc' }, { id: 'desc' }],
+          }),
+      }),
+    }),
+  });
+}
+
+extendWithRenders('User', 'userId');
+extendWithRenders('SavedProject', 'savedProjectId');
