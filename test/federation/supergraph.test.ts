@@ -40,7 +40,8 @@ beforeAll(async () => {
   jobId = submitted.body.id;
 
   const identity = new ApolloServer<GatewayContext>({
-    schema: buildSubgraphSchema({
+    schema: buildSubgraphSchema([
+      {
       typeDefs: parse(IDENTITY_SDL),
       resolvers: {
         Query: {
@@ -49,7 +50,8 @@ beforeAll(async () => {
         },
         User: { email: (user: { id: string }) => `${user.id.slice(0, 8)}@example.com` },
       },
-    }),
+      },
+    ]),
   });
   servers.push(identity);
   const identityUrl = (
