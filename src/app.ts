@@ -22,6 +22,7 @@ import { createNodeAdminService } from './domain/nodes/node-admin-service.ts';
 import { createNodeService } from './domain/nodes/node-service.ts';
 import { createSavedProjectService } from './domain/projects/saved-project-service.ts';
 import { createScheduler } from './domain/scheduling/scheduler.ts';
+import { sweepStalledChunks } from './domain/scheduling/stall-sweeper.ts';
 import { createRolloutService } from './domain/updates/rollout-service.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
 import { createExportSweeper } from './loops/export-sweeper.ts';
@@ -125,7 +126,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     };
     const http = await createHttpServer(services, { logger, folderStore });
     const loops: Loop[] = [
-      ...schedulingLoops(scheduler, logger, http.metrics.schedulerPassSeconds),
+      ...schedulingLoops(scheduler, () => sweepStalledChunks(prisma, clock), logger, http.metrics.schedulerPassSeconds),
       createExportSweeper({ exports: services.exports, logger }),
       logRetentionLoop(services, logger),
       healthDownsamplingLoop(services, logger),

@@ -8,7 +8,15 @@ export const ASSIGN_INTERVAL_MS = 1000;
 /** A fifth of the heartbeat timeout, so a lost node is noticed within about 18 s. */
 export const SWEEP_INTERVAL_MS = 3000;
 
-export function schedulingLoops(scheduler: Scheduler, logger: Logger, passSeconds: Histogram): Loop[] {
+/** Stalls are judged in minutes; looking every 30 s is plenty. */
+export const STALL_SWEEP_INTERVAL_MS = 30_000;
+
+export function schedulingLoops(
+  scheduler: Scheduler,
+  sweepStalls: () => Promise<unknown>,
+  logger: Logger,
+  passSeconds: Histogram,
+): Loop[] {
   return [
     createLoop({
       name: 'assign-work',
@@ -18,5 +26,6 @@ export function schedulingLoops(scheduler: Scheduler, logger: Logger, passSecond
       onPass: (seconds) => passSeconds.observe(seconds),
     }),
     createLoop({ name: 'heartbeat-sweeper', intervalMs: SWEEP_INTERVAL_MS, logger, run: () => scheduler.sweepHeartbeats() }),
+    createLoop({ name: 'stall-sweeper', intervalMs: STALL_SWEEP_INTERVAL_MS, logger, run: () => sweepStalls() }),
   ];
 }

@@ -2,6 +2,7 @@
 // agent routes.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHUNK_STALL_TIMEOUT_MS, sweepStalledChunks } from '../../src/domain/scheduling/stall-sweeper.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
 
@@ -195,6 +196,30 @@ describe('failed chunks and retry limits', () => {
     expect(job.body.failed_message).toMatch(/failed 5 times/);
     const refund = await prisma.ledgerEntry.findUnique({ where: { idempotencyKey: `refund:render-job:${jobId}` } });
     expect(refund?.amountMinor).toBe(BigInt(job.body.paid_price_minor));
+  });
+});
+
+describe('stalled chunks', () => {
+  it('takes back a chunk that made no progress for the stall timeout and tells the node to close After Effects', async () => {
+    const prisma = t.app.services.db.prisma;
+    const hung = await registerOnline('stall-hung');
+    const jobId = await renderingJob(hung);
+    const chunk = await chunkOn(hung);
+    expect((await sweepStalledChunks(prisma, clock)).stalled).toBe(0);
+    // The manual clock started with the file, so it lags the rows' write times by the tests before.
+    clock.advance(CHUNK_STALL_TIMEOUT_MS + 60_000);
+    expect((await sweepStalledChunks(prisma, clock)).stalled).toBe(1);
+    const stalled = await prisma.frameJob.findUniqueOrThrow({ where: { id: String(chunk.frame_job_id) } });
+    expect(stalled).toMatchObject({ status: 'Failed', leaseToken: null });
+    const again = await prisma.frameJob.findMany({ where: { renderJobId: jobId, status: 'Pending', startFrame: Number(chunk.start_frame) } });
+    expect(again).toHaveLength(1);
+    expect((await commandsFor(hung)).map((command) => command.type)).toContain('close_ae');
+    const late = await t.signed(hung, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, {
+      frame_job_id: chunk.frame_job_id,
+      frame_number: chunk.start_frame,
+      lease: chunk.lease,
+    });
+    expect(late.status).toBe(409);
   });
 });
 
