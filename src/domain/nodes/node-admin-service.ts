@@ -63,11 +63,11 @@ export interface NodeAdminServiceDeps {
 
 export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceDeps) {
   async function existingNode(actor: Actor, id: string) {
-    requireAdmin(actor);
+    const admin = requireAdmin(actor);
     const nodeId = parseInput(uuid, id, 'node id');
     const node = await prisma.renderNode.findUnique({ where: { id: nodeId } });
     if (!node) throw new NotFoundError('render node', nodeId);
-    return node;
+    return { admin, node };
   }
 
   /**
@@ -109,7 +109,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
   return {
     /** Changes the node's settings; work it is running carries on whatever they become. */
     async update<A extends NodeArgs = {}>(actor: Actor, id: string, input: UpdateNodeInput, args?: A) {
-      const node = await existingNode(actor, id);
+      const { node } = await existingNode(actor, id);
       const data = parseInput(updateNodeSchema, input, 'node changes');
       const updated = await prisma.renderNode.update({ ...args, where: { id: node.id }, data });
       return updated as Prisma.RenderNodeGetPayload<A>;
@@ -117,8 +117,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
 
     /** Reboots the machine: its work moves to other nodes now, in the same transaction as the command. */
     async restart(actor: Actor, id: string): Promise<NodeActionResult> {
-      const admin = requireAdmin(actor);
-      const node = await existingNode(actor, id);
+      const { admin, node } = await existingNode(actor, id);
       const { command, released } = await prisma.$transaction(async (tx) => {
         const command = await queueControl(tx, node.id, CommandType.restart, admin);
         const released = await releaseWork(tx, node.id, 'the node is being restarted by an administrator');
@@ -130,7 +129,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
 
     /** Takes every piece of work away from the node; its late reports are refused as stale. */
     async release(actor: Actor, id: string): Promise<NodeActionResult> {
-      const node = await existingNode(actor, id);
+      const { node } = await existingNode(actor, id);
       const released = await prisma.$transaction((tx) => releaseWork(tx, node.id, 'released by an administrator'));
       await publishJobs(released.jobIds);
       return { nodeId: node.id, commandId: null, recutChunks: released.recutChunks };
@@ -138,15 +137,14 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
 
     /** Kills After Effects on the node. Its work stays assigned: the agent reports how it ends. */
     async closeAe(actor: Actor, id: string): Promise<NodeActionResult> {
-      const admin = requireAdmin(actor);
-      const node = await existingNode(actor, id);
+      const { admin, node } = await existingNode(actor, id);
       const command = await prisma.$transaction((tx) => queueControl(tx, node.id, CommandType.close_ae, admin));
       return { nodeId: node.id, commandId: command.id, recutChunks: 0 };
     },
 
     /** The health the node reported last, as kept on the node row. */
     async health(actor: Actor, id: string): Promise<NodeHealth> {
-      const node = await existingNode(actor, id);
+      const { node } = await existingNode(actor, id);
       return {
         nodeId: node.id,
         recordedAt: node.lastHeartbeatAt,
@@ -162,7 +160,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
 
     /** Samples between `from` and `to` (the last hour by default), oldest first, at whatever resolution is kept. */
     async healthHistory(actor: Actor, id: string, input: HealthHistoryInput = {}): Promise<HealthSample[]> {
-      const node = await existingNode(actor, id);
+      const { node } = await existingNode(actor, id);
       const range = parseInput(historySchema, input, 'health history range');
       const to = range.to ?? clock.now();
       const from = range.from ?? new Date(to.getTime() - HOUR_MS);
@@ -171,7 +169,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
     },
 
     async crashes(actor: Actor, id: string) {
-      const node = await existingNode(actor, id);
+      const { node } = await existingNode(actor, id);
       return prisma.nodeCrash.findMany({
         where: { nodeId: node.id },
         orderBy: [{ crashedAt: 'desc' }, { id: 'desc' }],

@@ -40,6 +40,7 @@ export const SOAK_SECONDS = 60;
 export const WAVE_SHARE = 0.25;
 export const DOWNLOAD_URL_TTL_SECONDS = 24 * 3600;
 export const MAX_ROLLOUT_NODES = 1000;
+const ROLLOUT_START_LOCK = 7_270_102;
 
 const OBJECT_KEY = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 const isUrl = (location: string) => /^https?:\/\//i.test(location);
@@ -296,8 +297,8 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
       const url = await downloadUrl(update);
       const now = clock.now();
       const { rolloutId, updating } = await prisma.$transaction(async (tx) => {
-        // Serializes rollouts of one update, so two admins cannot both start one.
-        await tx.$queryRaw`SELECT id FROM node_updates WHERE id = ${updateId}::uuid FOR UPDATE`;
+        // Starting rollouts one at a time keeps both checks below true until this one is written.
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ROLLOUT_START_LOCK}::bigint)`;
         const running = await tx.rollout.findFirst({ where: { updateId, status: RolloutStatus.InProgress }, select: { id: true } });
         if (running) {
           throw new ConflictError(`Update ${update.updateNumber} is already rolling out`, { rollout_id: running.id });
