@@ -1,0 +1,89 @@
+// Which nodes the scheduler may give work to: maintenance windows, accepts_new_jobs, is_active,
+// silence, After Effects versions; and a preferred region wins over the rest.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAINTENANCE_LEAD_MS } from '../../src/domain/scheduling/scheduler.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+
+let t: TestApp;
+let admin: string;
+let owner: { id: string; token: string };
+
+async function registerOnline(name: string, region = 'eu', versions = ['24.1']): Promise<string> {
+  const created = await t.rest('POST', '/v1/nodes', {
+    token: admin,
+    body: { name, region, node_ip: '10.0.0.3', worker_port: 9000, current_ae_version: versions[0] },
+  });
+  const node = { id: created.body.id as string, agentKey: created.body.agent_key as string };
+  await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, { available_ae_versions: versions });
+  return node.id;
+}
+
+async function submit(body: Record<string, unknown> = {}): Promise<string> {
+  const submitted = await t.rest('POST', '/v1/renders', {
+    token: owner.token,
+    body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', duration_sec: 1, ...body },
+  });
+  expect(submitted.status).toBe(201);
+  return submitted.body.id as string;
+}
+
+/** The node the job's replica preparation went to, if any. */
+async function preparerOf(jobId: string): Promise<string | undefined> {
+  const command = await t.app.services.db.prisma.nodeCommand.findFirst({ where: { renderJobId: jobId, type: 'prepare_replica' } });
+  return command?.nodeId;
+}
+
+beforeAll(async () => {
+  t = await startTestApp({ startLoops: false });
+  admin = await t.token(randomUUID(), { admin: true });
+  owner = { id: randomUUID(), token: '' };
+  owner.token = await t.token(owner.id);
+  await t.app.services.billing.credit(
+    { kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false },
+    { userId: owner.id, amountMinor: 100_000n, idempotencyKey: `fund-${owner.id}` },
+  );
+});
+afterAll(() => t.close());
+
+describe('node eligibility', () => {
+  it('gives no new work to nodes in or near maintenance, inactive, not accepting jobs, or on another After Effects', async () => {
+    const prisma = t.app.services.db.prisma;
+    const soon = await registerOnline('elig-maintenance-soon');
+    const inactive = await registerOnline('elig-inactive');
+    const closed = await registerOnline('elig-closed');
+    const old = await registerOnline('elig-old-ae', 'eu', ['23.0']);
+    const later = await registerOnline('elig-maintenance-later');
+    await prisma.renderNode.update({ where: { id: soon }, data: { nextMaintenanceAt: new Date(Date.now() + MAINTENANCE_LEAD_MS / 2) } });
+    await prisma.renderNode.update({ where: { id: later }, data: { nextMaintenanceAt: new Date(Date.now() + 2 * MAINTENANCE_LEAD_MS), priority: -1 } });
+    await t.rest('PATCH', `/v1/nodes/${inactive}`, { token: admin, body: { is_active: false } });
+    await t.rest('PATCH', `/v1/nodes/${closed}`, { token: admin, body: { accepts_new_jobs: false } });
+
+    const jobId = await submit({ ae_version: '24.1' });
+    await t.app.services.scheduler.assignWork();
+    expect(await preparerOf(jobId)).toBe(later);
+    // Nothing else is eligible, so a second job waits.
+    const waiting = await submit({ ae_version: '24.1' });
+    const pass = await t.app.services.scheduler.assignWork();
+    expect(pass.assigned).toBe(0);
+    expect(await preparerOf(waiting)).toBeUndefined();
+    for (const nodeId of [soon, inactive, closed, old]) {
+      expect(await prisma.nodeCommand.count({ where: { nodeId, type: 'prepare_replica' } })).toBe(0);
+    }
+  });
+
+  it('sends a job to its preferred region first', async () => {
+    const prisma = t.app.services.db.prisma;
+    await prisma.renderNode.updateMany({ data: { acceptsNewJobs: false } });
+    const eu = await registerOnline('region-eu', 'eu');
+    const us = await registerOnline('region-us', 'us');
+    await prisma.renderNode.update({ where: { id: eu }, data: { priority: 10 } });
+    const jobId = await submit({ preferred_region: 'us' });
+    const admins = { kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false } as const;
+    for (const job of await prisma.renderJob.findMany({ where: { step: 'Queued', id: { not: jobId } } })) {
+      await t.app.services.jobs.cancel(admins, job.id);
+    }
+    await t.app.services.scheduler.assignWork();
+    expect(await preparerOf(jobId)).toBe(us);
+  });
+});
