@@ -9,6 +9,7 @@ import { nodeAdminRoutes } from './routes/node-admin.ts';
 import { nodeUpdateRoutes } from './routes/node-updates.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { savedProjectRoutes } from './routes/saved-projects.ts';
+import { snapshotRoutes } from './routes/snapshots.ts';
 
 /** The REST contract (rest-compat/openapi.yaml) mounted under /v1. */
 export function registerRestRoutes(
@@ -18,7 +19,7 @@ export function registerRestRoutes(
 ): void {
   void app.register(
     async (v1) => {
-      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes, ...savedProjectRoutes, ...exportRoutes, ...nodeAdminRoutes, ...nodeUpdateRoutes]);
+      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes, ...savedProjectRoutes, ...exportRoutes, ...nodeAdminRoutes, ...nodeUpdateRoutes, ...snapshotRoutes]);
       const folderStore = options.folderStore;
       if (folderStore) {
         // Signed download URLs of the embedded object store (S3 serves its own).

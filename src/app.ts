@@ -22,6 +22,7 @@ import { createNodeAdminService } from './domain/nodes/node-admin-service.ts';
 import { createNodeService } from './domain/nodes/node-service.ts';
 import { createSavedProjectService } from './domain/projects/saved-project-service.ts';
 import { createScheduler } from './domain/scheduling/scheduler.ts';
+import { createSnapshotService } from './domain/snapshots/snapshot-service.ts';
 import { sweepStalledChunks } from './domain/scheduling/stall-sweeper.ts';
 import { createRolloutService } from './domain/updates/rollout-service.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
@@ -105,6 +106,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         await jobs.fail(jobId, message);
       },
     });
+    const snapshots = createSnapshotService({ prisma, bus, clock, store });
     const services: Services = {
       config,
       clock,
@@ -118,11 +120,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       updates: createRolloutService({ prisma, bus, clock, store }),
       jobs,
       scheduler,
-      agents: createAgentService({ prisma, bus, clock, store, scheduler, announce: jobs.announce, failJob: jobs.fail }),
+      agents: createAgentService({
+        prisma,
+        bus,
+        clock,
+        store,
+        scheduler,
+        announce: jobs.announce,
+        failJob: jobs.fail,
+        onAcknowledged: snapshots.commandAcknowledged,
+      }),
       billing: createBillingService({ prisma }),
       discountCodes: createDiscountCodeService({ prisma }),
       savedProjects: createSavedProjectService({ prisma }),
       exports: createExportService({ prisma, store, clock }),
+      snapshots,
     };
     const http = await createHttpServer(services, { logger, folderStore });
     const loops: Loop[] = [

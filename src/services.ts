@@ -10,6 +10,7 @@ import type { NodeAdminService } from './domain/nodes/node-admin-service.ts';
 import type { NodeService } from './domain/nodes/node-service.ts';
 import type { SavedProjectService } from './domain/projects/saved-project-service.ts';
 import type { Scheduler } from './domain/scheduling/scheduler.ts';
+import type { SnapshotService } from './domain/snapshots/snapshot-service.ts';
 import type { RolloutService } from './domain/updates/rollout-service.ts';
 import type { Clock, EventBus, NonceStore, ObjectStore } from './ports.ts';
 
@@ -32,4 +33,5 @@ export interface Services {
   discountCodes: DiscountCodeService;
   savedProjects: SavedProjectService;
   exports: ExportService;
+  snapshots: SnapshotService;
 }

@@ -4,6 +4,8 @@ import type { RestRoute } from '../route.ts';
 
 /** Largest encoded output an agent may upload in one request. */
 export const OUTPUT_UPLOAD_LIMIT_BYTES = 2 * 1024 ** 3;
+/** Largest snapshot image (a single still) an agent may upload. */
+export const SNAPSHOT_UPLOAD_LIMIT_BYTES = 64 * 1024 ** 2;
 
 const agent = { door: 'agent' } as const;
 
@@ -111,6 +113,38 @@ export const internalRoutes: RestRoute[] = [
     status: 204,
     async handle({ actor, params, body }, { agents }) {
       await agents.encoded(actor, params.job_id ?? '', body as never);
+    },
+  },
+  ...(['image', 'thumbnail'] as const).map(
+    (file): RestRoute => ({
+      ...agent,
+      method: 'PUT',
+      url: `/internal/snapshots/:snapshot_id/${file}`,
+      status: 204,
+      accepts: 'bytes',
+      bodyLimit: SNAPSHOT_UPLOAD_LIMIT_BYTES,
+      async handle({ actor, params, query, bytes }, { snapshots }) {
+        const lease = typeof query.lease === 'string' ? query.lease : undefined;
+        await snapshots.upload(actor, params.snapshot_id ?? '', file, lease, bytes ?? Buffer.alloc(0));
+      },
+    }),
+  ),
+  {
+    ...agent,
+    method: 'POST',
+    url: '/internal/snapshots/:snapshot_id/complete',
+    status: 204,
+    async handle({ actor, params, body }, { snapshots }) {
+      await snapshots.complete(actor, params.snapshot_id ?? '', body as never);
+    },
+  },
+  {
+    ...agent,
+    method: 'POST',
+    url: '/internal/snapshots/:snapshot_id/fail',
+    status: 204,
+    async handle({ actor, params, body }, { snapshots }) {
+      await snapshots.fail(actor, params.snapshot_id ?? '', body as never);
     },
   },
 ];

@@ -13,6 +13,11 @@ export interface NodeChanged {
   status: string;
 }
 
+export interface SnapshotChanged {
+  snapshotId: string;
+  status: string;
+}
+
 /** What the notification service receives when a job asked to be told (tell_me_when_done). */
 export interface RenderFinishedNotification {
   type: 'render.finished';
@@ -27,6 +32,7 @@ export const topics = {
   renderJobUpdatedAll: 'render-job-updated:all',
   renderProgress: (jobId: string) => `render-progress:${jobId}`,
   nodeStatusChanged: 'node-status-changed',
+  snapshotUpdated: (snapshotId: string) => `snapshot-updated:${snapshotId}`,
   /** Read by the notification service; on Redis this is the channel name. */
   notifications: 'render-notifications',
 } as const;
@@ -42,6 +48,10 @@ export async function publishJobChanged(bus: EventBus, change: JobChanged): Prom
 
 export async function publishNodeStatusChanged(bus: EventBus, change: NodeChanged): Promise<void> {
   await bus.publish(topics.nodeStatusChanged, change);
+}
+
+export async function publishSnapshotUpdated(bus: EventBus, change: SnapshotChanged): Promise<void> {
+  await bus.publish(topics.snapshotUpdated(change.snapshotId), change);
 }
 
 /**

@@ -6,6 +6,7 @@ import './discount-code.ts';
 import './export.ts';
 import './node-admin.ts';
 import './node-update.ts';
+import './snapshot.ts';
 import './external.ts';
 import { builder } from './builder.ts';
 

@@ -8,6 +8,7 @@ import {
   CommandType,
   FrameJobStatus,
   JobStep,
+  type NodeCommand,
   NodeStatus,
   type PrismaClient,
   type RenderJob,
@@ -89,6 +90,20 @@ export function outputKey(jobId: string, format: string): string {
   return `exports/${jobId}/output.${format}`;
 }
 
+/** The node finished a piece of work: its slot is free, and a success ends its failure streak. */
+export async function finishWork(tx: Tx, nodeId: string, commandId: string, ok: boolean, now: Date) {
+  await tx.nodeCommand.update({
+    where: { id: commandId },
+    data: { status: ok ? CommandStatus.Completed : CommandStatus.Failed, completedAt: now },
+  });
+  await tx.renderNode.update({
+    where: { id: nodeId },
+    data: ok
+      ? { status: NodeStatus.Online, currentJobId: null, lifetimeTaskCount: { increment: 1 }, consecutiveFailures: 0 }
+      : { status: NodeStatus.Online, currentJobId: null, consecutiveFailures: { increment: 1 } },
+  });
+}
+
 export interface AgentServiceDeps {
   prisma: PrismaClient;
   bus: EventBus;
@@ -97,9 +112,11 @@ export interface AgentServiceDeps {
   scheduler: Scheduler;
   announce: (job: RenderJob) => Promise<void>;
   failJob: (jobId: string, message: string, nodeId?: string) => Promise<unknown>;
+  /** Called once when the node acknowledges a command: the work it names has started. */
+  onAcknowledged: (command: NodeCommand) => Promise<void>;
 }
 
-export function createAgentService({ prisma, bus, clock, store, scheduler, announce, failJob }: AgentServiceDeps) {
+export function createAgentService({ prisma, bus, clock, store, scheduler, announce, failJob, onAcknowledged }: AgentServiceDeps) {
   /** The chunk this node holds now, or STALE_LEASE: the work was taken away from it. */
   async function heldChunk(tx: Tx, nodeId: string, jobId: string, frameJobId: string, given?: string) {
     const chunk = await tx.frameJob.findUnique({ where: { id: frameJobId } });
@@ -125,20 +142,6 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       throw new StaleLeaseError(`This node holds no open ${type} work for render job ${jobId} under this lease`, { job_id: jobId });
     }
     return command;
-  }
-
-  /** The node finished a piece of work: its slot is free, its failure streak ends. */
-  async function finishWork(tx: Tx, nodeId: string, commandId: string, ok: boolean) {
-    await tx.nodeCommand.update({
-      where: { id: commandId },
-      data: { status: ok ? CommandStatus.Completed : CommandStatus.Failed, completedAt: clock.now() },
-    });
-    await tx.renderNode.update({
-      where: { id: nodeId },
-      data: ok
-        ? { status: NodeStatus.Online, currentJobId: null, lifetimeTaskCount: { increment: 1 }, consecutiveFailures: 0 }
-        : { status: NodeStatus.Online, currentJobId: null, consecutiveFailures: { increment: 1 } },
-    });
   }
 
   /** After a chunk closes: when every frame of the job is rendered, the job moves to Encoding. */
@@ -185,10 +188,11 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       const command = await prisma.nodeCommand.findUnique({ where: { id } });
       if (!command || command.nodeId !== nodeId) throw new NotFoundError('command', id);
       // Acknowledging twice, or after the command was superseded, changes nothing.
-      await prisma.nodeCommand.updateMany({
+      const { count } = await prisma.nodeCommand.updateMany({
         where: { id, status: CommandStatus.Pending },
         data: { status: CommandStatus.Acknowledged, acknowledgedAt: clock.now() },
       });
+      if (count > 0) await onAcknowledged(command);
     },
 
     /** One rendered frame; reporting the same frame again changes nothing. */
@@ -255,7 +259,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
             nodeId: node.nodeId,
           });
         }
-        if (command) await finishWork(tx, node.nodeId, command.id, true);
+        if (command) await finishWork(tx, node.nodeId, command.id, true, clock.now());
         return maybeStartEncoding(tx, id);
       });
       if (moved) await announce(moved);
@@ -273,7 +277,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
         const error = report.error ?? 'the node gave up on the chunk';
         await recutChunk(tx, chunkId, FrameJobStatus.Failed, error);
         await countJobFailure(tx, id, node.nodeId);
-        if (command) await finishWork(tx, node.nodeId, command.id, false);
+        if (command) await finishWork(tx, node.nodeId, command.id, false, clock.now());
         await writeJobLog(tx, id, { level: 'warn', message: `Chunk failed: ${error}`, nodeId: node.nodeId, meta: { frame_job_id: chunkId } });
         return chunk.attempt;
       });
@@ -375,7 +379,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           },
           clock.now(),
         );
-        await finishWork(tx, node.nodeId, command.id, true);
+        await finishWork(tx, node.nodeId, command.id, true, clock.now());
         if (moved.aepFileMd5) {
           await tx.nodeTemplateCache.upsert({
             where: { nodeId_aepFileMd5: { nodeId: node.nodeId, aepFileMd5: moved.aepFileMd5 } },
@@ -454,7 +458,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           },
           now,
         );
-        await finishWork(tx, node.nodeId, command.id, true);
+        await finishWork(tx, node.nodeId, command.id, true, now);
         return moved;
       });
       await announce(job);

@@ -17,6 +17,7 @@ import type { Tx } from '../db.ts';
 import { publishNodeStatusChanged } from '../events.ts';
 import { moveJob } from '../jobs/state-machine.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS, HELD_TEMPLATES } from '../nodes/node-service.ts';
+import { IN_FLIGHT, type SnapshotToRender, snapshotsAwaitingRender } from '../snapshots/snapshot-renders.ts';
 import { RESTART_AFTER_CONSECUTIVE_FAILURES } from './crash-policy.ts';
 import { type NodeCandidate, type Placement, placeWork, type WorkItem } from './placement.ts';
 import { OPEN_COMMAND, releaseNodeWork, WORK_COMMANDS } from './recut.ts';
@@ -37,12 +38,14 @@ const SCHEDULER_LOCK = 7_270_001;
 const SWEEPER_LOCK = 7_270_002;
 
 const QUEUE_RANK: Record<PriorityQueue, number> = { Priority: 0, Standard: 1, Background: 2 };
+/** A person waits for a snapshot, so it goes with the priority queue. */
+const SNAPSHOT_QUEUE_RANK = 0;
 
 export interface AssignmentResult {
   assigned: number;
   /** Work that found no node this pass. */
   waiting: number;
-  /** The node each new command went to, by work key (chunk id, or job id for prepare/encode). */
+  /** The node each new command went to, by work key (chunk id, job id for prepare/encode, snapshot id). */
   placements: Map<string, string>;
 }
 
@@ -88,6 +91,11 @@ interface PendingWork {
   kind: 'prepare' | 'chunk' | 'encode';
   job: JobFacts;
   chunk?: { id: string; startFrame: number; endFrame: number; orderValue: number; attempt: number };
+}
+
+interface SnapshotWork {
+  kind: 'snapshot';
+  snapshot: SnapshotToRender;
 }
 
 export interface SchedulerDeps {
@@ -239,6 +247,29 @@ export function createScheduler({ prisma, bus, clock, onJobsMoved, onAttemptsExh
     return moved;
   }
 
+  /** Writes a snapshot's placement: the render_snapshot command with its lease. */
+  async function commitSnapshot(tx: Tx, { snapshot }: SnapshotWork, nodeId: string): Promise<void> {
+    // Completed or failed since this pass read it.
+    const { count } = await tx.snapshot.updateMany({ where: { id: snapshot.id, status: { in: IN_FLIGHT } }, data: { nodeId } });
+    if (count === 0) return;
+    await tx.nodeCommand.create({
+      data: {
+        nodeId,
+        type: CommandType.render_snapshot,
+        leaseToken: randomUUID(),
+        payload: {
+          snapshot_id: snapshot.id,
+          saved_project_id: snapshot.savedProjectId,
+          scene_key: snapshot.sceneKey,
+          frame_number: snapshot.frameNumber,
+          aep_file_md5: snapshot.aepFileMd5,
+          ae_version: snapshot.aeVersion,
+        },
+      },
+    });
+    await tx.renderNode.update({ where: { id: nodeId }, data: { status: NodeStatus.Busy } });
+  }
+
   return {
     /** One scheduling pass: places waiting work on free nodes. */
     async assignWork(): Promise<AssignmentResult> {
@@ -246,18 +277,22 @@ export function createScheduler({ prisma, bus, clock, onJobsMoved, onAttemptsExh
       const outcome = await prisma.$transaction(
         async (tx) => {
           if (!(await tryLock(tx, SCHEDULER_LOCK))) return null;
-          const [nodes, everything] = await Promise.all([freeNodes(tx, now), pendingWork(tx)]);
+          const [nodes, everything, snapshots] = await Promise.all([
+            freeNodes(tx, now),
+            pendingWork(tx),
+            snapshotsAwaitingRender(tx, MAX_ITEMS_PER_PASS),
+          ]);
           const exhausted = new Map(
             everything
               .filter((w) => (w.chunk?.attempt ?? 0) >= MAX_CHUNK_ATTEMPTS)
               .map((w) => [w.job.id, `frames ${w.chunk?.startFrame}-${w.chunk?.endFrame} failed ${MAX_CHUNK_ATTEMPTS} times`]),
           );
           const work = everything.filter((w) => !exhausted.has(w.job.id));
-          if (nodes.length === 0 || work.length === 0) {
-            return { placements: [] as Placement[], moved: [] as RenderJob[], waiting: work.length, exhausted };
+          if (nodes.length === 0 || work.length + snapshots.length === 0) {
+            return { placements: [] as Placement[], moved: [] as RenderJob[], waiting: work.length + snapshots.length, exhausted };
           }
           const blocked = await blockedNodes(tx, [...new Set(work.map((w) => w.job.id))]);
-          const byKey = new Map<string, PendingWork>();
+          const byKey = new Map<string, PendingWork | SnapshotWork>();
           const items: WorkItem[] = work.map((w) => {
             const key = w.chunk?.id ?? w.job.id;
             byKey.set(key, w);
@@ -273,13 +308,32 @@ export function createScheduler({ prisma, bus, clock, onJobsMoved, onAttemptsExh
               blockedNodeIds: blocked.get(w.job.id) ?? new Set(),
             };
           });
+          for (const snapshot of snapshots) {
+            byKey.set(snapshot.id, { kind: 'snapshot', snapshot });
+            items.push({
+              key: snapshot.id,
+              jobId: snapshot.id,
+              queueRank: SNAPSHOT_QUEUE_RANK,
+              queuedAt: snapshot.requestedAt.getTime(),
+              order: -1,
+              aeVersion: snapshot.aeVersion,
+              templateMd5: snapshot.aepFileMd5,
+              preferredRegion: null,
+              blockedNodeIds: new Set(),
+            });
+          }
           const placements = placeWork(items, nodes);
           const moved: RenderJob[] = [];
           for (const placement of placements) {
-            const job = await commit(tx, byKey.get(placement.item.key) as PendingWork, placement.nodeId, now);
+            const w = byKey.get(placement.item.key) as PendingWork | SnapshotWork;
+            if (w.kind === 'snapshot') {
+              await commitSnapshot(tx, w, placement.nodeId);
+              continue;
+            }
+            const job = await commit(tx, w, placement.nodeId, now);
             if (job) moved.push(job);
           }
-          return { placements, moved, waiting: work.length - placements.length, exhausted };
+          return { placements, moved, waiting: work.length + snapshots.length - placements.length, exhausted };
         },
         { timeout: 60_000 },
       );

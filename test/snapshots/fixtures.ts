@@ -1,0 +1,142 @@
+// Users, saved projects and render nodes for the snapshot tests, and an agent's side of a
+// snapshot render, each one line in a test. The tests drive the scheduler and the clock by hand.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
+import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
+import { TEST_JWT_SECRET, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
+import type { ManualClock } from '../support/clock.ts';
+
+export interface User {
+  id: string;
+  token: string;
+}
+
+export interface Node {
+  id: string;
+  agentKey: string;
+}
+
+export type Command = { type: string; command_id: string; lease: string; snapshot_id: string; [field: string]: unknown };
+
+// Outlives the expiry tests' jumps of the clock, which the server checks tokens against.
+const TOKEN_TTL_SECONDS = 60 * 24 * 3600;
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+export function snapshotFixtures(t: TestApp, clock: ManualClock) {
+  let beat = 0;
+  const prisma = t.app.services.db.prisma;
+
+  async function newUser(options: { admin?: boolean } = {}): Promise<User> {
+    const id = randomUUID();
+    return { id, token: await signDevelopmentToken(TEST_JWT_SECRET, { sub: id, admin: options.admin, ttlSeconds: TOKEN_TTL_SECONDS }) };
+  }
+
+  const admin = newUser({ admin: true });
+
+  /** A saved project as the studio service syncs it; owner null is a project anyone may use. */
+  async function savedProject(owner: User | null, md5: string = randomMd5()): Promise<{ id: string; md5: string }> {
+    const id = randomUUID();
+    const synced = await t.rest('PUT', `/v1/saved-projects/${id}`, {
+      token: TEST_SERVICE_TOKEN,
+      body: { owner_user_id: owner?.id ?? null, name: 'Promo', duration_sec: 10, aep_file_md5: md5, ae_version: '24.1' },
+    });
+    expect(synced.status, JSON.stringify(synced.body)).toBe(200);
+    return { id, md5 };
+  }
+
+  /** A node that started and holds the given templates. */
+  async function onlineNode(templates: string[] = [], options: { priority?: number } = {}): Promise<Node> {
+    const created = await t.rest('POST', '/v1/nodes', {
+      token: (await admin).token,
+      body: {
+        name: `snap-${randomUUID().slice(0, 8)}`,
+        region: 'eu',
+        node_ip: '10.0.0.1',
+        worker_port: 9000,
+        current_ae_version: '24.1',
+        priority: options.priority ?? 0,
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const node = { id: created.body.id as string, agentKey: created.body.agent_key as string };
+    const online = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, {
+      available_ae_versions: ['24.1'],
+      cached_template_md5s: templates,
+    });
+    expect(online.status).toBe(200);
+    return node;
+  }
+
+  /** A heartbeat; the commands it delivers are acknowledged, as agents do. */
+  async function commandsFor(node: Node): Promise<Command[]> {
+    // Agents stamp each heartbeat, so two within one second are still different requests.
+    const recorded_at = new Date(clock.now().getTime() + beat++).toISOString();
+    const answer = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { cpu_pct: 10, recorded_at });
+    expect(answer.status).toBe(200);
+    const commands = answer.body.pending_commands as Command[];
+    for (const command of commands) {
+      expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`)).status).toBe(204);
+    }
+    return commands;
+  }
+
+  /** The render_snapshot command the node receives next. */
+  async function snapshotCommand(node: Node): Promise<Command> {
+    const command = (await commandsFor(node)).find((candidate) => candidate.type === 'render_snapshot');
+    expect(command, 'a render_snapshot command').toBeDefined();
+    return command as Command;
+  }
+
+  const upload = (node: Node, snapshotId: string, file: 'image' | 'thumbnail', lease: string | undefined, bytes: Buffer) =>
+    t.signed(node, 'PUT', `/v1/internal/snapshots/${snapshotId}/${file}${lease === undefined ? '' : `?lease=${lease}`}`, bytes);
+
+  const complete = (node: Node, command: Command, body: Record<string, unknown> = {}) =>
+    t.signed(node, 'POST', `/v1/internal/snapshots/${command.snapshot_id}/complete`, {
+      lease: command.lease,
+      width: 1920,
+      height: 1080,
+      duration_ms: 4200,
+      ...body,
+    });
+
+  /** The agent's whole answer to a render_snapshot command; answers the bytes it uploaded. */
+  async function render(node: Node, command: Command): Promise<{ image: Buffer; thumbnail: Buffer }> {
+    const files = { image: pngBytes(4096), thumbnail: pngBytes(512) };
+    expect((await upload(node, command.snapshot_id, 'image', command.lease, files.image)).status).toBe(204);
+    expect((await upload(node, command.snapshot_id, 'thumbnail', command.lease, files.thumbnail)).status).toBe(204);
+    const done = await complete(node, command);
+    expect(done.status, JSON.stringify(done.body)).toBe(204);
+    return files;
+  }
+
+  /**
+   * Leaves the scheduler only the nodes and snapshots a test makes: earlier tests' nodes stop
+   * taking work and their unfinished snapshots are closed.
+   */
+  async function resetFleet(): Promise<void> {
+    await prisma.renderNode.updateMany({ data: { isActive: false } });
+    await prisma.nodeCommand.updateMany({ where: { status: { in: ['Pending', 'Acknowledged'] } }, data: { status: 'Superseded' } });
+    await prisma.snapshot.updateMany({ where: { status: { in: ['Pending', 'Rendering'] } }, data: { status: 'Failed' } });
+  }
+
+  const snapshotCommands = (md5: string) =>
+    prisma.nodeCommand.findMany({ where: { type: 'render_snapshot', payload: { path: ['aep_file_md5'], equals: md5 } } });
+
+  return { prisma, admin, newUser, savedProject, onlineNode, commandsFor, snapshotCommand, upload, complete, render, resetFleet, snapshotCommands };
+}
+
+export function randomMd5(): string {
+  return createHash('md5').update(randomUUID()).digest('hex');
+}
+
+export function pngBytes(size: number): Buffer {
+  return Buffer.concat([PNG_SIGNATURE, randomBytes(size)]);
+}
+
+export async function download(url: string): Promise<{ status: number; bytes: Buffer; contentType: string | null }> {
+  const response = await fetch(url);
+  return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get('content-type') };
+}
+
+export const problemPaths = (body: any): string[] => body.error.details.problems.map((problem: { path: string }) => problem.path).sort();
