@@ -308,9 +308,10 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           failuresOnThisJob,
         });
         let newChunkIds: string[] = [];
+        // The answer's action_recommended is the instruction (closing After Effects, rebooting);
+        // queueing the same as a command as well would make the agent do it twice.
         if (action === 'RestartNode') {
           await releaseNodeWork(tx, node.nodeId, 'the node is restarting after repeated crashes', now);
-          await tx.nodeCommand.create({ data: { nodeId: node.nodeId, type: CommandType.restart, payload: { reason: 'crash policy' } } });
           await tx.renderNode.update({ where: { id: node.nodeId }, data: { status: NodeStatus.Offline } });
         } else {
           if (chunk) {
@@ -321,9 +322,6 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
             data: { status: CommandStatus.Failed, completedAt: now },
           });
           await tx.renderNode.update({ where: { id: node.nodeId }, data: { status: NodeStatus.Online, currentJobId: null } });
-          if (action === 'ResetAndRestart') {
-            await tx.nodeCommand.create({ data: { nodeId: node.nodeId, type: CommandType.close_ae, payload: { reason: 'crash recovery' } } });
-          }
         }
         const crash = await tx.nodeCrash.create({
           data: {
