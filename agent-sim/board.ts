@@ -30,6 +30,11 @@ function rate(count: number, elapsedMs: number): string {
   return (elapsedMs > 0 ? count / (elapsedMs / 1000) : 0).toFixed(1);
 }
 
+/** Job ids are time-ordered (UUIDv7): their start is shared by jobs made together, their end is not. */
+function shortId(id: string): string {
+  return id.slice(-8);
+}
+
 export class Board {
   private readonly jobs = new Map<string, JobView>();
   private drawnLines = 0;
@@ -91,7 +96,7 @@ export class Board {
     const fraction = this.fractionOf(job);
     const percent = fraction === undefined ? '   ?' : `${Math.round(fraction * 100)}%`.padStart(4);
     const frames = job.total !== undefined ? `${job.frames}/${job.total}` : `${job.frames}`;
-    return `${job.id.slice(0, 8)} [${bar(fraction ?? 0)}] ${percent} ${frames.padStart(9)} frames ${job.step ?? ''}`.trimEnd();
+    return `${shortId(job.id)} [${bar(fraction ?? 0)}] ${percent} ${frames.padStart(9)} frames ${job.step ?? ''}`.trimEnd();
   }
 
   /** Redraws the block of lines in place (terminal). */
@@ -111,7 +116,7 @@ export class Board {
       const fraction = this.fractionOf(job);
       const frames = job.total !== undefined ? `${job.frames}/${job.total}` : `${job.frames}`;
       const percent = fraction === undefined ? '' : ` ${Math.round(fraction * 100)}%`;
-      return `${job.id.slice(0, 8)}${percent} ${frames} frames${job.step ? ` ${job.step}` : ''}`;
+      return `${shortId(job.id)}${percent} ${frames} frames${job.step ? ` ${job.step}` : ''}`;
     });
     this.out.write(`[${(elapsedMs / 1000).toFixed(0)}s] ${this.headline(stats, elapsedMs)}${jobs.length ? ` | ${jobs.join(', ')}` : ''}\n`);
   }

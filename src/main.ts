@@ -1,5 +1,8 @@
-import { createApp } from './app.ts';
+import { shutdownTelemetry } from './telemetry.ts';
 import { ConfigError, loadConfig } from './config.ts';
+
+// Only once tracing has started (telemetry.ts), so that its instrumentations see the modules load.
+const { createApp } = await import('./app.ts');
 
 try {
   const app = await createApp(loadConfig());
@@ -14,6 +17,7 @@ try {
     stopping = true;
     app.logger.info({ signal }, 'Shutting down: draining connections');
     await app.close();
+    await shutdownTelemetry();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

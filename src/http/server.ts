@@ -145,6 +145,8 @@ export async function createHttpServer(
     schema,
     formatError: formatGraphQLError,
     logger: options.logger,
+    // main.ts drains and closes everything on SIGTERM/SIGINT; Apollo re-raising them would cut that short.
+    stopOnTerminationSignals: false,
     introspection: true,
     includeStacktraceInErrorResponses: services.config.env !== 'production',
     // Apollo's own landing page loads from a CDN; the playground at /playground is served here.
