@@ -29,12 +29,7 @@ const stepOf = async (jobId: string) => (await t.rest('GET', `/v1/renders/${jobI
 beforeAll(async () => {
   t = await startTestApp();
   admin = await t.token(randomUUID(), { admin: true });
-  user = { id: randomUUID(), token: '' };
-  user.token = await t.token(user.id);
-  await t.app.services.billing.credit(
-    { kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false },
-    { userId: user.id, amountMinor: 100_000n, idempotencyKey: `fund-${user.id}` },
-  );
+  user = await t.user(100_000);
 });
 afterAll(async () => {
   for (const fleet of fleets) await fleet.stop();

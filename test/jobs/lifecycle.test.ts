@@ -31,7 +31,6 @@ import { startTestApp, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.t
 let t: TestApp;
 let admin: string;
 const adminId = randomUUID();
-const adminActor: Actor = { kind: 'user', userId: adminId, isAdmin: true, plan: null, isReseller: false };
 
 interface User {
   id: string;
@@ -46,14 +45,8 @@ async function newUser(options: { admin?: boolean } = {}): Promise<User> {
   return { id, token: await t.token(id, options) };
 }
 
-async function funded(amountMinor: number, options: { admin?: boolean } = {}): Promise<User> {
-  const user = await newUser(options);
-  await t.app.services.billing.credit(adminActor, {
-    userId: user.id,
-    amountMinor: BigInt(amountMinor),
-    idempotencyKey: `lifecycle-funds-${randomUUID()}`,
-  });
-  return user;
+function funded(amountMinor: number, options: { admin?: boolean } = {}): Promise<User> {
+  return t.user(amountMinor, options);
 }
 
 async function balanceOf(userId: string): Promise<number> {

@@ -3,34 +3,19 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_STALL_TIMEOUT_MS, sweepStalledChunks } from '../../src/domain/scheduling/stall-sweeper.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { type AgentCommand, startTestApp, TEST_ADMIN, type TestApp, type TestNode } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
 
-type Node = { id: string; agentKey: string };
-type Command = { type: string; command_id: string; lease?: string; [field: string]: unknown };
+type Node = TestNode;
+type Command = AgentCommand;
 
 let t: TestApp;
 const clock = new ManualClock();
 let admin: string;
 let owner: { id: string; token: string };
-let beat = 0;
 
-async function registerOnline(name: string): Promise<Node> {
-  const created = await t.rest('POST', '/v1/nodes', {
-    token: admin,
-    body: { name, region: 'eu', node_ip: '10.0.0.2', worker_port: 9000, current_ae_version: '24.1' },
-  });
-  const node = { id: created.body.id as string, agentKey: created.body.agent_key as string };
-  await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, {});
-  return node;
-}
-
-async function commandsFor(node: Node): Promise<Command[]> {
-  const recorded_at = new Date(clock.now().getTime() + beat++).toISOString();
-  const answer = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { recorded_at });
-  expect(answer.status).toBe(200);
-  return answer.body.pending_commands as Command[];
-}
+const registerOnline = (name: string) => t.onlineNode(name);
+const commandsFor = (node: Node) => t.heartbeat(node);
 
 /** A job in Rendering whose chunks wait for nodes; earlier tests' jobs are cancelled first. */
 async function renderingJob(preparer: Node): Promise<string> {
@@ -38,8 +23,7 @@ async function renderingJob(preparer: Node): Promise<string> {
     where: { step: { notIn: ['Completed', 'Failed', 'Cancelled'] } },
     select: { id: true },
   });
-  const adminActor = { kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false } as const;
-  for (const job of active) await t.app.services.jobs.cancel(adminActor, job.id);
+  for (const job of active) await t.app.services.jobs.cancel(TEST_ADMIN, job.id);
   const submitted = await t.rest('POST', '/v1/renders', {
     token: owner.token,
     body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', duration_sec: 1, frame_rate: 30 },
@@ -88,12 +72,7 @@ const crash = (node: Node, jobId: string, chunk: Command, extra: Record<string, 
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
   admin = await t.token(randomUUID(), { admin: true });
-  owner = { id: randomUUID(), token: '' };
-  owner.token = await t.token(owner.id);
-  await t.app.services.billing.credit(
-    { kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false },
-    { userId: owner.id, amountMinor: 100_000n, idempotencyKey: `fund-${owner.id}` },
-  );
+  owner = await t.user(100_000);
 });
 afterAll(() => t.close());
 

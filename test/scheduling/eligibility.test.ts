@@ -3,20 +3,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAINTENANCE_LEAD_MS } from '../../src/domain/scheduling/scheduler.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 let admin: string;
 let owner: { id: string; token: string };
 
-async function registerOnline(name: string, region = 'eu', versions = ['24.1']): Promise<string> {
-  const created = await t.rest('POST', '/v1/nodes', {
-    token: admin,
-    body: { name, region, node_ip: '10.0.0.3', worker_port: 9000, current_ae_version: versions[0] },
-  });
-  const node = { id: created.body.id as string, agentKey: created.body.agent_key as string };
-  await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, { available_ae_versions: versions });
-  return node.id;
+async function registerOnline(name: string, region = 'eu', aeVersions = ['24.1']): Promise<string> {
+  return (await t.onlineNode(name, { region, aeVersions })).id;
 }
 
 async function submit(body: Record<string, unknown> = {}): Promise<string> {
@@ -37,12 +31,7 @@ async function preparerOf(jobId: string): Promise<string | undefined> {
 beforeAll(async () => {
   t = await startTestApp({ startLoops: false });
   admin = await t.token(randomUUID(), { admin: true });
-  owner = { id: randomUUID(), token: '' };
-  owner.token = await t.token(owner.id);
-  await t.app.services.billing.credit(
-    { kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false },
-    { userId: owner.id, amountMinor: 100_000n, idempotencyKey: `fund-${owner.id}` },
-  );
+  owner = await t.user(100_000);
 });
 afterAll(() => t.close());
 
@@ -79,9 +68,8 @@ describe('node eligibility', () => {
     const us = await registerOnline('region-us', 'us');
     await prisma.renderNode.update({ where: { id: eu }, data: { priority: 10 } });
     const jobId = await submit({ preferred_region: 'us' });
-    const admins = { kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false } as const;
     for (const job of await prisma.renderJob.findMany({ where: { step: 'Queued', id: { not: jobId } } })) {
-      await t.app.services.jobs.cancel(admins, job.id);
+      await t.app.services.jobs.cancel(TEST_ADMIN, job.id);
     }
     await t.app.services.scheduler.assignWork();
     expect(await preparerOf(jobId)).toBe(us);

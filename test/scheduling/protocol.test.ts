@@ -2,34 +2,19 @@
 // nodes, one of which dies mid-chunk, and only its missing frames are rendered again.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { type AgentCommand, startTestApp, type TestApp, type TestNode } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
 
-type Node = { id: string; agentKey: string };
-type Command = { type: string; command_id: string; lease?: string; [field: string]: unknown };
+type Node = TestNode;
+type Command = AgentCommand;
 
 let t: TestApp;
 const clock = new ManualClock();
-let admin: string;
 let user: { id: string; token: string };
 
-async function registerOnline(name: string): Promise<Node> {
-  const created = await t.rest('POST', '/v1/nodes', {
-    token: admin,
-    body: { name, region: 'eu', node_ip: '10.0.0.1', worker_port: 9000, current_ae_version: '24.1' },
-  });
-  const node = { id: created.body.id as string, agentKey: created.body.agent_key as string };
-  expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, { available_ae_versions: ['24.1'] })).status).toBe(200);
-  return node;
-}
-
-let beat = 0;
+/** A heartbeat, acknowledging every command it brings. */
 async function commandsFor(node: Node): Promise<Command[]> {
-  // Agents stamp each heartbeat, so two within one second are still different requests.
-  const recorded_at = new Date(clock.now().getTime() + beat++).toISOString();
-  const answer = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { cpu_pct: 20, recorded_at });
-  expect(answer.status).toBe(200);
-  const commands = answer.body.pending_commands as Command[];
+  const commands = await t.heartbeat(node);
   for (const command of commands) {
     const ack = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`);
     expect(ack.status).toBe(204);
@@ -47,14 +32,7 @@ const frame = (jobId: string, node: Node, command: Command, frameNumber: number)
 
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
-  admin = await t.token(randomUUID(), { admin: true });
-  user = { id: randomUUID(), token: '' };
-  user.token = await t.token(user.id);
-  await t.app.services.billing.credit({ kind: 'user', userId: randomUUID(), isAdmin: true, plan: null, isReseller: false }, {
-    userId: user.id,
-    amountMinor: 10_000n,
-    idempotencyKey: `fund-${user.id}`,
-  });
+  user = await t.user(10_000);
 });
 afterAll(() => t.close());
 
@@ -62,8 +40,8 @@ describe('a render through the agent protocol', () => {
   it('goes Queued -> Preparing -> Rendering -> Encoding -> Completed, surviving a dead node', async () => {
     const { scheduler, db } = t.app.services;
     const prisma = db.prisma;
-    const a = await registerOnline('proto-a');
-    const b = await registerOnline('proto-b');
+    const a = await t.onlineNode('proto-a');
+    const b = await t.onlineNode('proto-b');
     const submitted = await t.rest('POST', '/v1/renders', {
       token: user.token,
       body: { saved_project_id: randomUUID(), quality: 'High', resolution: 'HD', duration_sec: 2, frame_rate: 30 },

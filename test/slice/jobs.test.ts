@@ -41,15 +41,8 @@ async function credit(userId: string, amountMinor: number, idempotencyKey = `tes
  * ledger code), so that the submission tests do not depend on the GraphQL credit mutation, which
  * has tests of its own above.
  */
-async function funded(amountMinor: number, options: { admin?: boolean; roles?: string[]; plan?: string } = {}): Promise<User> {
-  const user = await newUser(options);
-  if (amountMinor > 0) {
-    await t.app.services.billing.credit(
-      { kind: 'user', userId: adminId, isAdmin: true, plan: null, isReseller: false },
-      { userId: user.id, amountMinor: BigInt(amountMinor), idempotencyKey: `test-funds-${randomUUID()}` },
-    );
-  }
-  return user;
+function funded(amountMinor: number, options: { admin?: boolean; roles?: string[]; plan?: string } = {}): Promise<User> {
+  return t.user(amountMinor, options);
 }
 
 async function wallet(user: User) {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 // Starts the real service for a test file: its own PostgreSQL database cloned from the migrated
 // template, the shared Redis, the s3rver of the global setup, a free port. Talks to it over HTTP
 // like its users do.
@@ -12,6 +13,7 @@ import { signAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
 import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 import { type App, createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import type { Actor } from '../../src/domain/actor.ts';
 import type { Clock } from '../../src/ports.ts';
 import { createTestDatabase } from './database.ts';
 
@@ -24,6 +26,21 @@ export interface HttpAnswer<T = any> {
   body: T;
   headers: Headers;
 }
+
+export interface TestUser {
+  id: string;
+  token: string;
+}
+
+export interface TestNode {
+  id: string;
+  agentKey: string;
+}
+
+export type AgentCommand = { type: string; command_id: string; lease?: string; [field: string]: unknown };
+
+/** An administrator acting inside the test, for service calls made directly. */
+export const TEST_ADMIN: Actor = { kind: 'user', userId: '00000000-0000-4000-8000-00000000ad11', isAdmin: true, plan: null, isReseller: false };
 
 export interface TestApp {
   app: App;
@@ -46,6 +63,12 @@ export interface TestApp {
     body?: unknown,
     options?: { timestamp?: number; headers?: Record<string, string> },
   ): Promise<HttpAnswer<T>>;
+  /** A new user with a token, whose wallet holds amountMinor (credited by the billing service). */
+  user(amountMinor?: number, options?: { admin?: boolean; roles?: string[]; plan?: string }): Promise<TestUser>;
+  /** A node registered by an admin over REST that has reported online, with its agent key. */
+  onlineNode(name: string, options?: { region?: string; aeVersions?: string[] }): Promise<TestNode>;
+  /** One signed heartbeat of the node (stamped, so two in one second differ); its pending commands. */
+  heartbeat(node: TestNode): Promise<AgentCommand[]>;
   gql<R, V>(
     document: TypedDocumentNode<R, V>,
     variables: V,
@@ -114,6 +137,27 @@ export async function startTestApp(
     return answer(await fetch(`${url}${path}`, { method, headers, body: payload }));
   };
 
+  let heartbeats = 0;
+  const signed: TestApp['signed'] = async (node, method, path, body, signOptions = {}) => {
+    const timestamp = signOptions.timestamp ?? (options.clock ? Math.floor(options.clock.now().getTime() / 1000) : undefined);
+    if (Buffer.isBuffer(body)) {
+      const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body, timestamp });
+      return answer(
+        await fetch(`${url}${path}`, {
+          method,
+          headers: { ...headers, 'content-type': 'application/octet-stream', ...signOptions.headers },
+          body,
+        }),
+      );
+    }
+    const payload = body === undefined ? '' : JSON.stringify(body);
+    const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body: payload, timestamp });
+    return rest(method, path, {
+      rawBody: body === undefined ? undefined : payload,
+      headers: { ...headers, ...signOptions.headers },
+    });
+  };
+
   return {
     app,
     url,
@@ -121,24 +165,32 @@ export async function startTestApp(
     token: (userId, tokenOptions = {}) =>
       signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, ...tokenOptions }),
     rest,
-    async signed(node, method, path, body, signOptions = {}) {
-      const timestamp = signOptions.timestamp ?? (options.clock ? Math.floor(options.clock.now().getTime() / 1000) : undefined);
-      if (Buffer.isBuffer(body)) {
-        const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body, timestamp });
-        return answer(
-          await fetch(`${url}${path}`, {
-            method,
-            headers: { ...headers, 'content-type': 'application/octet-stream', ...signOptions.headers },
-            body,
-          }),
-        );
+    signed,
+    async user(amountMinor = 0, userOptions = {}) {
+      const id = randomUUID();
+      if (amountMinor > 0) {
+        await app.services.billing.credit(TEST_ADMIN, { userId: id, amountMinor: BigInt(amountMinor), idempotencyKey: `test-funds-${randomUUID()}` });
       }
-      const payload = body === undefined ? '' : JSON.stringify(body);
-      const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body: payload, timestamp });
-      return rest(method, path, {
-        rawBody: body === undefined ? undefined : payload,
-        headers: { ...headers, ...signOptions.headers },
+      return { id, token: await signDevelopmentToken(TEST_JWT_SECRET, { sub: id, ...userOptions }) };
+    },
+    async onlineNode(name, nodeOptions = {}) {
+      const versions = nodeOptions.aeVersions ?? ['24.1'];
+      const admin = await signDevelopmentToken(TEST_JWT_SECRET, { sub: TEST_ADMIN.kind === 'user' ? TEST_ADMIN.userId : '', admin: true });
+      const created = await rest('POST', '/v1/nodes', {
+        token: admin,
+        body: { name, region: nodeOptions.region ?? 'eu', node_ip: '10.0.0.1', worker_port: 9000, current_ae_version: versions[0] },
       });
+      if (created.status !== 201) throw new Error(`registering ${name} answered ${created.status}`);
+      const node = { id: created.body.id as string, agentKey: created.body.agent_key as string };
+      const online = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, { available_ae_versions: versions });
+      if (online.status !== 200) throw new Error(`${name} online answered ${online.status}`);
+      return node;
+    },
+    async heartbeat(node) {
+      const recordedAt = new Date((options.clock?.now() ?? new Date()).getTime() + heartbeats++).toISOString();
+      const answer = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { recorded_at: recordedAt });
+      if (answer.status !== 200) throw new Error(`heartbeat answered ${answer.status}`);
+      return answer.body.pending_commands as AgentCommand[];
     },
     async gql(document, variables, token) {
       const response = await fetch(`${url}/graphql`, {
