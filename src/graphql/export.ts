@@ -1,5 +1,5 @@
 import { NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
-import { DEFAULT_DOWNLOAD_FORMAT, type ExportExtension } from '../domain/exports/export-service.ts';
+import { DEFAULT_DOWNLOAD_FORMAT, type ExportExtension, NEWEST_EXPORTS_FIRST } from '../domain/exports/export-service.ts';
 import type { PresignedUrl } from '../ports.ts';
 import { builder } from './builder.ts';
 import { QualityEnum } from './enums.ts';
@@ -65,7 +65,7 @@ builder.queryFields((t) => ({
       ctx.prisma.export.findMany({
         ...query,
         where: ctx.services.exports.visibleTo(ctx.actor),
-        orderBy: [{ produceDate: 'desc' }, { id: 'desc' }],
+        orderBy: NEWEST_EXPORTS_FIRST,
       }),
   }),
   export: t.prismaField({

@@ -2,6 +2,8 @@
 // what this subgraph knows about them. The same visibility rules apply: through a user or a
 // project, a caller still sees only the jobs and exports they may see.
 import type { Prisma } from '../generated/prisma/client.ts';
+import { NEWEST_EXPORTS_FIRST } from '../domain/exports/export-service.ts';
+import { NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
 import { builder } from './builder.ts';
 import { JobStepEnum } from './enums.ts';
 import { ExportRef } from './export.ts';
@@ -22,7 +24,7 @@ function extendWithRenders(entity: 'User' | 'SavedProject', field: 'userId' | 's
           ctx.prisma.renderJob.findMany({
             ...query,
             where: { AND: [ctx.services.jobs.listWhere(ctx.actor, args.status ?? undefined), { [field]: parent.id }] },
-            orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
+            orderBy: NEWEST_JOBS_FIRST,
           }),
       }),
       exports: t.prismaConnection({
@@ -35,7 +37,7 @@ function extendWithRenders(entity: 'User' | 'SavedProject', field: 'userId' | 's
           ctx.prisma.export.findMany({
             ...query,
             where: { AND: [ctx.services.exports.visibleTo(ctx.actor), { [field]: parent.id } as Prisma.ExportWhereInput] },
-            orderBy: [{ produceDate: 'desc' }, { id: 'desc' }],
+            orderBy: NEWEST_EXPORTS_FIRST,
           }),
       }),
     }),

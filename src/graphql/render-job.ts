@@ -1,6 +1,6 @@
 import { ForbiddenError, InvalidStateError, NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
 import type { JobChanged } from '../domain/events.ts';
-import { MAX_LOG_LINES } from '../domain/jobs/job-service.ts';
+import { MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
 import type { RenderProgress } from '../domain/jobs/progress.ts';
 import type { JobStep } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
@@ -95,7 +95,7 @@ builder.queryFields((t) => ({
       ctx.prisma.renderJob.findMany({
         ...query,
         where: ctx.services.jobs.listWhere(ctx.actor, args.status ?? undefined),
-        orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
+        orderBy: NEWEST_JOBS_FIRST,
       }),
   }),
   renderJob: t.prismaField({

@@ -26,6 +26,8 @@ import { type PageInput, pageMeta, pageSchema, parseInput, uuid } from '../valid
 export const DEFAULT_DOWNLOAD_FORMAT = 'mp4';
 export const DOWNLOAD_URL_TTL_SECONDS = 300;
 export const SWEEP_BATCH_SIZE = 25;
+/** Every list of exports shows the newest first; the id breaks ties for stable pages. */
+export const NEWEST_EXPORTS_FIRST = [{ produceDate: 'desc' }, { id: 'desc' }] satisfies Prisma.ExportOrderByWithRelationInput[];
 
 const DAY_MS = 24 * 3600 * 1000;
 // Objects are deleted while rows stay locked, so the transaction must outlast a batch of store calls.
@@ -145,7 +147,7 @@ export function createExportService({
         prisma.export.findMany({
           ...args,
           where,
-          orderBy: [{ produceDate: 'desc' }, { id: 'desc' }],
+          orderBy: NEWEST_EXPORTS_FIRST,
           skip: (query.page - 1) * query.pageSize,
           take: query.pageSize,
         }),

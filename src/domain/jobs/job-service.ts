@@ -64,6 +64,9 @@ export type SubmitJobInput = z.input<typeof submitJobSchema>;
 
 export type ListJobsInput = PageInput & { status?: string };
 
+/** Every list of jobs, in every door, shows the newest first; the id breaks ties for stable pages. */
+export const NEWEST_JOBS_FIRST = [{ queuedAt: 'desc' }, { id: 'desc' }] satisfies Prisma.RenderJobOrderByWithRelationInput[];
+
 export const cancelJobSchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
 export type CancelJobInput = z.input<typeof cancelJobSchema>;
 
@@ -479,7 +482,7 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
         prisma.renderJob.findMany({
           ...args,
           where,
-          orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
+          orderBy: NEWEST_JOBS_FIRST,
           skip: (query.page - 1) * query.pageSize,
           take: query.pageSize,
         }),
