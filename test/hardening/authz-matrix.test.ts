@@ -1,0 +1,468 @@
+// The REST authorization matrix: every operation of the contract, called by every kind of caller,
+// answers what its declared policy says, with the exact status and error code, and a refused call
+// changes no row. An operation added to the contract without a row here fails the first test.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listOperations, loadContract } from '../../rest-compat/contract.ts';
+import { signAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
+import { createStoredExport } from '../exports/fixtures.ts';
+import { pngBytes, randomMd5 } from '../snapshots/fixtures.ts';
+import { type AgentCommand, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
+import {
+  CALLERS,
+  type Caller,
+  changedTables,
+  databaseDigest,
+  expectedOutcome,
+  type Outcome,
+  type Policy,
+} from './authz-matrix.ts';
+
+let t: TestApp;
+let f: Fixtures;
+
+interface Fixtures {
+  owner: TestUser;
+  other: TestUser;
+  admin: TestUser;
+  projectId: string;
+  /** Owned by the owner, Rendering, one chunk held by nodes.render. */
+  jobId: string;
+  chunk: AgentCommand;
+  /** Owned by the owner, Preparing on nodes.prepare. */
+  preparingJobId: string;
+  prepare: AgentCommand;
+  /** Owned by the owner, Cancelled, so it may be retried. */
+  cancelledJobId: string;
+  exportId: string;
+  /** Owned by the owner, rendering on nodes.snapshot and nodes.failingSnapshot. */
+  snapshot: AgentCommand;
+  failingSnapshot: AgentCommand;
+  updateId: string;
+  appliedUpdateId: string;
+  failedUpdateId: string;
+  nodes: Record<'render' | 'prepare' | 'snapshot' | 'failingSnapshot' | 'bystander' | 'admin' | 'applies' | 'fails', TestNode>;
+}
+
+/** What a caller sends: the path with its parameters, and a JSON body or bytes. */
+interface Call {
+  path: string;
+  body?: unknown;
+}
+
+interface Row {
+  policy: Policy;
+  /** The node whose signature is the good one: the node named in the path or holding the work. */
+  node?: (f: Fixtures) => TestNode;
+  /** Answers that differ from the policy's, such as 409 STALE_LEASE for a node that holds no lease. */
+  except?: Partial<Record<Caller, Outcome>>;
+  /**
+   * The call a caller makes. An allowed caller of an operation that changes state gets a target
+   * of its own (`fresh`), so each allowed call meets the state its success needs.
+   */
+  call(f: Fixtures, fresh: boolean): Call | Promise<Call>;
+  /** What an allowed answer must hold, and what another user's must not. */
+  check?(answer: Answer, caller: Caller, f: Fixtures): void;
+}
+
+interface Answer {
+  status: number;
+  body: any;
+  text: string;
+}
+
+const STALE_LEASE: Outcome = { status: 409, code: 'STALE_LEASE' };
+const FUNDS_MINOR = 1_000_000;
+
+const jobBody = (projectId: string) => ({ saved_project_id: projectId, quality: 'Low', resolution: 'HD', duration_sec: 1, frame_rate: 30 });
+
+async function submitJob(owner: TestUser, projectId: string): Promise<string> {
+  const submitted = await t.rest('POST', '/v1/renders', { token: owner.token, body: jobBody(projectId) });
+  expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+  return submitted.body.id as string;
+}
+
+async function cancelledJob(): Promise<string> {
+  const id = await submitJob(f.owner, f.projectId);
+  expect((await t.rest('POST', `/v1/renders/${id}/cancel`, { token: f.owner.token, body: {} })).status).toBe(200);
+  return id;
+}
+
+async function createUpdate(): Promise<string> {
+  const created = await t.rest('POST', '/v1/node-updates', { token: f.admin.token, body: updateBody() });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return created.body.id as string;
+}
+
+let updateNumber = 0;
+const updateBody = () => ({
+  update_file_name: 'agent.msi',
+  update_number: 7000 + ++updateNumber,
+  target_ae_version: '24.1',
+  sha256: 'a'.repeat(64),
+  download_url: 'https://updates.example/agent.msi',
+});
+
+async function registerNode(): Promise<string> {
+  const created = await t.rest('POST', '/v1/nodes', { token: f.admin.token, body: nodeBody() });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return created.body.id as string;
+}
+
+const nodeBody = () => ({ name: `authz-${randomUUID().slice(0, 8)}`, region: 'eu', node_ip: '10.0.0.9', worker_port: 9000, current_ae_version: '24.1' });
+
+const ownerIds = (f: Fixtures) => [f.jobId, f.preparingJobId, f.exportId, f.snapshot.snapshot_id as string];
+
+/** Lists: the owner and admins see the owner's object, another user does not. */
+const listed = (id: (f: Fixtures) => string) => (answer: Answer, caller: Caller, f: Fixtures) => {
+  if (caller === 'owner' || caller === 'admin') expect(answer.text).toContain(id(f));
+};
+
+const ROWS: Record<string, Row> = {
+  'GET /renders': { policy: 'user', call: () => ({ path: '/v1/renders?page_size=100' }), check: listed((f) => f.jobId) },
+  'POST /renders': { policy: 'owner', call: (f) => ({ path: '/v1/renders', body: jobBody(f.projectId) }) },
+  'GET /renders/{job_id}': { policy: 'owner', call: (f) => ({ path: `/v1/renders/${f.jobId}` }) },
+  'POST /renders/{job_id}/cancel': {
+    policy: 'owner',
+    call: async (f, fresh) => ({ path: `/v1/renders/${fresh ? await submitJob(f.owner, f.projectId) : f.preparingJobId}/cancel`, body: {} }),
+  },
+  'POST /renders/{job_id}/retry': {
+    policy: 'owner',
+    call: async (f, fresh) => ({ path: `/v1/renders/${fresh ? await cancelledJob() : f.cancelledJobId}/retry` }),
+  },
+  'GET /renders/{job_id}/progress': { policy: 'owner', call: (f) => ({ path: `/v1/renders/${f.jobId}/progress` }) },
+  'GET /renders/{job_id}/logs': { policy: 'owner', call: (f) => ({ path: `/v1/renders/${f.jobId}/logs` }) },
+  'POST /snapshots': {
+    policy: 'owner',
+    call: (f) => ({ path: '/v1/snapshots', body: { saved_project_id: f.projectId, scene_key: `scene-${randomUUID()}`, frame_number: 1 } }),
+  },
+  'GET /snapshots/{snapshot_id}': { policy: 'owner', call: (f) => ({ path: `/v1/snapshots/${f.snapshot.snapshot_id}` }) },
+  'GET /exports': { policy: 'user', call: () => ({ path: '/v1/exports' }), check: listed((f) => f.exportId) },
+  'GET /exports/{export_id}': { policy: 'owner', call: (f) => ({ path: `/v1/exports/${f.exportId}` }) },
+  'DELETE /exports/{export_id}': {
+    policy: 'owner',
+    call: async (f, fresh) => ({ path: `/v1/exports/${fresh ? (await createStoredExport(t, f.owner.id)).id : f.exportId}` }),
+  },
+  'POST /exports/{export_id}/extend': {
+    policy: 'owner',
+    call: async (f, fresh) => ({ path: `/v1/exports/${fresh ? (await createStoredExport(t, f.owner.id)).id : f.exportId}/extend`, body: { days: 1 } }),
+  },
+  'GET /exports/{export_id}/download-url': { policy: 'owner', call: (f) => ({ path: `/v1/exports/${f.exportId}/download-url` }) },
+  'GET /nodes': { policy: 'admin', call: () => ({ path: '/v1/nodes' }), check: listed((f) => f.nodes.render.id) },
+  'POST /nodes': { policy: 'admin', call: () => ({ path: '/v1/nodes', body: nodeBody() }) },
+  'GET /nodes/{node_id}': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.render.id}` }) },
+  'PATCH /nodes/{node_id}': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.admin.id}`, body: { priority: 3 } }) },
+  'POST /nodes/{node_id}/restart': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.admin.id}/restart` }) },
+  'POST /nodes/{node_id}/release': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.admin.id}/release` }) },
+  'POST /nodes/{node_id}/close-ae': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.admin.id}/close-ae` }) },
+  'GET /nodes/{node_id}/health': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.render.id}/health` }) },
+  'GET /nodes/{node_id}/health/history': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.render.id}/health/history` }) },
+  'GET /nodes/{node_id}/crashes': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.render.id}/crashes` }) },
+  'GET /node-updates': { policy: 'admin', call: () => ({ path: '/v1/node-updates' }), check: listed((f) => f.updateId) },
+  'POST /node-updates': { policy: 'admin', call: () => ({ path: '/v1/node-updates', body: updateBody() }) },
+  'POST /node-updates/{update_id}/rollout': {
+    policy: 'admin',
+    call: async (f, fresh) =>
+      fresh
+        ? { path: `/v1/node-updates/${await createUpdate()}/rollout`, body: { node_ids: [await registerNode()] } }
+        : { path: `/v1/node-updates/${f.updateId}/rollout`, body: { node_ids: [f.nodes.admin.id] } },
+  },
+  'POST /internal/nodes/{node_id}/heartbeat': {
+    policy: 'node',
+    node: (f) => f.nodes.render,
+    call: (f) => ({ path: `/v1/internal/nodes/${f.nodes.render.id}/heartbeat`, body: { cpu_pct: 10, recorded_at: new Date().toISOString() } }),
+  },
+  'POST /internal/nodes/{node_id}/online': {
+    policy: 'node',
+    node: (f) => f.nodes.bystander,
+    call: (f) => ({ path: `/v1/internal/nodes/${f.nodes.bystander.id}/online`, body: { available_ae_versions: ['24.1'] } }),
+  },
+  'POST /internal/render/jobs/{job_id}/frames': {
+    policy: 'node',
+    node: (f) => f.nodes.render,
+    except: { otherNode: STALE_LEASE },
+    call: (f) => ({
+      path: `/v1/internal/render/jobs/${f.jobId}/frames`,
+      body: { frame_job_id: f.chunk.frame_job_id, frame_number: f.chunk.start_frame, file_size_bytes: 1024, lease: f.chunk.lease },
+    }),
+  },
+  'POST /internal/render/jobs/{job_id}/crash': {
+    policy: 'node',
+    node: (f) => f.nodes.render,
+    call: (f) => ({
+      path: `/v1/internal/render/jobs/${f.jobId}/crash`,
+      body: { node_id: f.nodes.render.id, frame_job_id: f.chunk.frame_job_id, lease: f.chunk.lease, crash_signal: 'SIGSEGV' },
+    }),
+  },
+  'POST /internal/render/jobs/{job_id}/replica-ready': {
+    policy: 'node',
+    node: (f) => f.nodes.prepare,
+    call: (f) => ({
+      path: `/v1/internal/render/jobs/${f.preparingJobId}/replica-ready`,
+      body: { node_id: f.nodes.prepare.id, replica_path: 'D:/replicas/authz.aep', lease: f.prepare.lease },
+    }),
+  },
+  'POST /internal/nodes/{node_id}/cache-update': {
+    policy: 'node',
+    node: (f) => f.nodes.render,
+    call: (f) => ({ path: `/v1/internal/nodes/${f.nodes.render.id}/cache-update`, body: { action: 'Downloaded', aep_file_md5: randomMd5() } }),
+  },
+  'POST /internal/nodes/{node_id}/updates/{update_id}/applied': {
+    policy: 'node',
+    node: (f) => f.nodes.applies,
+    call: (f) => ({ path: `/v1/internal/nodes/${f.nodes.applies.id}/updates/${f.appliedUpdateId}/applied`, body: { node_agent_version: '2.0.0' } }),
+  },
+  'POST /internal/nodes/{node_id}/updates/{update_id}/failed': {
+    policy: 'node',
+    node: (f) => f.nodes.fails,
+    call: (f) => ({ path: `/v1/internal/nodes/${f.nodes.fails.id}/updates/${f.failedUpdateId}/failed`, body: { error: 'disk full' } }),
+  },
+  'PUT /internal/snapshots/{snapshot_id}/image': {
+    policy: 'node',
+    node: (f) => f.nodes.snapshot,
+    except: { otherNode: STALE_LEASE },
+    call: (f) => ({ path: `/v1/internal/snapshots/${f.snapshot.snapshot_id}/image?lease=${f.snapshot.lease}`, body: pngBytes(2048) }),
+  },
+  'PUT /internal/snapshots/{snapshot_id}/thumbnail': {
+    policy: 'node',
+    node: (f) => f.nodes.snapshot,
+    except: { otherNode: STALE_LEASE },
+    call: (f) => ({ path: `/v1/internal/snapshots/${f.snapshot.snapshot_id}/thumbnail?lease=${f.snapshot.lease}`, body: pngBytes(256) }),
+  },
+  'POST /internal/snapshots/{snapshot_id}/complete': {
+    policy: 'node',
+    node: (f) => f.nodes.snapshot,
+    except: { otherNode: STALE_LEASE },
+    call: (f) => ({
+      path: `/v1/internal/snapshots/${f.snapshot.snapshot_id}/complete`,
+      body: { lease: f.snapshot.lease, width: 1920, height: 1080, duration_ms: 1200 },
+    }),
+  },
+  'POST /internal/snapshots/{snapshot_id}/fail': {
+    policy: 'node',
+    node: (f) => f.nodes.failingSnapshot,
+    except: { otherNode: STALE_LEASE },
+    call: (f) => ({ path: `/v1/internal/snapshots/${f.failingSnapshot.snapshot_id}/fail`, body: { lease: f.failingSnapshot.lease, error: 'AE crashed' } }),
+  },
+  'PUT /saved-projects/{saved_project_id}': {
+    policy: 'service',
+    call: () => ({
+      path: `/v1/saved-projects/${randomUUID()}`,
+      body: { owner_user_id: null, name: 'Synced', duration_sec: 10, aep_file_md5: randomMd5(), ae_version: '24.1' },
+    }),
+  },
+};
+
+// The folder store's signed downloads are served only without S3 (test/embedded.test.ts covers
+// them): the signed URL is the credential, so the route answers no caller differently.
+const ONLY_EMBEDDED = new Set(['GET /objects/{key}']);
+
+const contractOperations = listOperations(loadContract());
+const operationKey = (operation: { method: string; path: string }) => `${operation.method} ${operation.path}`;
+
+/** The first 2xx the contract gives the operation. */
+function allowedOutcome(key: string): Outcome {
+  const [method = '', path = ''] = key.split(' ');
+  const operation = loadContract().paths[path]?.[method.toLowerCase() as 'get'];
+  const success = Object.keys(operation?.responses ?? {})
+    .filter((status) => /^2\d\d$/.test(status))
+    .sort()[0];
+  return { status: Number(success) };
+}
+
+async function send(method: string, call: Call, headers: Record<string, string>): Promise<Answer> {
+  const bytes = Buffer.isBuffer(call.body);
+  const payload = call.body === undefined ? undefined : bytes ? (call.body as Buffer) : JSON.stringify(call.body);
+  const response = await fetch(`${t.url}${call.path}`, {
+    method,
+    headers: { ...(payload === undefined ? {} : { 'content-type': bytes ? 'application/octet-stream' : 'application/json' }), ...headers },
+    body: payload,
+  });
+  const text = await response.text();
+  let body: unknown = text;
+  if (response.headers.get('content-type')?.includes('application/json') && text !== '') body = JSON.parse(text);
+  return { status: response.status, body, text };
+}
+
+function signed(node: TestNode, method: string, call: Call, timestamp?: number): Record<string, string> {
+  const body = call.body === undefined ? '' : Buffer.isBuffer(call.body) ? call.body : JSON.stringify(call.body);
+  return signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path: call.path, body, timestamp });
+}
+
+/** The credentials of each caller but `replay`, which resends the `agent` call's exact request. */
+function credentials(caller: Exclude<Caller, 'replay'>, method: string, call: Call, node: TestNode): Record<string, string> {
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  switch (caller) {
+    case 'none':
+      return {};
+    case 'other':
+      return bearer(f.other.token);
+    case 'owner':
+      return bearer(f.owner.token);
+    case 'admin':
+      return bearer(f.admin.token);
+    case 'service':
+      return bearer(TEST_SERVICE_TOKEN);
+    case 'agent':
+      return signed(node, method, call);
+    case 'otherNode':
+      return signed(f.nodes.bystander.id === node.id ? f.nodes.render : f.nodes.bystander, method, call);
+    case 'wrongSignature':
+      // Signed with another node's key under this node's id.
+      return { ...signed({ id: node.id, agentKey: f.nodes.admin.agentKey }, method, call), 'X-Node-Id': node.id };
+    case 'staleTimestamp':
+      return signed(node, method, call, Math.floor(Date.now() / 1000) - 301);
+  }
+}
+
+interface Tried {
+  operation: string;
+  caller: Caller;
+  expected: Outcome;
+  got: Outcome;
+  changed: string[];
+  leaked: boolean;
+}
+
+/** Calls one operation as every caller: refusals first (each must change nothing), then the allowed ones. */
+async function tryOperation(key: string, row: Row): Promise<Tried[]> {
+  const [method = ''] = key.split(' ');
+  const allowed = allowedOutcome(key);
+  const node = row.node?.(f) ?? f.nodes.render;
+  const expectations = CALLERS.map((caller) => ({ caller, expected: row.except?.[caller] ?? expectedOutcome(row.policy, caller, allowed) }));
+  const refusedFirst = [...expectations.filter((e) => e.expected.code !== undefined), ...expectations.filter((e) => e.expected.code === undefined)];
+  // The agent's exact request, kept for the replay.
+  let agentRequest: { call: Call; headers: Record<string, string> } | undefined;
+  const tried: Tried[] = [];
+  for (const { caller, expected } of refusedFirst) {
+    if (caller === 'replay') continue;
+    const refused = expected.code !== undefined;
+    const call = await row.call(f, !refused);
+    const headers = credentials(caller, method, call, node);
+    if (caller === 'agent') agentRequest = { call, headers };
+    tried.push(await attempt(key, caller, expected, call, () => send(method, call, headers), row));
+  }
+  const replayed = expectations.find((e) => e.caller === 'replay')!;
+  const request = agentRequest!;
+  tried.push(await attempt(key, 'replay', replayed.expected, request.call, () => send(method, request.call, request.headers), row));
+  return tried;
+}
+
+async function attempt(key: string, caller: Caller, expected: Outcome, call: Call, request: () => Promise<Answer>, row: Row): Promise<Tried> {
+  const refused = expected.code !== undefined;
+  const before = refused ? await databaseDigest(t) : {};
+  const answer = await request();
+  const changed = refused ? changedTables(before, await databaseDigest(t)) : [];
+  if (!refused) row.check?.(answer, caller, f);
+  // Another user learns nothing of the owner's objects beyond the ids it sent.
+  const sent = `${call.path} ${Buffer.isBuffer(call.body) ? '' : JSON.stringify(call.body ?? '')}`;
+  const leaked = caller === 'other' && ownerIds(f).some((id) => answer.text.includes(id) && !sent.includes(id));
+  const got: Outcome = { status: answer.status, ...(answer.status >= 400 ? { code: answer.body?.error?.code } : {}) };
+  if (answer.status >= 500 || got.status !== expected.status || got.code !== expected.code) {
+    console.error(`${key} as ${caller}: expected ${JSON.stringify(expected)}, got ${answer.status} ${answer.text.slice(0, 300)}`);
+  }
+  return { operation: key, caller, expected, got, changed, leaked };
+}
+
+/** Leaves only `node` taking new work, runs the scheduler and answers the node's new commands, acknowledged. */
+async function placeOn(node: TestNode): Promise<AgentCommand[]> {
+  const prisma = t.app.services.db.prisma;
+  await prisma.renderNode.updateMany({ data: { acceptsNewJobs: false } });
+  await prisma.renderNode.update({ where: { id: node.id }, data: { acceptsNewJobs: true } });
+  await t.app.services.scheduler.assignWork();
+  const commands = await t.heartbeat(node);
+  for (const command of commands) {
+    expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`)).status).toBe(204);
+  }
+  await prisma.renderNode.update({ where: { id: node.id }, data: { acceptsNewJobs: false } });
+  return commands;
+}
+
+function commandOf(commands: AgentCommand[], type: string): AgentCommand {
+  const command = commands.find((candidate) => candidate.type === type);
+  expect(command, `a ${type} command among ${JSON.stringify(commands)}`).toBeDefined();
+  return command as AgentCommand;
+}
+
+beforeAll(async () => {
+  t = await startTestApp({ startLoops: false });
+  const [owner, other, admin] = await Promise.all([t.user(FUNDS_MINOR), t.user(FUNDS_MINOR), t.user(FUNDS_MINOR, { admin: true })]);
+  const nodeNames = ['render', 'prepare', 'snapshot', 'failingSnapshot', 'bystander', 'admin', 'applies', 'fails'] as const;
+  const nodes = Object.fromEntries(
+    await Promise.all(nodeNames.map(async (name) => [name, await t.onlineNode(`authz-${name}-${randomUUID().slice(0, 6)}`)])),
+  ) as Fixtures['nodes'];
+  const projectId = randomUUID();
+  const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, {
+    token: TEST_SERVICE_TOKEN,
+    body: { owner_user_id: owner.id, name: 'Authz', duration_sec: 1, aep_file_md5: randomMd5(), ae_version: '24.1' },
+  });
+  expect(synced.status, JSON.stringify(synced.body)).toBe(200);
+  f = { owner, other, admin, projectId, nodes } as Fixtures;
+
+  f.preparingJobId = await submitJob(owner, projectId);
+  f.prepare = commandOf(await placeOn(nodes.prepare), 'prepare_replica');
+
+  // Snapshots before the render job, whose second chunk would otherwise go to the snapshot node.
+  for (const [scene, node] of [
+    ['complete', nodes.snapshot],
+    ['fail', nodes.failingSnapshot],
+  ] as const) {
+    const requested = await t.rest('POST', '/v1/snapshots', {
+      token: owner.token,
+      body: { saved_project_id: projectId, scene_key: scene, frame_number: 1 },
+    });
+    expect(requested.status, JSON.stringify(requested.body)).toBe(202);
+    const command = commandOf(await placeOn(node), 'render_snapshot');
+    if (scene === 'complete') f.snapshot = command;
+    else f.failingSnapshot = command;
+  }
+
+  f.jobId = await submitJob(owner, projectId);
+  const prepare = commandOf(await placeOn(nodes.render), 'prepare_replica');
+  const ready = await t.signed(nodes.render, 'POST', `/v1/internal/render/jobs/${f.jobId}/replica-ready`, {
+    node_id: nodes.render.id,
+    replica_path: 'D:/replicas/authz.aep',
+    lease: prepare.lease,
+  });
+  expect(ready.status, JSON.stringify(ready.body)).toBe(204);
+  f.chunk = commandOf(await placeOn(nodes.render), 'render_chunk');
+
+  f.cancelledJobId = await cancelledJob();
+  f.exportId = (await createStoredExport(t, owner.id)).id;
+  f.updateId = await createUpdate();
+  for (const [node, key] of [
+    [nodes.applies, 'appliedUpdateId'],
+    [nodes.fails, 'failedUpdateId'],
+  ] as const) {
+    const updateId = await createUpdate();
+    const rollout = await t.rest('POST', `/v1/node-updates/${updateId}/rollout`, { token: admin.token, body: { node_ids: [node.id] } });
+    expect(rollout.status, JSON.stringify(rollout.body)).toBe(202);
+    f[key] = updateId;
+  }
+});
+afterAll(() => t.close());
+
+describe('the REST authorization matrix', () => {
+  it('has a row for every operation of the contract', () => {
+    const keys = contractOperations.map(operationKey).filter((key) => !ONLY_EMBEDDED.has(key));
+    expect(keys.filter((key) => !(key in ROWS))).toEqual([]);
+    expect(Object.keys(ROWS).filter((key) => !keys.includes(key))).toEqual([]);
+  });
+
+  it('answers every caller of every operation as its policy says, and refusals change nothing', async () => {
+    const tried: Tried[] = [];
+    for (const [key, row] of Object.entries(ROWS)) tried.push(...(await tryOperation(key, row)));
+
+    const wrong = tried.filter((c) => c.got.status !== c.expected.status || c.got.code !== c.expected.code);
+    const changedByRefusal = tried.filter((c) => c.changed.length > 0);
+    const leaks = tried.filter((c) => c.leaked);
+    console.log(
+      `authz matrix (REST): ${Object.keys(ROWS).length} operations x ${CALLERS.length} callers = ${tried.length} cases, ` +
+        `${tried.length - wrong.length} as expected, ${changedByRefusal.length} refusals changed rows, ${leaks.length} leaks`,
+    );
+    expect(wrong.map((c) => `${c.operation} as ${c.caller}: expected ${JSON.stringify(c.expected)}, got ${JSON.stringify(c.got)}`)).toEqual([]);
+    expect(changedByRefusal.map((c) => `${c.operation} as ${c.caller} changed ${c.changed.join(', ')}`)).toEqual([]);
+    expect(leaks.map((c) => `${c.operation} as ${c.caller}`)).toEqual([]);
+    expect(tried.length).toBe(Object.keys(ROWS).length * CALLERS.length);
+  });
+});

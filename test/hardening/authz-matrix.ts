@@ -1,0 +1,83 @@
+// The authorization matrix shared by the REST and GraphQL suites: the kinds of caller, the policies
+// operations declare, the outcome each policy gives each caller, and a digest of the database that
+// shows a refused request changed nothing.
+import type { TestApp } from '../support/app.ts';
+
+/** Callers with a bearer credential, or none: the GraphQL door knows only these. */
+export const BEARER_CALLERS = ['none', 'other', 'owner', 'admin', 'service'] as const;
+/** Signed agents: the node holding the work, another node, a bad signature, a stale timestamp, a replay. */
+export const AGENT_CALLERS = ['agent', 'otherNode', 'wrongSignature', 'staleTimestamp', 'replay'] as const;
+export const CALLERS = [...BEARER_CALLERS, ...AGENT_CALLERS] as const;
+
+export type BearerCaller = (typeof BEARER_CALLERS)[number];
+export type Caller = (typeof CALLERS)[number];
+
+/**
+ * Who may call an operation:
+ * - public: anyone, no credential;
+ * - user: any user (they see only their own rows, admins everyone's);
+ * - owner: the user the object belongs to, or an admin; other users are told it does not exist;
+ * - admin: administrators only;
+ * - service: calling services (saved-project sync), and admins;
+ * - node: the signed agent of the node the request names or that holds the work.
+ */
+export type Policy = 'public' | 'user' | 'owner' | 'admin' | 'service' | 'node';
+
+export interface Outcome {
+  status: number;
+  /** The error code of a refusal; undefined for an allowed call. */
+  code?: string;
+}
+
+const UNAUTHENTICATED: Outcome = { status: 401, code: 'UNAUTHENTICATED' };
+const FORBIDDEN: Outcome = { status: 403, code: 'FORBIDDEN' };
+const NOT_FOUND: Outcome = { status: 404, code: 'NOT_FOUND' };
+
+/**
+ * The expected outcome of a caller under a policy, `allowed` being the operation's 2xx. A bearer
+ * credential is no credential on the agents' door (401), and a signature none on the callers' one.
+ * A node that signs correctly but is not the one named in the path or body is refused with 403;
+ * rows whose work is named only by a lease override that with 409 STALE_LEASE.
+ */
+export function expectedOutcome(policy: Policy, caller: Caller, allowed: Outcome): Outcome {
+  if (policy === 'public') return allowed;
+  if (policy === 'node') {
+    if (caller === 'agent') return allowed;
+    if (caller === 'otherNode') return FORBIDDEN;
+    return UNAUTHENTICATED;
+  }
+  switch (caller) {
+    case 'none':
+      return UNAUTHENTICATED;
+    case 'admin':
+      return allowed;
+    case 'owner':
+      return policy === 'user' || policy === 'owner' ? allowed : FORBIDDEN;
+    case 'other':
+      return policy === 'user' ? allowed : policy === 'owner' ? NOT_FOUND : FORBIDDEN;
+    case 'service':
+      return policy === 'service' ? allowed : FORBIDDEN;
+    default:
+      return UNAUTHENTICATED;
+  }
+}
+
+/** One md5 per table of the service, over every row: equal digests mean nothing was written. */
+export async function databaseDigest(t: TestApp): Promise<Record<string, string>> {
+  const prisma = t.app.services.db.prisma;
+  const tables = await prisma.$queryRaw<{ name: string }[]>`
+    SELECT table_name AS name FROM information_schema.tables
+    WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> '_prisma_migrations'
+    ORDER BY table_name`;
+  const selects = tables.map(
+    ({ name }) => `SELECT '${name}' AS name, coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '') AS digest FROM "${name}" r`,
+  );
+  const rows = await prisma.$queryRawUnsafe<{ name: string; digest: string }[]>(selects.join(' UNION ALL '));
+  return Object.fromEntries(rows.map((row) => [row.name, row.digest]));
+}
+
+/** The tables whose digests differ. */
+export function changedTables(before: Record<string, string>, after: Record<string, string>): string[] {
+  return Object.keys({ ...before, ...after }).filter((name) => before[name] !== after[name]);
+}
+
