@@ -18,6 +18,11 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
 
 export const uuid = z.uuid({ message: 'must be a UUID' });
 
+/** The UUIDs among ids: a lookup of many leaves the others out, like ids that match no row. */
+export function uuidsAmong(ids: readonly string[]): string[] {
+  return ids.filter((id) => uuid.safeParse(id).success);
+}
+
 /** Page-number pagination as the REST contract has it. */
 export const pageSchema = z.object({
   page: z.coerce.number().int().min(1).max(100_000).default(1),

@@ -2,6 +2,7 @@ import { NotFoundError, PaymentRequiredError, ValidationError } from '../domain/
 import { DEFAULT_DOWNLOAD_FORMAT, type ExportExtension, NEWEST_EXPORTS_FIRST } from '../domain/exports/export-service.ts';
 import type { PresignedUrl } from '../ports.ts';
 import { builder } from './builder.ts';
+import { entityLoader } from './entity-loaders.ts';
 import { QualityEnum } from './enums.ts';
 
 builder.prismaObject('ExportFile', {
@@ -43,7 +44,7 @@ export const ExportRef = builder.prismaObject('Export', {
 
 builder.asEntity(ExportRef, {
   key: builder.selection<{ id: string }>('id'),
-  resolveReference: ({ id }, ctx) => ctx.services.exports.get(ctx.actor, id),
+  resolveReference: entityLoader('export', (ctx, ids, query) => ctx.services.exports.getMany(ctx.actor, ids, query), 'Export'),
 });
 
 const ExportDownloadUrlRef = builder.objectRef<PresignedUrl>('ExportDownloadUrl').implement({

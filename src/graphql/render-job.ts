@@ -4,6 +4,7 @@ import { MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts'
 import type { RenderProgress } from '../domain/jobs/progress.ts';
 import type { JobStep } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
+import { entityLoader } from './entity-loaders.ts';
 import { FrameJobStatusEnum, JobStepEnum, LogLevelEnum, PriceTypeEnum, PriorityQueueEnum, QualityEnum, ResolutionEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
 import { RenderNodeRef } from './render-node.ts';
@@ -70,17 +71,12 @@ export const RenderJobRef = builder.prismaObject('RenderJob', {
 
 builder.asEntity(RenderJobRef, {
   key: builder.selection<{ id: string }>('id'),
-  resolveReference: ({ id }, ctx) => ctx.services.jobs.get(ctx.actor, id),
+  resolveReference: entityLoader('render job', (ctx, ids, query) => ctx.services.jobs.getMany(ctx.actor, ids, query), 'RenderJob'),
 });
 
 builder.asEntity(FrameJobRef, {
   key: builder.selection<{ id: string }>('id'),
-  resolveReference: async ({ id }, ctx) => {
-    const frameJob = await ctx.prisma.frameJob.findUnique({ where: { id }, select: { renderJobId: true } });
-    if (!frameJob) throw new NotFoundError('frame job', id);
-    await ctx.services.jobs.get(ctx.actor, frameJob.renderJobId);
-    return ctx.prisma.frameJob.findUniqueOrThrow({ where: { id } });
-  },
+  resolveReference: entityLoader('frame job', (ctx, ids, query) => ctx.services.jobs.getFrameJobs(ctx.actor, ids, query), 'FrameJob'),
 });
 
 builder.queryFields((t) => ({

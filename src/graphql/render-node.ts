@@ -1,6 +1,7 @@
 import { ConflictError, ValidationError } from '../domain/errors.ts';
 import { HELD_TEMPLATES } from '../domain/nodes/node-service.ts';
 import { builder } from './builder.ts';
+import { entityLoader } from './entity-loaders.ts';
 import { NodeKindEnum, NodeStatusEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
 
@@ -47,7 +48,7 @@ export const RenderNodeRef = builder.prismaObject('RenderNode', {
 
 builder.asEntity(RenderNodeRef, {
   key: builder.selection<{ id: string }>('id'),
-  resolveReference: ({ id }, ctx) => ctx.services.nodes.get(ctx.actor, id),
+  resolveReference: entityLoader('render node', (ctx, ids, query) => ctx.services.nodes.getMany(ctx.actor, ids, query), 'RenderNode'),
 });
 
 builder.queryFields((t) => ({

@@ -2,6 +2,7 @@ import { NotFoundError, ValidationError } from '../domain/errors.ts';
 import { SNAPSHOT_TTL_DAYS, type SnapshotView } from '../domain/snapshots/snapshot-service.ts';
 import { SnapshotStatus } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
+import { entityLoader } from './entity-loaders.ts';
 
 const SnapshotStatusEnum = builder.enumType(SnapshotStatus, { name: 'SnapshotStatus' });
 
@@ -31,7 +32,7 @@ const SnapshotRef = builder.objectRef<SnapshotView>('Snapshot').implement({
 
 builder.asEntity(SnapshotRef, {
   key: builder.selection<{ id: string }>('id'),
-  resolveReference: ({ id }, ctx) => ctx.services.snapshots.get(ctx.actor, id),
+  resolveReference: entityLoader('snapshot', (ctx, ids) => ctx.services.snapshots.getMany(ctx.actor, ids)),
 });
 
 const RequestSnapshotInput = builder.inputType('RequestSnapshotInput', {

@@ -21,7 +21,7 @@ import { MAX_EXTENSION_DAYS, MIN_EXTENSION_DAYS, quoteExtension } from '../billi
 import type { Tx } from '../db.ts';
 import { NotFoundError } from '../errors.ts';
 import { requireUser, type UserActor } from '../guards.ts';
-import { type PageInput, pageMeta, pageSchema, parseInput, uuid } from '../validation.ts';
+import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
 
 export const DEFAULT_DOWNLOAD_FORMAT = 'mp4';
 export const DOWNLOAD_URL_TTL_SECONDS = 300;
@@ -111,6 +111,13 @@ export function createExportService({
     return found as Prisma.ExportGetPayload<A>;
   }
 
+  /** The exports among `ids` the actor may see, in one query; the others are left out. */
+  async function getMany<A extends ExportArgs = {}>(actor: Actor, ids: readonly string[], args?: A): Promise<Prisma.ExportGetPayload<A>[]> {
+    const scope = visibleTo(actor);
+    const found = await prisma.export.findMany({ ...args, where: { ...scope, id: { in: uuidsAmong(ids) } } });
+    return found as Prisma.ExportGetPayload<A>[];
+  }
+
   /** One batch of the sweep: locks expired rows no other sweeper holds and removes them. */
   async function sweepBatch(now: Date, skipIds: string[]) {
     return prisma.$transaction(
@@ -138,6 +145,7 @@ export function createExportService({
   return {
     visibleTo,
     get,
+    getMany,
 
     /** The caller's exports, newest first, a page at a time (the contract has no page size). */
     async list<A extends ExportArgs = {}>(actor: Actor, input: Pick<PageInput, 'page'> = {}, args?: A) {

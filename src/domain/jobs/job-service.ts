@@ -21,7 +21,7 @@ import type { Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
 import { type JobChanged, mapEvents, publishJobChanged, type RenderFinishedNotification, topicEvents, topics } from '../events.ts';
 import { requireAdmin, requireUser } from '../guards.ts';
-import { type PageInput, pageMeta, pageSchema, parseInput, uuid } from '../validation.ts';
+import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
 import { chunkSizeFor, cutRange } from './chunking.ts';
 import { writeJobLog } from './job-log.ts';
 import { progressOf, type RenderProgress } from './progress.ts';
@@ -502,6 +502,28 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
       const job = await prisma.renderJob.findFirst({ ...args, where: { ...scope, id: jobId } });
       if (!job) throw new NotFoundError('render job', jobId);
       return job as Prisma.RenderJobGetPayload<A>;
+    },
+
+    /** The jobs among `ids` the actor may see, in one query; the others are left out. */
+    async getMany<A extends { include?: Prisma.RenderJobInclude; select?: Prisma.RenderJobSelect } = {}>(
+      actor: Actor,
+      ids: readonly string[],
+      args?: A,
+    ): Promise<Prisma.RenderJobGetPayload<A>[]> {
+      const scope = visibleTo(actor);
+      const jobs = await prisma.renderJob.findMany({ ...args, where: { ...scope, id: { in: uuidsAmong(ids) } } });
+      return jobs as Prisma.RenderJobGetPayload<A>[];
+    },
+
+    /** The chunks among `ids` of jobs the actor may see, in one query; the others are left out. */
+    async getFrameJobs<A extends { include?: Prisma.FrameJobInclude; select?: Prisma.FrameJobSelect } = {}>(
+      actor: Actor,
+      ids: readonly string[],
+      args?: A,
+    ): Promise<Prisma.FrameJobGetPayload<A>[]> {
+      const scope = visibleTo(actor);
+      const chunks = await prisma.frameJob.findMany({ ...args, where: { id: { in: uuidsAmong(ids) }, renderJob: scope } });
+      return chunks as Prisma.FrameJobGetPayload<A>[];
     },
   };
 }

@@ -26,7 +26,7 @@ import { NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
 import { publishSnapshotUpdated, type SnapshotChanged, topicEvents, topics } from '../events.ts';
 import { requireNode, requireUser, type UserActor } from '../guards.ts';
 import { OPEN_COMMAND } from '../scheduling/recut.ts';
-import { parseInput, uuid } from '../validation.ts';
+import { parseInput, uuid, uuidsAmong } from '../validation.ts';
 import { IN_FLIGHT, lockRender, type RenderKey, renderKeyOf, type SnapshotFile, snapshotObjectKey } from './snapshot-renders.ts';
 
 /** How long a rendered still serves identical requests; a request after that renders it again. */
@@ -84,9 +84,13 @@ function snapshotIdOf(payload: Prisma.JsonValue): string | null {
 
 export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds = SNAPSHOT_URL_TTL_SECONDS }: SnapshotServiceDeps) {
   /** Users see their own snapshots, admins all; others' snapshots do not exist for them. */
+  function visibleTo(user: UserActor): Prisma.SnapshotWhereInput {
+    return user.isAdmin ? {} : { userId: user.userId };
+  }
+
   async function findVisible(user: UserActor, id: string): Promise<Snapshot> {
     const snapshotId = parseInput(uuid, id, 'snapshot id');
-    const found = await prisma.snapshot.findFirst({ where: { id: snapshotId, ...(user.isAdmin ? {} : { userId: user.userId }) } });
+    const found = await prisma.snapshot.findFirst({ where: { id: snapshotId, ...visibleTo(user) } });
     if (!found) throw new NotFoundError('snapshot', snapshotId);
     return found;
   }
@@ -210,6 +214,13 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
 
     async get(actor: Actor, id: string): Promise<SnapshotView> {
       return view(await findVisible(requireUser(actor), id));
+    },
+
+    /** The snapshots among `ids` the actor may see, in one query; the others are left out. */
+    async getMany(actor: Actor, ids: readonly string[]): Promise<SnapshotView[]> {
+      const scope = visibleTo(requireUser(actor));
+      const found = await prisma.snapshot.findMany({ where: { ...scope, id: { in: uuidsAmong(ids) } } });
+      return Promise.all(found.map(view));
     },
 
     /** Changes of one snapshot the caller may see, starting with its current status. */
