@@ -9,7 +9,8 @@ import { CONFIG_VARIABLES, loadConfig } from '../../src/config.ts';
 type Json = Record<string, unknown>;
 
 const root = new URL('../../', import.meta.url);
-const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8')) as {
+// `merge`: the replicas share one definition through YAML merge keys (`<<`), as compose reads them.
+const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8'), { merge: true }) as {
   services: Record<string, Json>;
   volumes?: Record<string, unknown>;
 };
@@ -72,18 +73,34 @@ function publishedPorts(service: string): { published: string; target: string }[
   });
 }
 
-const orchestrator = environmentOf('orchestrator');
+const REPLICAS = ['render-orchestrator-1', 'render-orchestrator-2'];
+const orchestrator = environmentOf(REPLICAS[0]!);
 
 describe('docker-compose.yml', () => {
-  it('defines the five services', () => {
+  it('defines the backends, two replicas of the service and the router', () => {
     expect(Object.keys(compose.services)).toEqual(
-      expect.arrayContaining(['postgres', 'redis', 'minio', 'minio-init', 'orchestrator']),
+      expect.arrayContaining(['postgres', 'redis', 'minio', 'minio-init', ...REPLICAS, 'router']),
     );
     expect(compose.services.postgres?.image).toMatch(/^postgres:16/);
     expect(compose.services.redis?.image).toMatch(/^redis:7/);
     expect(compose.services.minio?.image).toMatch(/^minio\/minio/);
     expect(compose.services['minio-init']?.image).toMatch(/^minio\/mc/);
-    expect(compose.services.orchestrator?.build).toBeDefined();
+    for (const replica of REPLICAS) expect(compose.services[replica]?.build, replica).toBeDefined();
+  });
+
+  it('configures every replica alike: environment, image, backends, health, network alias', () => {
+    const [first, ...others] = REPLICAS.map((replica) => compose.services[replica]!);
+    for (const [index, other] of others.entries()) {
+      const name = REPLICAS[index + 1]!;
+      expect(environmentOf(name), name).toEqual(orchestrator);
+      for (const key of ['build', 'image', 'depends_on', 'healthcheck', 'networks', 'restart']) {
+        expect(other[key], `${name}.${key}`).toEqual(first![key]);
+      }
+    }
+    expect(first!.image).toBeDefined();
+    // Replicas only differ in the host port they publish for REST.
+    const hostPorts = REPLICAS.map((replica) => publishedPorts(replica).map((port) => port.published)).flat();
+    expect(new Set(hostPorts).size).toBe(REPLICAS.length);
   });
 
   it('gives the orchestrator only variables the service reads, and all that production needs', () => {
@@ -95,7 +112,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('leaves no secret with a default', () => {
-    const raw = rawEnvironmentOf('orchestrator');
+    const raw = rawEnvironmentOf(REPLICAS[0]!);
     for (const key of ['JWT_SECRET', 'NODE_HMAC_SECRET', 'SERVICE_TOKENS', 'S3_SECRET_ACCESS_KEY']) {
       expect(raw[key], key).toMatch(/^\$\{[A-Z0-9_]+:\?[^}]+\}$/);
     }
@@ -145,27 +162,32 @@ describe('docker-compose.yml', () => {
     expect(environmentOf('minio-init')).toEqual(environmentOf('minio'));
   });
 
-  it('publishes port 4000, which is the port the service listens on and the image exposes', () => {
-    expect(publishedPorts('orchestrator')).toContainEqual({ published: '4000', target: '4000' });
-    expect(loadConfig(orchestrator).port).toBe(4000);
+  it('publishes each replica on its own host port, to the port the service listens on and the image exposes', () => {
     const exposed = [...dockerfile.matchAll(/^EXPOSE\s+(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
     expect(exposed.map((port) => port.replace(/\/tcp$/, ''))).toEqual(['4000']);
+    expect(loadConfig(orchestrator).port).toBe(4000);
+    for (const replica of REPLICAS) expect(publishedPorts(replica).map((port) => port.target), replica).toEqual(['4000']);
+    expect(REPLICAS.flatMap((replica) => publishedPorts(replica).map((port) => port.published))).not.toContain('4000');
   });
 
-  it('starts the orchestrator after its backends are ready', () => {
-    expect(compose.services.orchestrator?.depends_on).toEqual({
-      postgres: { condition: 'service_healthy' },
-      redis: { condition: 'service_healthy' },
-      'minio-init': { condition: 'service_completed_successfully' },
-    });
+  it('starts the replicas after their backends are ready', () => {
+    for (const replica of REPLICAS) {
+      expect(compose.services[replica]?.depends_on, replica).toEqual({
+        postgres: { condition: 'service_healthy' },
+        redis: { condition: 'service_healthy' },
+        'minio-init': { condition: 'service_completed_successfully' },
+      });
+    }
   });
 
   it('has healthchecks, the orchestrator one on /readyz', () => {
-    for (const service of ['postgres', 'redis', 'minio', 'orchestrator']) {
+    for (const service of ['postgres', 'redis', 'minio', ...REPLICAS]) {
       expect((compose.services[service]?.healthcheck as Json | undefined)?.test, service).toBeDefined();
     }
-    const test = (compose.services.orchestrator?.healthcheck as Json).test as string[];
-    expect(test.join(' ')).toContain('127.0.0.1:4000/readyz');
+    for (const replica of REPLICAS) {
+      const test = (compose.services[replica]?.healthcheck as Json).test as string[];
+      expect(test.join(' '), replica).toContain('127.0.0.1:4000/readyz');
+    }
   });
 
   it('keeps data in declared named volumes', () => {
@@ -188,6 +210,74 @@ describe('docker-compose.yml', () => {
       developmentDefaults: [],
     });
     expect(config.serviceTokens.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the Apollo Router in docker-compose.yml', () => {
+  const router = compose.services.router as Json & { command: string[]; volumes: string[] };
+  /** The host file compose mounts at a path inside the router's container. */
+  const mounted = (target: string) => {
+    const volume = router.volumes.find((entry) => entry.split(':')[1] === target);
+    return volume ? new URL(volume.split(':')[0]!, root) : undefined;
+  };
+  const option = (name: string) => router.command[router.command.indexOf(name) + 1]!;
+  const configFile = mounted(option('--config'));
+  const supergraphFile = mounted(option('--supergraph'));
+  const config = parse(readFileSync(configFile ?? new URL('router/router.yaml', root), 'utf8')) as Record<string, any>;
+  const supergraph = readFileSync(supergraphFile ?? new URL('router/supergraph.graphql', root), 'utf8');
+  const graphs = Object.fromEntries(
+    [...supergraph.matchAll(/@join__graph\(name: "([^"]+)", url: "([^"]+)"\)/g)].map((match) => [match[1]!, new URL(match[2]!)]),
+  );
+
+  it('runs a pinned router image with the committed configuration and supergraph mounted read-only', () => {
+    expect(router.image).toMatch(/^ghcr\.io\/apollographql\/router:v\d+\.\d+\.\d+$/);
+    expect(configFile?.pathname).toBe(new URL('router/router.yaml', root).pathname);
+    expect(supergraphFile?.pathname).toBe(new URL('router/supergraph.graphql', root).pathname);
+    for (const volume of router.volumes) expect(volume, volume).toMatch(/:ro$/);
+  });
+
+  it('publishes the supergraph endpoint on the port it listens on, and a health check', () => {
+    const [host, port] = String(config.supergraph.listen).split(/:(?=\d+$)/);
+    expect(host).toBe('0.0.0.0');
+    expect(publishedPorts('router')).toContainEqual({ published: '4000', target: port });
+    expect(config.supergraph.path).toBe('/graphql');
+    expect(config.health_check).toMatchObject({ enabled: true, path: '/health' });
+    expect(String(config.health_check.listen)).toMatch(/^0\.0\.0\.0:\d+$/);
+  });
+
+  it('routes the render subgraph to the replicas: their network alias, port and GraphQL path', () => {
+    expect(Object.keys(graphs).sort()).toEqual(['identity', 'render']);
+    const render = graphs.render!;
+    const aliases = REPLICAS.map((replica) => (compose.services[replica]?.networks as Json).default as { aliases: string[] });
+    for (const alias of aliases) expect(alias.aliases).toContain(render.hostname);
+    expect(render.port).toBe(orchestrator.PORT);
+    expect(render.pathname).toBe('/graphql');
+    expect(config.override_subgraph_url?.render).toBeUndefined();
+    expect(router.depends_on).toEqual(Object.fromEntries(REPLICAS.map((replica) => [replica, { condition: 'service_healthy' }])));
+  });
+
+  it('passes subscriptions through to the subgraph over graphql-ws, on the path the service serves graphql-ws on', () => {
+    expect(config.subscription.enabled).toBe(true);
+    const passthrough = config.subscription.mode.passthrough;
+    const render = { ...passthrough.all, ...passthrough.subgraphs?.render };
+    // graphql_ws is the router's name for the graphql-transport-ws protocol of the graphql-ws library.
+    expect(render).toMatchObject({ path: graphs.render!.pathname, protocol: 'graphql_ws' });
+  });
+
+  it('forwards the Authorization header, allows the frontend origin and keeps the typed errors', () => {
+    expect(config.headers.all.request).toContainEqual({ propagate: { named: 'authorization' } });
+    const policy = config.cors.policies[0];
+    expect(policy.origins.length).toBeGreaterThan(0);
+    expect(policy.allow_headers).toEqual(expect.arrayContaining(['authorization', 'content-type']));
+    expect(config.cors.allow_any_origin ?? false).toBe(false);
+    expect(config.include_subgraph_errors).toEqual({ all: true });
+  });
+
+  it('gives the router every variable its configuration expands, the license ones without defaults', () => {
+    const environment = compose.services.router?.environment as Record<string, string>;
+    const expanded = [...readFileSync(configFile!, 'utf8').matchAll(/\$\{env\.([A-Z0-9_]+)/g)].map((match) => match[1]!);
+    for (const name of expanded) expect(Object.keys(environment), name).toContain(name);
+    for (const name of ['APOLLO_KEY', 'APOLLO_GRAPH_REF']) expect(environment[name], name).toMatch(/^\$\{[A-Z0-9_]+:\?[^}]+\}$/);
   });
 });
 

@@ -1,8 +1,8 @@
-// This subgraph composed with a stand-in identity subgraph (@apollo/composition) and served by
-// @apollo/gateway: a query that starts at the identity's User and crosses into render jobs.
+// This subgraph composed with a stand-in identity subgraph (@apollo/composition, the SDL the
+// router's supergraph is composed from) and served by @apollo/gateway: queries that start at the
+// identity's users and cross into their render jobs and exports.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { composeServices } from '@apollo/composition';
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { startStandaloneServer } from '@apollo/server/standalone';
@@ -10,14 +10,8 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUBGRAPH_SCHEMA_PATH } from '../../scripts/print-schema.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
-
-const IDENTITY_SDL = `
-  extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key"])
-  type User @key(fields: "id") { id: ID! email: String! }
-  type Query { me: User }
-`;
+import { composeSupergraph, IDENTITY_SCHEMA_PATH } from '../../scripts/compose-supergraph.ts';
+import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
 
 interface GatewayContext {
   authorization?: string;
@@ -28,6 +22,8 @@ const servers: ApolloServer<GatewayContext>[] = [];
 let gatewayUrl: string;
 let owner: { id: string; token: string };
 let jobId: string;
+/** Users with two jobs and one export each. */
+let people: (TestUser & { jobIds: string[]; exportId: string })[];
 
 beforeAll(async () => {
   t = await startTestApp({ startLoops: false });
@@ -39,17 +35,50 @@ beforeAll(async () => {
   });
   jobId = submitted.body.id;
 
+  people = [];
+  for (let index = 0; index < 3; index++) {
+    const person = await t.user();
+    const jobIds: string[] = [];
+    for (let job = 0; job < 2; job++) {
+      const answer = await t.rest('POST', '/v1/renders', {
+        token: person.token,
+        body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', price_type: 'Free', duration_sec: 1 },
+      });
+      jobIds.push(answer.body.id);
+    }
+    const exported = await t.app.services.db.prisma.export.create({
+      data: {
+        userId: person.id,
+        renderJobId: jobIds[0],
+        savedProjectId: randomUUID(),
+        path: `exports/${person.id}/video.mp4`,
+        durationSec: 1,
+        width: 1280,
+        height: 720,
+        fileExtension: 'mp4',
+        fileType: 'video',
+        renderQuality: 'Low',
+        createType: 'render',
+        produceDate: new Date(),
+        autoDeleteDate: new Date(Date.now() + 86_400_000),
+      },
+    });
+    people.push({ ...person, jobIds: jobIds.reverse(), exportId: exported.id });
+  }
+
+  const identitySdl = parse(await readFile(IDENTITY_SCHEMA_PATH, 'utf8'));
   const identity = new ApolloServer<GatewayContext>({
     schema: buildSubgraphSchema([
       {
-      typeDefs: parse(IDENTITY_SDL),
-      resolvers: {
-        Query: {
-          me: (_root: unknown, _args: unknown, ctx: GatewayContext) =>
-            ctx.authorization ? { id: decodeJwt(ctx.authorization.replace(/^Bearer /, '')).sub } : null,
+        typeDefs: identitySdl,
+        resolvers: {
+          Query: {
+            me: (_root: unknown, _args: unknown, ctx: GatewayContext) =>
+              ctx.authorization ? { id: decodeJwt(ctx.authorization.replace(/^Bearer /, '')).sub } : null,
+            users: (_root: unknown, args: { ids: string[] }) => args.ids.map((id) => ({ id })),
+          },
+          User: { email: (user: { id: string }) => `${user.id.slice(0, 8)}@example.com` },
         },
-        User: { email: (user: { id: string }) => `${user.id.slice(0, 8)}@example.com` },
-      },
       },
     ]),
   });
@@ -61,14 +90,9 @@ beforeAll(async () => {
     })
   ).url;
 
-  const composed = composeServices([
-    { name: 'identity', typeDefs: parse(IDENTITY_SDL), url: identityUrl },
-    { name: 'render', typeDefs: parse(await readFile(SUBGRAPH_SCHEMA_PATH, 'utf8')), url: `${t.url}/graphql` },
-  ]);
-  expect(composed.errors ?? []).toEqual([]);
   const gateway = new ApolloServer<GatewayContext>({
     gateway: new ApolloGateway({
-      supergraphSdl: composed.supergraphSdl,
+      supergraphSdl: composeSupergraph({ identity: identityUrl, render: `${t.url}/graphql` }),
       buildService: ({ url }) =>
         new RemoteGraphQLDataSource<GatewayContext>({
           url,
@@ -116,6 +140,50 @@ describe('the supergraph', () => {
     const stranger = await t.token(randomUUID());
     const result = await throughGateway('{ me { renderJobs(first: 5) { edges { node { id } } } } }', stranger);
     expect(result.data.me.renderJobs.edges).toEqual([]);
+  });
+
+  it("crosses from several identity users into each one's jobs, their chunks and exports, for an admin", async () => {
+    const admin = await t.token(randomUUID(), { admin: true });
+    const ids = people.map((person) => `"${person.id}"`).join(', ');
+    const result = await throughGateway(
+      `{ users(ids: [${ids}]) { id email
+          renderJobs(first: 5) { edges { node { id userId exportId frameJobs { id renderJobId } } } }
+          exports(first: 5) { edges { node { id userId renderJobId } } } } }`,
+      admin,
+    );
+    expect(result.errors).toBeUndefined();
+    expect(result.data.users).toHaveLength(people.length);
+    for (const [index, person] of people.entries()) {
+      const user = result.data.users[index];
+      expect(user.id).toBe(person.id);
+      expect(user.email).toBe(`${person.id.slice(0, 8)}@example.com`);
+      const jobs = user.renderJobs.edges.map((edge: any) => edge.node);
+      expect(jobs.map((job: any) => job.id)).toEqual(person.jobIds);
+      expect(jobs.every((job: any) => job.userId === person.id && job.frameJobs.length > 0)).toBe(true);
+      expect(jobs.flatMap((job: any) => job.frameJobs.map((chunk: any) => chunk.renderJobId))).toEqual(
+        jobs.flatMap((job: any) => job.frameJobs.map(() => job.id)),
+      );
+      expect(jobs.find((job: any) => job.exportId !== null)?.exportId).toBe(person.exportId);
+      expect(user.exports.edges.map((edge: any) => edge.node)).toEqual([{ id: person.exportId, userId: person.id, renderJobId: person.jobIds[1] }]);
+    }
+  });
+
+  it("shows a user their own jobs and exports through the identity's users, and nothing of the others'", async () => {
+    const [me, ...others] = people;
+    const ids = people.map((person) => `"${person.id}"`).join(', ');
+    const result = await throughGateway(
+      `{ users(ids: [${ids}]) { id renderJobs(first: 5) { edges { node { id } } } exports(first: 5) { edges { node { id } } } } }`,
+      me!.token,
+    );
+    expect(result.errors).toBeUndefined();
+    expect(result.data.users).toEqual([
+      {
+        id: me!.id,
+        renderJobs: { edges: me!.jobIds.map((id) => ({ node: { id } })) },
+        exports: { edges: [{ node: { id: me!.exportId } }] },
+      },
+      ...others.map((other) => ({ id: other.id, renderJobs: { edges: [] }, exports: { edges: [] } })),
+    ]);
   });
 
   it('resolves render job entities for their owner only', async () => {
