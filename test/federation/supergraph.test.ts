@@ -11,6 +11,7 @@ import { parse } from 'graphql';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeSupergraph, IDENTITY_SCHEMA_PATH } from '../../scripts/compose-supergraph.ts';
+import { createStoredExport } from '../exports/fixtures.ts';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
 
 interface GatewayContext {
@@ -46,23 +47,8 @@ beforeAll(async () => {
       });
       jobIds.push(answer.body.id);
     }
-    const exported = await t.app.services.db.prisma.export.create({
-      data: {
-        userId: person.id,
-        renderJobId: jobIds[0],
-        savedProjectId: randomUUID(),
-        path: `exports/${person.id}/video.mp4`,
-        durationSec: 1,
-        width: 1280,
-        height: 720,
-        fileExtension: 'mp4',
-        fileType: 'video',
-        renderQuality: 'Low',
-        createType: 'render',
-        produceDate: new Date(),
-        autoDeleteDate: new Date(Date.now() + 86_400_000),
-      },
-    });
+    const exported = await createStoredExport(t, person.id);
+    await t.app.services.db.prisma.export.update({ where: { id: exported.id }, data: { renderJobId: jobIds[0] } });
     people.push({ ...person, jobIds: jobIds.reverse(), exportId: exported.id });
   }
 
