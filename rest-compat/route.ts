@@ -101,7 +101,7 @@ export function mountRoutes(app: FastifyInstance, services: Services, routes: Re
         } catch (error) {
           const mapped = toErrorReply(error, rename);
           if (!mapped) throw error;
-          return reply.status(mapped.status).send(mapped.body);
+          return reply.status(mapped.status).headers(mapped.headers ?? {}).send(mapped.body);
         }
       },
     });

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { createAuthenticator } from './adapters/auth/authenticator.ts';
 import { createMemoryBus } from './adapters/bus/memory-bus.ts';
+import { withBestEffortPublishing } from './adapters/bus/best-effort-publishing.ts';
 import { createRedisBus } from './adapters/bus/redis-bus.ts';
 import { openDatabase } from './adapters/db/database.ts';
 import { applyMigrations, MIGRATIONS_DIR } from './adapters/db/migrator.ts';
@@ -77,9 +78,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const { applied } = await applyMigrations(db.sql, MIGRATIONS_DIR, (message) => logger.info(message));
     if (applied.length > 0) logger.info({ applied }, 'Applied database migrations');
 
-    const bus = config.redisUrl ? await createRedisBus(config.redisUrl) : createMemoryBus();
-    closers.push(() => bus.close());
-    const nonces = config.redisUrl ? await createRedisNonceStore(config.redisUrl) : createMemoryNonceStore({ clock });
+    const connectedBus = config.redisUrl ? await createRedisBus(config.redisUrl) : createMemoryBus();
+    closers.push(() => connectedBus.close());
+    // The metrics exist once the HTTP server does; failures before that are only logged.
+    let countUnpublished = () => {};
+    const bus = withBestEffortPublishing(connectedBus, (error, topic) => {
+      logger.warn({ err: error, topic }, 'An event could not be published; its change is saved and subscribers catch up when the bus is back');
+      countUnpublished();
+    });
+    const nonces = config.redisUrl
+      ? await createRedisNonceStore(config.redisUrl, { clock, onError: (error) => logger.warn({ err: error }, 'Replay checks: Redis') })
+      : createMemoryNonceStore({ clock });
     closers.push(() => nonces.close());
     let folderStore: FolderObjectStore | undefined;
     const store = config.s3
@@ -137,6 +146,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       snapshots,
     };
     const http = await createHttpServer(services, { logger, folderStore });
+    countUnpublished = () => http.metrics.eventsNotPublished.inc();
     const loops: Loop[] = [
       ...schedulingLoops(scheduler, () => sweepStalledChunks(prisma, clock), logger, http.metrics.schedulerPassSeconds),
       createExportSweeper({ exports: services.exports, logger }),

@@ -2,6 +2,8 @@
 // mapping of thrown domain errors to GraphQL error extensions for everything else.
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
+import { isDatabaseUnavailable } from '../adapters/db/database.ts';
+import { DATABASE_UNAVAILABLE } from '../http/errors.ts';
 import {
   ConflictError,
   DomainError,
@@ -76,6 +78,15 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
       ...formatted,
       message: original.message,
       extensions: { code: original.code, details: original.details, http: { status: original.status } },
+    };
+  }
+  if (isDatabaseUnavailable(original)) {
+    const { status, body } = DATABASE_UNAVAILABLE;
+    return {
+      message: body.error.message,
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: body.error.code, http: { status } },
     };
   }
   const code = formatted.extensions?.code;

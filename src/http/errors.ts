@@ -1,14 +1,28 @@
 // One mapping from failures to the REST error body `{"error":{"code","message","details"}}`.
+import { isDatabaseUnavailable } from '../adapters/db/database.ts';
 import { DomainError } from '../domain/errors.ts';
 
 export interface ErrorReply {
   status: number;
   body: { error: { code: string; message: string; details: Record<string, unknown> } };
+  headers?: Record<string, string>;
 }
 
 export function errorReply(status: number, code: string, message: string, details: Record<string, unknown> = {}): ErrorReply {
   return { status, body: { error: { code, message, details } } };
 }
+
+/** Seconds a client should wait before retrying while the database is away (Retry-After). */
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * The database being away is not the caller's fault, and the same request succeeds once it is
+ * back (agent reports are idempotent, so retrying one that did land changes nothing).
+ */
+export const DATABASE_UNAVAILABLE: ErrorReply = {
+  ...errorReply(503, 'SERVICE_UNAVAILABLE', 'The database cannot be reached; retry shortly'),
+  headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+};
 
 interface FastifyLikeError {
   statusCode?: number;
@@ -47,6 +61,7 @@ export function toErrorReply(error: unknown, renamePath: (path: string) => strin
         : error.details;
     return errorReply(error.status, error.code, error.message, details);
   }
+  if (isDatabaseUnavailable(error)) return DATABASE_UNAVAILABLE;
   if (error && typeof error === 'object') return frameworkReply(error as FastifyLikeError);
   return null;
 }

@@ -24,6 +24,8 @@ export interface Metrics {
   registry: Registry;
   /** Frames that node agents reported rendered. */
   framesReported: Counter;
+  /** Events that could not be published (the bus was away) after their change was saved. */
+  eventsNotPublished: Counter;
   /** How long one pass of the scheduler took, in seconds. */
   schedulerPassSeconds: Histogram;
   /** Times every GraphQL operation served over HTTP. */
@@ -173,6 +175,11 @@ export function registerMetrics(app: FastifyInstance, services: Services): Metri
     framesReported: new Counter({
       name: 'render_frames_reported_total',
       help: 'Frames that node agents reported rendered',
+      registers,
+    }),
+    eventsNotPublished: new Counter({
+      name: 'events_publish_failures_total',
+      help: 'Events that could not be published on the event bus after their change was saved',
       registers,
     }),
     schedulerPassSeconds: new Histogram({

@@ -85,7 +85,7 @@ export async function createHttpServer(
 
   app.setErrorHandler((error, request, reply) => {
     const mapped = toErrorReply(error);
-    if (mapped) return reply.status(mapped.status).send(mapped.body);
+    if (mapped) return reply.status(mapped.status).headers(mapped.headers ?? {}).send(mapped.body);
     request.log.error({ err: error }, 'Unhandled error');
     return reply.status(INTERNAL_ERROR.status).send(INTERNAL_ERROR.body);
   });

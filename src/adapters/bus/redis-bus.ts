@@ -35,6 +35,9 @@ export async function createRedisBus(url: string, options: RedisBusOptions = {})
   const publisher = createClient({
     url,
     name: options.clientName === undefined ? undefined : `${options.clientName}:pub`,
+    // While Redis is away a publish fails at once instead of waiting for the reconnection with
+    // the request that made it: nobody could receive the event meanwhile anyway.
+    disableOfflineQueue: true,
     socket: {
       // A wrong REDIS_URL fails start-up with its error instead of retrying forever; once both
       // connections have been up, drops are retried so that a Redis restart is survived.

@@ -54,6 +54,46 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+/**
+ * How long a query waits for a new connection before it fails as unavailable: long enough for a
+ * busy server, short enough that callers hear about an outage instead of hanging with it.
+ */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+// SQLSTATE class 08 (connection exception), 57P01-57P03 (the server is shutting down, was
+// restarted, or is starting up) and 53300 (too many connections): the database is away, not
+// the request wrong, so the same request succeeds once it is back.
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300)$/;
+const UNAVAILABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+// Prisma's codes for an unreachable server, a connect timeout, a closed connection, a pool timeout.
+const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1017', 'P2024']);
+const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+// pg reports a connection lost under a query or a transaction with these messages and no code.
+const UNAVAILABLE_PG_MESSAGES = [
+  'Connection terminated',
+  'Client has encountered a connection error and is not queryable',
+  'timeout exceeded when trying to connect',
+];
+
+/**
+ * Whether an error means the database could not be reached or dropped the connection (a restart,
+ * a failover, a network cut), as opposed to a failing statement. Callers answer 503 and clients
+ * retry; the pool opens fresh connections by itself once the server is back.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!error || typeof error !== 'object') return false;
+  const { code, message, meta } = error as { code?: unknown; message?: unknown; meta?: { driverAdapterError?: { cause?: Record<string, unknown> } } };
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SOCKET_CODES.has(code) || UNAVAILABLE_PRISMA_CODES.has(code))) {
+    return true;
+  }
+  const cause = meta?.driverAdapterError?.cause;
+  if (cause) {
+    if (typeof cause.kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(cause.kind)) return true;
+    if (typeof cause.originalCode === 'string' && UNAVAILABLE_SQLSTATE.test(cause.originalCode)) return true;
+  }
+  return typeof message === 'string' && UNAVAILABLE_PG_MESSAGES.some((known) => message.startsWith(known));
+}
+
 /** A Prisma client whose statements can be observed by any number of listeners. */
 function observedClient(adapter: PrismaPg | PrismaPGlite) {
   const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
@@ -85,7 +125,7 @@ function pgRunner(client: Queryable, withSession: SqlRunner['withSession']): Sql
 }
 
 async function openPostgres(connectionString: string, max: number): Promise<Database> {
-  const pool = new pg.Pool({ connectionString, max });
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
   // An idle connection that the server closes (restart, pg_terminate_backend) is emitted as an
   // 'error' event, which would crash the process if nobody listened; pg already discards the
   // connection and the next query reports any lasting problem.

@@ -1,0 +1,155 @@
+// PostgreSQL restarts under agent and user traffic. The cluster is private to this file, so
+// stopping it touches no other test. During the outage every request fails cleanly (503 with the
+// error body, never a 500), /readyz says so, and the service recovers by itself when the
+// database is back; the agents' retried reports land exactly once and every job completes.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RenderJobsDocument } from '../generated/graphql.ts';
+import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
+import { type PrivatePostgres, startPrivatePostgres } from '../support/private-servers.ts';
+import { startRetryingAgents } from './retrying-agents.ts';
+
+const JOBS = 3;
+const FRAMES_PER_JOB = 60;
+const STARTING_BALANCE = 100_000;
+
+let database: PrivatePostgres;
+let t: TestApp;
+let user: TestUser;
+
+beforeAll(async () => {
+  database = await startPrivatePostgres();
+  t = await startTestApp({ env: { DATABASE_URL: database.url } });
+  user = await t.user(STARTING_BALANCE);
+});
+
+afterAll(async () => {
+  await t?.close();
+  await database?.close();
+});
+
+interface OutageAnswers {
+  requests: number;
+  byStatus: Map<number, number>;
+  /** Answers that were neither a success nor a clean 503 (REST) or SERVICE_UNAVAILABLE (GraphQL). */
+  unclean: unknown[];
+}
+
+/** A user reading their jobs over REST and GraphQL, as fast as answers come. */
+function startReader(jobIds: string[]) {
+  const answers: OutageAnswers = { requests: 0, byStatus: new Map(), unclean: [] };
+  let running = true;
+  const count = (status: number) => answers.byStatus.set(status, (answers.byStatus.get(status) ?? 0) + 1);
+  const loop = (async () => {
+    while (running) {
+      for (const id of jobIds) {
+        const rest = await t.rest('GET', `/v1/renders/${id}`, { token: user.token });
+        answers.requests++;
+        count(rest.status);
+        const clean503 = rest.status === 503 && rest.body?.error?.code === 'SERVICE_UNAVAILABLE' && rest.headers.get('retry-after') !== null;
+        if (rest.status !== 200 && !clean503) answers.unclean.push({ rest: rest.status, body: rest.body });
+      }
+      const graphql = await t.gql(RenderJobsDocument, { first: 10 }, user.token);
+      answers.requests++;
+      const codes = (graphql.errors ?? []).map((error) => error.extensions?.code);
+      count(codes.length === 0 ? graphql.status : 503);
+      if (codes.some((code) => code !== 'SERVICE_UNAVAILABLE')) answers.unclean.push({ graphql: graphql.errors });
+      await sleep(50);
+    }
+  })();
+  return {
+    answers,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+async function readiness(): Promise<number> {
+  return (await t.rest('GET', '/readyz')).status;
+}
+
+describe('PostgreSQL restarts under traffic', () => {
+  it('answers 503 meanwhile, recovers by itself, and keeps every retried report exactly once', { timeout: 90_000 }, async () => {
+    const prisma = t.app.services.db.prisma;
+    const nodes = await Promise.all(['pg-fault-a', 'pg-fault-b', 'pg-fault-c'].map((name) => t.onlineNode(name)));
+    const jobIds: string[] = [];
+    for (let n = 0; n < JOBS; n++) {
+      const submitted = await t.rest('POST', '/v1/renders', {
+        token: user.token,
+        body: { saved_project_id: randomUUID(), quality: 'High', resolution: 'HD', duration_sec: FRAMES_PER_JOB / 30, frame_rate: 30 },
+      });
+      expect(submitted.status).toBe(201);
+      jobIds.push(submitted.body.id as string);
+    }
+    const charged = await prisma.renderJob.aggregate({ where: { id: { in: jobIds } }, _sum: { paidPriceMinor: true } });
+
+    const fleet = startRetryingAgents(t, nodes, { frameDelayMs: 15 });
+    // Work under way before the fault.
+    await vi.waitFor(async () => expect(await prisma.frame.count({ where: { renderJobId: { in: jobIds }, rendered: true } })).toBeGreaterThan(20), {
+      timeout: 20_000,
+      interval: 100,
+    });
+
+    const reader = startReader(jobIds);
+    await database.stop();
+    const faultsInjected = 1;
+    await vi.waitFor(async () => expect(await readiness()).toBe(503), { timeout: 10_000, interval: 100 });
+
+    // A user's write while the database is away is refused cleanly, and nothing of it remains.
+    const refused = await t.rest('POST', '/v1/renders', {
+      token: user.token,
+      body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', duration_sec: 1, frame_rate: 30 },
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.any(String), details: {} });
+    expect(refused.headers.get('retry-after')).toBe('2');
+    await sleep(1_500);
+    await database.start();
+    await vi.waitFor(async () => expect(await readiness()).toBe(200), { timeout: 15_000, interval: 100 });
+    await sleep(500);
+    await reader.stop();
+
+    await vi.waitFor(
+      async () => {
+        // An agent refused for anything but a stale lease would leave its chunk hanging: show that first.
+        expect(fleet.tally.unexpected).toEqual([]);
+        const steps = await prisma.renderJob.findMany({ where: { id: { in: jobIds } }, select: { step: true } });
+        expect(steps.map((job) => job.step)).toEqual(Array(JOBS).fill('Completed'));
+      },
+      { timeout: 45_000, interval: 250 },
+    );
+    await fleet.stop();
+
+    const frames = await prisma.frame.findMany({ where: { renderJobId: { in: jobIds } }, select: { renderJobId: true, frameNumber: true, rendered: true } });
+    const stored = new Set(frames.filter((frame) => frame.rendered).map((frame) => `${frame.renderJobId}:${frame.frameNumber}`));
+    let lost = 0;
+    for (const [jobId, accepted] of fleet.tally.acceptedFrames) {
+      for (const frame of accepted) if (!stored.has(`${jobId}:${frame}`)) lost++;
+    }
+    lost += JOBS * FRAMES_PER_JOB - stored.size;
+    const duplicatedFrames = frames.length - new Set(frames.map((frame) => `${frame.renderJobId}:${frame.frameNumber}`)).size;
+    const charges = await prisma.ledgerEntry.groupBy({ by: ['renderJobId'], where: { userId: user.id, kind: 'Charge' }, _count: { _all: true } });
+    const duplicatedCharges = charges.reduce((extra, group) => extra + group._count._all - 1, 0);
+    const wallet = await prisma.wallet.findUniqueOrThrow({ where: { userId: user.id } });
+    const requestsDuringOutage = [...reader.answers.byStatus.entries()].filter(([status]) => status === 503).reduce((sum, [, n]) => sum + n, 0);
+
+    console.log(
+      `postgres-restart: faults injected ${faultsInjected}, requests during outage ${requestsDuringOutage} ` +
+        `(reader ${reader.answers.requests} in all, agent retries ${fleet.tally.retried}), ` +
+        `lost records ${lost}, duplicated records ${duplicatedFrames + duplicatedCharges}`,
+    );
+    expect(requestsDuringOutage).toBeGreaterThan(0);
+    expect(fleet.tally.retried).toBeGreaterThan(0);
+    expect(reader.answers.unclean).toEqual([]);
+    expect(reader.answers.byStatus.get(500) ?? 0).toBe(0);
+    expect(fleet.tally.unexpected).toEqual([]);
+    expect(lost).toBe(0);
+    expect(duplicatedFrames + duplicatedCharges).toBe(0);
+    expect(charges).toHaveLength(JOBS);
+    expect(await prisma.renderJob.count({ where: { userId: user.id } })).toBe(JOBS);
+    expect(wallet.balanceMinor).toBe(BigInt(STARTING_BALANCE) - BigInt(charged._sum.paidPriceMinor ?? 0));
+  });
+});
