@@ -34,6 +34,8 @@ interface FastifyLikeError {
 function frameworkReply(error: FastifyLikeError): ErrorReply | null {
   const status = error.statusCode;
   if (status === undefined || status < 400 || status >= 500) return null;
+  // The router refuses a path parameter over its length limit with 414; no such parameter is valid.
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return errorReply(400, 'VALIDATION_FAILED', 'A path parameter is too long');
   if (status === 413) return errorReply(413, 'PAYLOAD_TOO_LARGE', 'The request body is too large');
   if (status === 415) return errorReply(415, 'VALIDATION_FAILED', 'Send the body as application/json');
   if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
