@@ -23,10 +23,24 @@ export function uuidsAmong(ids: readonly string[]): string[] {
   return ids.filter((id) => uuid.safeParse(id).success);
 }
 
+/**
+ * A whole number, also given as query-string text. Only decimal digits count as one: Number()
+ * would also read "0x10", "1e2", " 5 " or "" (as 0).
+ */
+const wholeNumber = (min: number, max: number) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' && /^-?\d{1,15}$/.test(value) ? Number(value) : value),
+    z
+      .number({ message: 'must be a whole number' })
+      .int({ message: 'must be a whole number' })
+      .min(min, { message: `must be at least ${min}` })
+      .max(max, { message: `must be at most ${max}` }),
+  );
+
 /** Page-number pagination as the REST contract has it. */
 export const pageSchema = z.object({
-  page: z.coerce.number().int().min(1).max(100_000).default(1),
-  pageSize: z.coerce.number().int().min(1).max(100).default(20),
+  page: wholeNumber(1, 100_000).default(1),
+  pageSize: wholeNumber(1, 100).default(20),
 });
 export type PageInput = z.input<typeof pageSchema>;
 
