@@ -11,11 +11,19 @@ import { type AgentCommand, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type
 import {
   CALLERS,
   type Caller,
+  cancelledJob,
   changedTables,
+  createUpdate,
   databaseDigest,
   expectedOutcome,
+  jobBody,
+  nodeBody,
   type Outcome,
   type Policy,
+  registerNode,
+  submitJob,
+  syncProject,
+  updateBody,
 } from './authz-matrix.ts';
 
 let t: TestApp;
@@ -74,43 +82,6 @@ interface Answer {
 const STALE_LEASE: Outcome = { status: 409, code: 'STALE_LEASE' };
 const FUNDS_MINOR = 1_000_000;
 
-const jobBody = (projectId: string) => ({ saved_project_id: projectId, quality: 'Low', resolution: 'HD', duration_sec: 1, frame_rate: 30 });
-
-async function submitJob(owner: TestUser, projectId: string): Promise<string> {
-  const submitted = await t.rest('POST', '/v1/renders', { token: owner.token, body: jobBody(projectId) });
-  expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
-  return submitted.body.id as string;
-}
-
-async function cancelledJob(): Promise<string> {
-  const id = await submitJob(f.owner, f.projectId);
-  expect((await t.rest('POST', `/v1/renders/${id}/cancel`, { token: f.owner.token, body: {} })).status).toBe(200);
-  return id;
-}
-
-async function createUpdate(): Promise<string> {
-  const created = await t.rest('POST', '/v1/node-updates', { token: f.admin.token, body: updateBody() });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return created.body.id as string;
-}
-
-let updateNumber = 0;
-const updateBody = () => ({
-  update_file_name: 'agent.msi',
-  update_number: 7000 + ++updateNumber,
-  target_ae_version: '24.1',
-  sha256: 'a'.repeat(64),
-  download_url: 'https://updates.example/agent.msi',
-});
-
-async function registerNode(): Promise<string> {
-  const created = await t.rest('POST', '/v1/nodes', { token: f.admin.token, body: nodeBody() });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return created.body.id as string;
-}
-
-const nodeBody = () => ({ name: `authz-${randomUUID().slice(0, 8)}`, region: 'eu', node_ip: '10.0.0.9', worker_port: 9000, current_ae_version: '24.1' });
-
 const ownerIds = (f: Fixtures) => [f.jobId, f.preparingJobId, f.exportId, f.snapshot.snapshot_id as string];
 
 /** Lists: the owner and admins see the owner's object, another user does not. */
@@ -124,11 +95,11 @@ const ROWS: Record<string, Row> = {
   'GET /renders/{job_id}': { policy: 'owner', call: (f) => ({ path: `/v1/renders/${f.jobId}` }) },
   'POST /renders/{job_id}/cancel': {
     policy: 'owner',
-    call: async (f, fresh) => ({ path: `/v1/renders/${fresh ? await submitJob(f.owner, f.projectId) : f.preparingJobId}/cancel`, body: {} }),
+    call: async (f, fresh) => ({ path: `/v1/renders/${fresh ? await submitJob(t, f.owner, f.projectId) : f.preparingJobId}/cancel`, body: {} }),
   },
   'POST /renders/{job_id}/retry': {
     policy: 'owner',
-    call: async (f, fresh) => ({ path: `/v1/renders/${fresh ? await cancelledJob() : f.cancelledJobId}/retry` }),
+    call: async (f, fresh) => ({ path: `/v1/renders/${fresh ? await cancelledJob(t, f.owner, f.projectId) : f.cancelledJobId}/retry` }),
   },
   'GET /renders/{job_id}/progress': { policy: 'owner', call: (f) => ({ path: `/v1/renders/${f.jobId}/progress` }) },
   'GET /renders/{job_id}/logs': { policy: 'owner', call: (f) => ({ path: `/v1/renders/${f.jobId}/logs` }) },
@@ -164,7 +135,7 @@ const ROWS: Record<string, Row> = {
     policy: 'admin',
     call: async (f, fresh) =>
       fresh
-        ? { path: `/v1/node-updates/${await createUpdate()}/rollout`, body: { node_ids: [await registerNode()] } }
+        ? { path: `/v1/node-updates/${await createUpdate(t, f.admin)}/rollout`, body: { node_ids: [await registerNode(t, f.admin)] } }
         : { path: `/v1/node-updates/${f.updateId}/rollout`, body: { node_ids: [f.nodes.admin.id] } },
   },
   'POST /internal/nodes/{node_id}/heartbeat': {
@@ -391,15 +362,10 @@ beforeAll(async () => {
   const nodes = Object.fromEntries(
     await Promise.all(nodeNames.map(async (name) => [name, await t.onlineNode(`authz-${name}-${randomUUID().slice(0, 6)}`)])),
   ) as Fixtures['nodes'];
-  const projectId = randomUUID();
-  const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, {
-    token: TEST_SERVICE_TOKEN,
-    body: { owner_user_id: owner.id, name: 'Authz', duration_sec: 1, aep_file_md5: randomMd5(), ae_version: '24.1' },
-  });
-  expect(synced.status, JSON.stringify(synced.body)).toBe(200);
+  const projectId = await syncProject(t, owner);
   f = { owner, other, admin, projectId, nodes } as Fixtures;
 
-  f.preparingJobId = await submitJob(owner, projectId);
+  f.preparingJobId = await submitJob(t, owner, projectId);
   f.prepare = commandOf(await placeOn(nodes.prepare), 'prepare_replica');
 
   // Snapshots before the render job, whose second chunk would otherwise go to the snapshot node.
@@ -417,7 +383,7 @@ beforeAll(async () => {
     else f.failingSnapshot = command;
   }
 
-  f.jobId = await submitJob(owner, projectId);
+  f.jobId = await submitJob(t, owner, projectId);
   const prepare = commandOf(await placeOn(nodes.render), 'prepare_replica');
   const ready = await t.signed(nodes.render, 'POST', `/v1/internal/render/jobs/${f.jobId}/replica-ready`, {
     node_id: nodes.render.id,
@@ -427,14 +393,14 @@ beforeAll(async () => {
   expect(ready.status, JSON.stringify(ready.body)).toBe(204);
   f.chunk = commandOf(await placeOn(nodes.render), 'render_chunk');
 
-  f.cancelledJobId = await cancelledJob();
+  f.cancelledJobId = await cancelledJob(t, f.owner, f.projectId);
   f.exportId = (await createStoredExport(t, owner.id)).id;
-  f.updateId = await createUpdate();
+  f.updateId = await createUpdate(t, f.admin);
   for (const [node, key] of [
     [nodes.applies, 'appliedUpdateId'],
     [nodes.fails, 'failedUpdateId'],
   ] as const) {
-    const updateId = await createUpdate();
+    const updateId = await createUpdate(t, f.admin);
     const rollout = await t.rest('POST', `/v1/node-updates/${updateId}/rollout`, { token: admin.token, body: { node_ids: [node.id] } });
     expect(rollout.status, JSON.stringify(rollout.body)).toBe(202);
     f[key] = updateId;

@@ -1,7 +1,10 @@
 // The authorization matrix shared by the REST and GraphQL suites: the kinds of caller, the policies
 // operations declare, the outcome each policy gives each caller, and a digest of the database that
 // shows a refused request changed nothing.
-import type { TestApp } from '../support/app.ts';
+import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
+import { randomMd5 } from '../snapshots/fixtures.ts';
+import { TEST_SERVICE_TOKEN, type TestApp, type TestUser } from '../support/app.ts';
 
 /** Callers with a bearer credential, or none: the GraphQL door knows only these. */
 export const BEARER_CALLERS = ['none', 'other', 'owner', 'admin', 'service'] as const;
@@ -81,3 +84,53 @@ export function changedTables(before: Record<string, string>, after: Record<stri
   return Object.keys({ ...before, ...after }).filter((name) => before[name] !== after[name]);
 }
 
+
+// Objects both suites make, through the REST door as their owners would.
+
+/** A saved project of the owner, synced by the studio service. */
+export async function syncProject(t: TestApp, owner: TestUser): Promise<string> {
+  const projectId = randomUUID();
+  const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, {
+    token: TEST_SERVICE_TOKEN,
+    body: { owner_user_id: owner.id, name: 'Authz', duration_sec: 1, aep_file_md5: randomMd5(), ae_version: '24.1' },
+  });
+  expect(synced.status, JSON.stringify(synced.body)).toBe(200);
+  return projectId;
+}
+
+export const jobBody = (projectId: string) => ({ saved_project_id: projectId, quality: 'Low', resolution: 'HD', duration_sec: 1, frame_rate: 30 });
+
+export async function submitJob(t: TestApp, owner: TestUser, projectId: string): Promise<string> {
+  const submitted = await t.rest('POST', '/v1/renders', { token: owner.token, body: jobBody(projectId) });
+  expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+  return submitted.body.id as string;
+}
+
+export async function cancelledJob(t: TestApp, owner: TestUser, projectId: string): Promise<string> {
+  const id = await submitJob(t, owner, projectId);
+  expect((await t.rest('POST', `/v1/renders/${id}/cancel`, { token: owner.token, body: {} })).status).toBe(200);
+  return id;
+}
+
+let updateNumber = 0;
+export const updateBody = () => ({
+  update_file_name: 'agent.msi',
+  update_number: 7000 + ++updateNumber,
+  target_ae_version: '24.1',
+  sha256: 'a'.repeat(64),
+  download_url: 'https://updates.example/agent.msi',
+});
+
+export async function createUpdate(t: TestApp, admin: TestUser): Promise<string> {
+  const created = await t.rest('POST', '/v1/node-updates', { token: admin.token, body: updateBody() });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return created.body.id as string;
+}
+
+export const nodeBody = () => ({ name: `authz-${randomUUID().slice(0, 8)}`, region: 'eu', node_ip: '10.0.0.9', worker_port: 9000, current_ae_version: '24.1' });
+
+export async function registerNode(t: TestApp, admin: TestUser): Promise<string> {
+  const created = await t.rest('POST', '/v1/nodes', { token: admin.token, body: nodeBody() });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return created.body.id as string;
+}
