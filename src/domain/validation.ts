@@ -1,8 +1,17 @@
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
 
+/** Paths of the strings in input that hold a NUL character: PostgreSQL text cannot store one. */
+function nulPaths(value: unknown, path: string[] = []): string[] {
+  if (typeof value === 'string') return value.includes('\u0000') ? [path.join('.')] : [];
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return [];
+  return Object.entries(value).flatMap(([key, member]) => nulPaths(member, [...path, key]));
+}
+
 /** Parses input with a schema and turns every problem into one ValidationError. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const nul = nulPaths(input);
+  if (nul.length > 0) throw new ValidationError(`Invalid ${what}`, nul.map((path) => ({ path, message: 'must not contain NUL characters' })));
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   throw new ValidationError(
