@@ -162,7 +162,14 @@ function validString(schema: Schema): fc.Arbitrary<string> {
   if (schema.format === 'uri') return fc.webUrl({ validSchemes: ['https'] });
   if (schema.pattern) return fc.stringMatching(new RegExp(schema.pattern));
   const minLength = Math.max(1, schema.minLength ?? 1);
-  return fc.string({ unit: fc.constantFrom(...LOWER_ALNUM), minLength, maxLength: Math.max(minLength, Math.min(schema.maxLength ?? 20, 20)) });
+  const maxLength = Math.max(minLength, Math.min(schema.maxLength ?? 20, 20));
+  return fc.oneof(
+    { weight: 4, arbitrary: fc.string({ unit: fc.constantFrom(...LOWER_ALNUM), minLength, maxLength }) },
+    // Text that is valid JSON and valid by the contract but hard to store: NUL (PostgreSQL text
+    // refuses it), lone surrogates, control characters, right-to-left marks, emoji.
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength, maxLength }) },
+    { weight: 1, arbitrary: fc.constantFrom('a\u0000b', '\u0000', '\ud800', 'x\udfff', '\u202etxt.exe', '👩‍👩‍👧', '\r\n\t', "'; DROP TABLE render_jobs; --").filter((text) => text.length >= minLength && text.length <= maxLength) },
+  );
 }
 
 export function validObject(schema: Schema, fixtures: Fixtures): fc.Arbitrary<Record<string, unknown>> {
@@ -296,6 +303,7 @@ function substitutePath(template: string, values: Record<string, string>, raw: R
 }
 
 function describeBytes(bytes: Buffer): string {
+  if (bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return `<PNG, ${bytes.length} bytes>`;
   const text = bytes.toString('utf8');
   return text.length > 200 ? `${text.slice(0, 120)}…(${bytes.length} bytes)…${text.slice(-40)}` : text;
 }

@@ -19,7 +19,7 @@ import { type Fixtures, type FuzzRequest, invalidRequest, operationShape, type O
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_129);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 50);
-const VALID_RUNS = 4;
+const VALID_RUNS = 10;
 
 const contract = loadContract();
 const shapes = listOperations(contract).map((operation) => operationShape(contract, operation));
@@ -270,6 +270,17 @@ describe('regressions', () => {
       expectErrorBody(answer, page);
       expect(answer.body.error.details.problems, page).toEqual([{ path: 'page', message: 'must be a whole number' }]);
     }
+  });
+
+  it('text with a NUL character, which PostgreSQL cannot store, is refused with 400 instead of failing with 500', async () => {
+    const synced = await t.rest('PUT', `/v1/saved-projects/${crypto.randomUUID()}`, { token: TEST_SERVICE_TOKEN, body: { name: 'a\u0000b', duration_sec: 5 } });
+    expect(synced.status).toBe(400);
+    expectErrorBody(synced, 'NUL in a body field');
+    expect(synced.body.error.details.problems).toEqual([{ path: 'name', message: 'must not contain NUL characters' }]);
+    const snapshotId = (await t.app.services.db.prisma.snapshot.findFirstOrThrow()).id;
+    const upload = await t.signed(node, 'PUT', `/v1/internal/snapshots/${snapshotId}/image?lease=a%00b`, pngBytes(64));
+    expect(upload.status).toBe(400);
+    expectErrorBody(upload, 'NUL in a query parameter');
   });
 
   it('a path parameter over the router’s length limit is refused with 400 VALIDATION_FAILED, not 414 and the router’s body', async () => {
