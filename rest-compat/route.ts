@@ -70,7 +70,10 @@ async function authenticate(door: Door, request: FastifyRequest, services: Servi
   });
 }
 
-export function mountRoutes(app: FastifyInstance, services: Services, routes: RestRoute[]): void {
+/** Decides, once the caller is known, whether the request may go on (rate limits); throws if not. */
+export type Admit = (actor: Actor) => Promise<void>;
+
+export function mountRoutes(app: FastifyInstance, services: Services, routes: RestRoute[], admit?: Admit): void {
   for (const route of routes) {
     app.route({
       method: route.method,
@@ -85,6 +88,7 @@ export function mountRoutes(app: FastifyInstance, services: Services, routes: Re
         };
         try {
           const actor = await authenticate(route.door, request, services);
+          await admit?.(actor);
           const result = await route.handle(
             {
               actor,

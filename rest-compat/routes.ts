@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { FolderObjectStore } from '../src/adapters/storage/folder-store.ts';
 import type { Services } from '../src/services.ts';
-import { mountRoutes } from './route.ts';
+import { type Admit, mountRoutes } from './route.ts';
 import { exportRoutes } from './routes/exports.ts';
 import { internalRoutes } from './routes/internal.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -15,11 +15,11 @@ import { snapshotRoutes } from './routes/snapshots.ts';
 export function registerRestRoutes(
   app: FastifyInstance,
   services: Services,
-  options: { folderStore?: FolderObjectStore },
+  options: { folderStore?: FolderObjectStore; admit?: Admit },
 ): void {
   void app.register(
     async (v1) => {
-      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes, ...savedProjectRoutes, ...exportRoutes, ...nodeAdminRoutes, ...nodeUpdateRoutes, ...snapshotRoutes]);
+      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes, ...savedProjectRoutes, ...exportRoutes, ...nodeAdminRoutes, ...nodeUpdateRoutes, ...snapshotRoutes], options.admit);
       const folderStore = options.folderStore;
       if (folderStore) {
         // Signed download URLs of the embedded object store (S3 serves its own).

@@ -33,6 +33,14 @@ const envSchema = z.object({
   NODE_HMAC_SECRET: optionalString,
   PUBLIC_BASE_URL: url('PUBLIC_BASE_URL'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HTTP_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(1).default(10),
+  GRAPHQL_MAX_COST: z.coerce.number().int().min(1).default(20_000),
+  GRAPHQL_INTROSPECTION: z.enum(['on', 'admins', 'off']).optional(),
+  RATE_LIMIT_WINDOW_SEC: z.coerce.number().int().min(1).max(3600).default(10),
+  RATE_LIMIT_USER_REQUESTS: z.coerce.number().int().min(0).default(1200),
+  RATE_LIMIT_NODE_REQUESTS: z.coerce.number().int().min(0).default(3000),
+  RATE_LIMIT_KEY_PREFIX: z.string().min(1).default('ratelimit:'),
 });
 
 export interface S3Config {
@@ -56,6 +64,12 @@ export interface Config {
   nodeHmacSecret: string;
   publicBaseUrl: string;
   logLevel: string;
+  limits: {
+    /** JSON bodies, GraphQL requests and WebSocket messages; uploads have their own, larger limits. */
+    bodyLimitBytes: number;
+    graphql: { maxDepth: number; maxCost: number; introspection: 'on' | 'admins' | 'off' };
+    rateLimit: { windowSec: number; userRequests: number; nodeRequests: number; keyPrefix: string };
+  };
   /** Names of the secrets that fell back to development defaults; logged loudly at start. */
   developmentDefaults: string[];
 }
@@ -136,6 +150,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     nodeHmacSecret,
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
+    limits: {
+      bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
+      graphql: {
+        maxDepth: e.GRAPHQL_MAX_DEPTH,
+        maxCost: e.GRAPHQL_MAX_COST,
+        // In production the schema is not shown to everyone; admins keep the playground.
+        introspection: e.GRAPHQL_INTROSPECTION ?? (production ? 'admins' : 'on'),
+      },
+      rateLimit: {
+        windowSec: e.RATE_LIMIT_WINDOW_SEC,
+        userRequests: e.RATE_LIMIT_USER_REQUESTS,
+        nodeRequests: e.RATE_LIMIT_NODE_REQUESTS,
+        keyPrefix: e.RATE_LIMIT_KEY_PREFIX,
+      },
+    },
     developmentDefaults,
   };
 }

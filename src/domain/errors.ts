@@ -88,3 +88,20 @@ export class PaymentRequiredError extends DomainError {
     });
   }
 }
+
+/** Too many requests from one caller; retry after retryAfterSec. */
+export class RateLimitedError extends DomainError {
+  readonly code = 'RATE_LIMITED';
+  readonly status = 429;
+  constructor(
+    readonly retryAfterSec: number,
+    limit: number,
+    windowSec: number,
+  ) {
+    super(`Too many requests: at most ${limit} every ${windowSec} s; retry in ${retryAfterSec} s`, {
+      limit,
+      window_sec: windowSec,
+      retry_after_sec: retryAfterSec,
+    });
+  }
+}

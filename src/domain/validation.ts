@@ -46,10 +46,13 @@ const wholeNumber = (min: number, max: number) =>
       .max(max, { message: `must be at most ${max}` }),
   );
 
+/** The most items one page may hold, on REST (page_size) and GraphQL (first, last) alike. */
+export const MAX_PAGE_SIZE = 100;
+
 /** Page-number pagination as the REST contract has it. */
 export const pageSchema = z.object({
   page: wholeNumber(1, 100_000).default(1),
-  pageSize: wholeNumber(1, 100).default(20),
+  pageSize: wholeNumber(1, MAX_PAGE_SIZE).default(20),
 });
 export type PageInput = z.input<typeof pageSchema>;
 

@@ -15,6 +15,8 @@ export interface GraphQLContext {
   actor: Actor;
   services: Services;
   prisma: PrismaClient;
+  /** The HTTP request the operation came in, named in the logs and in masked errors. */
+  requestId?: string;
 }
 
 export const builder = new SchemaBuilder<{

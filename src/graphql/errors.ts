@@ -1,7 +1,7 @@
 // Domain errors as GraphQL types, for mutations that return them in result unions, and the
 // mapping of thrown domain errors to GraphQL error extensions for everything else.
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { isDatabaseUnavailable } from '../adapters/db/database.ts';
 import { DATABASE_UNAVAILABLE } from '../http/errors.ts';
 import {
@@ -70,7 +70,21 @@ builder.objectType(PaymentRequiredError, {
   }),
 });
 
-/** Domain errors keep their code and message; anything else is masked. */
+export const INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR';
+
+/**
+ * Errors GraphQL itself reports (syntax, validation, variables, limits) carry their own code and
+ * domain errors are the caller's to act on; anything else is internal and its message may reveal
+ * too much (a stack, a SQL statement).
+ */
+export function isInternalError(error: unknown): boolean {
+  const original = unwrapResolverError(error);
+  if (original instanceof DomainError || isDatabaseUnavailable(original)) return false;
+  const code = error instanceof GraphQLError ? error.extensions.code : undefined;
+  return code === undefined || code === INTERNAL_SERVER_ERROR;
+}
+
+/** Domain errors keep their code and message; anything internal is masked. */
 export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const original = unwrapResolverError(error);
   if (original instanceof DomainError) {
@@ -89,11 +103,8 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
       extensions: { code: body.error.code, http: { status } },
     };
   }
-  const code = formatted.extensions?.code;
-  // Errors GraphQL itself reports (syntax, validation, variables) carry their own code; anything
-  // else a resolver threw is internal and its message may reveal too much.
-  if (code === undefined || code === 'INTERNAL_SERVER_ERROR') {
-    return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  if (isInternalError(error)) {
+    return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: INTERNAL_SERVER_ERROR } };
   }
   return formatted;
 }

@@ -1,6 +1,6 @@
 // One mapping from failures to the REST error body `{"error":{"code","message","details"}}`.
 import { isDatabaseUnavailable } from '../adapters/db/database.ts';
-import { DomainError } from '../domain/errors.ts';
+import { DomainError, RateLimitedError } from '../domain/errors.ts';
 
 export interface ErrorReply {
   status: number;
@@ -61,7 +61,8 @@ export function toErrorReply(error: unknown, renamePath: (path: string) => strin
             })),
           }
         : error.details;
-    return errorReply(error.status, error.code, error.message, details);
+    const reply = errorReply(error.status, error.code, error.message, details);
+    return error instanceof RateLimitedError ? { ...reply, headers: { 'retry-after': String(error.retryAfterSec) } } : reply;
   }
   if (isDatabaseUnavailable(error)) return DATABASE_UNAVAILABLE;
   if (error && typeof error === 'object') return frameworkReply(error as FastifyLikeError);

@@ -28,6 +28,10 @@ export interface Metrics {
   eventsNotPublished: Counter;
   /** How long one pass of the scheduler took, in seconds. */
   schedulerPassSeconds: Histogram;
+  /** Requests refused by a limit (rate, body size, GraphQL depth, cost, page size, introspection), by door. */
+  refusals: Counter<'reason' | 'door'>;
+  /** Rate limit counts that failed (Redis away or slow); those requests were let through. */
+  rateLimitCounterErrors: Counter;
   /** Times every GraphQL operation served over HTTP. */
   apolloPlugin: ApolloServerPlugin<GraphQLContext>;
   graphqlWs: {
@@ -185,6 +189,17 @@ export function registerMetrics(app: FastifyInstance, services: Services): Metri
     schedulerPassSeconds: new Histogram({
       name: 'render_scheduler_pass_duration_seconds',
       help: 'Duration of one scheduler pass',
+      registers,
+    }),
+    refusals: new Counter({
+      name: 'http_requests_refused_total',
+      help: 'Requests refused by a limit, by reason (rate_limited, payload_too_large, query_too_deep, ...) and door (rest, graphql, graphql_ws)',
+      labelNames: ['reason', 'door'],
+      registers,
+    }),
+    rateLimitCounterErrors: new Counter({
+      name: 'rate_limit_counter_errors_total',
+      help: 'Rate limit counts that failed (Redis away or slow); the requests were served',
       registers,
     }),
     apolloPlugin,

@@ -1,9 +1,9 @@
 // One HTTP server, three doors: GraphQL (HTTP and graphql-ws on /graphql), REST under /v1, and
 // health endpoints. Everything behind the doors is in Services.
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, parse, specifiedRules, validate } from 'graphql';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
@@ -11,9 +11,10 @@ import { WebSocketServer } from 'ws';
 import { registerRestRoutes } from '../../rest-compat/routes.ts';
 import type { FolderObjectStore } from '../adapters/storage/folder-store.ts';
 import type { Actor } from '../domain/actor.ts';
-import { DomainError } from '../domain/errors.ts';
+import { DomainError, RateLimitedError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
-import { formatGraphQLError } from '../graphql/errors.ts';
+import { formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalError } from '../graphql/errors.ts';
+import { limitsPlugin, MAX_DOCUMENT_TOKENS, operationRefusals } from '../graphql/limits.ts';
 import { schema } from '../graphql/schema.ts';
 import type { Services } from '../services.ts';
 import { registerDocsRoutes } from './docs.ts';
@@ -22,8 +23,7 @@ import { registerHealthRoutes } from './health.ts';
 import { createLegacyProgressSockets } from './legacy-progress-ws.ts';
 import { type Metrics, registerMetrics } from './metrics.ts';
 import { registerPlaygroundRoutes } from './playground.ts';
-
-export const BODY_LIMIT_BYTES = 1024 * 1024;
+import { createMemoryRateLimitCounter, createRateLimiter, createRedisRateLimitCounter } from './rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,21 +39,37 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-/** A bad credential on the GraphQL door is refused with its HTTP status, as on REST. */
-function graphQLAuthError(error: unknown): never {
-  if (error instanceof DomainError) {
-    throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status: error.status } } });
-  }
-  throw error;
+type Door = 'rest' | 'graphql' | 'graphql_ws';
+
+/**
+ * A request refused before any resolver ran (a bad credential, a rate limit) answers with the
+ * status REST gives it; over HTTP a rate limit also says when to retry.
+ */
+function graphQLRefusal(error: DomainError, door: Door): GraphQLError {
+  const headers = new HeaderMap();
+  if (error instanceof RateLimitedError) headers.set('retry-after', String(error.retryAfterSec));
+  return new GraphQLError(error.message, {
+    extensions: { code: error.code, details: error.details, http: { status: error.status, ...(door === 'graphql' ? { headers } : {}) } },
+  });
+}
+
+function rethrowAsGraphQLRefusal(error: unknown): never {
+  throw error instanceof DomainError ? graphQLRefusal(error, 'graphql') : error;
+}
+
+function isGraphQLPath(url: string): boolean {
+  return url.split('?')[0] === '/graphql';
 }
 
 export async function createHttpServer(
   services: Services,
   options: { logger: Logger; folderStore?: FolderObjectStore },
 ): Promise<HttpServer> {
+  const { limits } = services.config;
+  const bodyLimit = limits.bodyLimitBytes;
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
-    bodyLimit: BODY_LIMIT_BYTES,
+    bodyLimit,
     // The router's own refusals (a malformed percent-encoding, an overlong path parameter) bypass
     // the error handler; they get the same error body.
     frameworkErrors: (error, _request, reply) => {
@@ -89,11 +105,25 @@ export async function createHttpServer(
     reply.header('x-request-id', request.id);
   });
 
+  // GraphQL callers get GraphQL's error shape with the same code, REST callers the error body.
+  // An unexpected failure names the request, so that its logged cause can be found.
   app.setErrorHandler((error, request, reply) => {
     const mapped = toErrorReply(error);
-    if (mapped) return reply.status(mapped.status).headers(mapped.headers ?? {}).send(mapped.body);
-    request.log.error({ err: error }, 'Unhandled error');
-    return reply.status(INTERNAL_ERROR.status).send(INTERNAL_ERROR.body);
+    if (!mapped) request.log.error({ err: error }, 'Unhandled error');
+    const graphQL = isGraphQLPath(request.url);
+    const { status, body, headers } = mapped ?? INTERNAL_ERROR;
+    reply.headers(headers ?? {});
+    const details: Record<string, unknown> = { ...body.error.details, ...(mapped ? {} : { request_id: request.id }) };
+    if (status === 413) {
+      refused('payload_too_large', graphQL ? 'graphql' : 'rest');
+      details.limit = request.routeOptions.bodyLimit ?? bodyLimit;
+    }
+    if (graphQL) {
+      const { request_id: requestId, ...rest } = details;
+      const extensions = { code: body.error.code, ...rest, ...(requestId === undefined ? {} : { requestId }) };
+      return reply.status(status).send({ errors: [{ message: body.error.message, extensions }] });
+    }
+    return reply.status(status).send({ error: { ...body.error, details } });
   });
   app.setNotFoundHandler((request, reply) => {
     const notFound = errorReply(404, 'NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`);
@@ -101,14 +131,47 @@ export async function createHttpServer(
   });
 
   const metrics = registerMetrics(app, services);
+  const refused = (reason: string, door: Door) => metrics.refusals.inc({ reason: reason.toLowerCase(), door });
+
+  const counter = services.config.redisUrl
+    ? await createRedisRateLimitCounter(services.config.redisUrl, {
+        keyPrefix: limits.rateLimit.keyPrefix,
+        onError: (error) => options.logger.debug({ err: error }, 'Rate limit counter: Redis connection error'),
+      })
+    : createMemoryRateLimitCounter();
+  const rateLimiter = createRateLimiter(counter, limits.rateLimit, (error, firstOfRun) => {
+    metrics.rateLimitCounterErrors.inc();
+    if (firstOfRun) options.logger.warn({ err: error }, 'Rate limits cannot be counted; requests are served without them until the counter answers');
+  });
+  /** Counts the request against the actor's budget; the refusal to answer with when it is spent. */
+  const admit = async (actor: Actor, door: Door): Promise<RateLimitedError | undefined> => {
+    const refusal = await rateLimiter.admit(actor);
+    if (refusal) refused('rate_limited', door);
+    return refusal;
+  };
+
   registerHealthRoutes(app, services);
-  registerRestRoutes(app, services, { folderStore: options.folderStore });
+  registerRestRoutes(app, services, {
+    folderStore: options.folderStore,
+    admit: async (actor) => {
+      const refusal = await admit(actor, 'rest');
+      if (refusal) throw refusal;
+    },
+  });
   await registerDocsRoutes(app);
   await registerPlaygroundRoutes(app);
 
   const contextFor = (actor: Actor): GraphQLContext => ({ actor, services, prisma: services.db.prisma });
 
-  const wsServer = new WebSocketServer({ noServer: true, maxPayload: BODY_LIMIT_BYTES });
+  const formatWsError = (error: GraphQLError) => {
+    const formatted = formatGraphQLError(error.toJSON(), error);
+    if (!isInternalError(error)) return formatted;
+    const requestId = crypto.randomUUID();
+    options.logger.error({ err: error.originalError ?? error, requestId }, 'GraphQL operation over graphql-ws failed');
+    return { ...formatted, extensions: { ...formatted.extensions, requestId } };
+  };
+
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: bodyLimit });
   const wsActors = new WeakMap<object, Actor>();
   const wsCleanup = useServer<Record<string, unknown> | undefined, { request: { headers: Record<string, unknown> } }>(
     {
@@ -126,16 +189,39 @@ export async function createHttpServer(
       },
       onClose: (ctx) => metrics.graphqlWs.closed(ctx),
       context: (ctx) => contextFor(wsActors.get(ctx.extra) ?? { kind: 'anonymous' }),
+      // The checks Apollo and the limits plugin make over HTTP, for operations sent over the socket.
+      onSubscribe: async (ctx, _id, payload) => {
+        const actor = wsActors.get(ctx.extra) ?? { kind: 'anonymous' };
+        const refusal = await admit(actor, 'graphql_ws');
+        if (refusal) return [graphQLRefusal(refusal, 'graphql_ws')];
+        let document;
+        try {
+          document = parse(payload.query, { maxTokens: MAX_DOCUMENT_TOKENS });
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+        const invalid = validate(schema, document, specifiedRules);
+        if (invalid.length > 0) return invalid;
+        const refusals = operationRefusals({ schema, document, operationName: payload.operationName, variables: payload.variables }, limits.graphql, actor);
+        for (const limit of refusals) refused(String(limit.extensions.code), 'graphql_ws');
+        if (refusals.length > 0) return refusals;
+        return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
+      },
       // The same error shapes and masking as over HTTP.
       onNext: (_ctx, _id, _payload, _args, result) =>
-        'errors' in result && result.errors
-          ? { ...result, errors: result.errors.map((error) => formatGraphQLError(error.toJSON(), error)) }
-          : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatGraphQLError(error.toJSON(), error)),
+        'errors' in result && result.errors ? { ...result, errors: result.errors.map(formatWsError) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map(formatWsError),
     },
     wsServer,
   );
-  const legacyProgress = createLegacyProgressSockets(services, BODY_LIMIT_BYTES);
+  // ws closes a socket whose message is over maxPayload with 1009 before graphql-ws sees it.
+  wsServer.on('connection', (socket) =>
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') refused('payload_too_large', 'graphql_ws');
+    }),
+  );
+  const legacyProgress = createLegacyProgressSockets(services, bodyLimit);
   app.server.on('upgrade', (request, socket, head) => {
     const path = (request.url ?? '').split('?')[0] ?? '';
     if (path === '/graphql') {
@@ -153,18 +239,47 @@ export async function createHttpServer(
     logger: options.logger,
     // main.ts drains and closes everything on SIGTERM/SIGINT; Apollo re-raising them would cut that short.
     stopOnTerminationSignals: false,
+    // The limits plugin applies the introspection policy, which depends on who asks.
     introspection: true,
     includeStacktraceInErrorResponses: services.config.env !== 'production',
+    parseOptions: { maxTokens: MAX_DOCUMENT_TOKENS },
     // Apollo's own landing page loads from a CDN; the playground at /playground is served here.
-    plugins: [fastifyApolloDrainPlugin(app), metrics.apolloPlugin, ApolloServerPluginLandingPageDisabled()],
+    plugins: [
+      fastifyApolloDrainPlugin(app),
+      metrics.apolloPlugin,
+      ApolloServerPluginLandingPageDisabled(),
+      limitsPlugin(limits.graphql, (code) => refused(code, 'graphql')),
+      {
+        async requestDidStart() {
+          return {
+            // Masked errors name the request they happened in, so the logged original can be found.
+            async didEncounterErrors({ errors, contextValue }) {
+              for (const error of errors) {
+                if (isInternalError(error)) options.logger.error({ err: error.originalError ?? error, reqId: contextValue.requestId }, 'GraphQL operation failed');
+              }
+            },
+            async willSendResponse({ response, contextValue: { requestId } }) {
+              if (response.body.kind !== 'single' || !requestId) return;
+              for (const error of response.body.singleResult.errors ?? []) {
+                if (error.extensions?.code === INTERNAL_SERVER_ERROR) Object.assign(error.extensions, { requestId });
+              }
+            },
+          };
+        },
+      },
+    ],
   });
   await apollo.start();
   app.route({
     url: '/graphql',
     method: ['GET', 'POST', 'OPTIONS'],
     handler: fastifyApolloHandler(apollo, {
-      context: async (request: FastifyRequest) =>
-        contextFor(await services.authenticator.fromAuthorization(request.headers.authorization).catch(graphQLAuthError)),
+      context: async (request: FastifyRequest) => {
+        const actor = await services.authenticator.fromAuthorization(request.headers.authorization).catch(rethrowAsGraphQLRefusal);
+        const refusal = await admit(actor, 'graphql');
+        if (refusal) throw graphQLRefusal(refusal, 'graphql');
+        return { ...contextFor(actor), requestId: request.id };
+      },
     }),
   });
 
@@ -182,6 +297,7 @@ export async function createHttpServer(
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));
       await apollo.stop();
       await app.close();
+      await rateLimiter.close();
     },
   };
 }
