@@ -1,10 +1,14 @@
 import { z } from 'zod';
 import { ValidationError } from './errors.ts';
 
+// No input of any service nests this deep, so a schema refuses whatever lies deeper; stopping
+// there keeps a hostile JSON body of nested arrays from exhausting the stack.
+const MAX_INPUT_DEPTH = 32;
+
 /** Paths of the strings in input that hold a NUL character: PostgreSQL text cannot store one. */
 function nulPaths(value: unknown, path: string[] = []): string[] {
   if (typeof value === 'string') return value.includes('\u0000') ? [path.join('.')] : [];
-  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return [];
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || path.length >= MAX_INPUT_DEPTH) return [];
   return Object.entries(value).flatMap(([key, member]) => nulPaths(member, [...path, key]));
 }
 
