@@ -283,6 +283,16 @@ describe('regressions', () => {
     expectErrorBody(upload, 'NUL in a query parameter');
   });
 
+  it('a field holding arrays nested 200,000 deep is refused with 400, not a stack overflow and 500', async () => {
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const answer = await t.rest('POST', '/v1/snapshots', {
+      token: owner.token,
+      rawBody: `{"saved_project_id":"${crypto.randomUUID()}","scene_key":${deep},"frame_number":1}`,
+    });
+    expect(answer.status).toBe(400);
+    expectErrorBody(answer, 'deep nesting');
+  });
+
   it('a path parameter over the router’s length limit is refused with 400 VALIDATION_FAILED, not 414 and the router’s body', async () => {
     const answer = await t.rest('GET', `/v1/renders/${'a'.repeat(4000)}`, { token: owner.token });
     expect(answer.status).toBe(400);
