@@ -78,7 +78,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const { applied } = await applyMigrations(db.sql, MIGRATIONS_DIR, (message) => logger.info(message));
     if (applied.length > 0) logger.info({ applied }, 'Applied database migrations');
 
-    const connectedBus = config.redisUrl ? await createRedisBus(config.redisUrl) : createMemoryBus();
+    const connectedBus = config.redisUrl
+      ? await createRedisBus(config.redisUrl, { channelPrefix: config.redisPrefix })
+      : createMemoryBus();
     closers.push(() => connectedBus.close());
     // The metrics exist once the HTTP server does; failures before that are only logged.
     let countUnpublished = () => {};
@@ -87,7 +89,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       countUnpublished();
     });
     const nonces = config.redisUrl
-      ? await createRedisNonceStore(config.redisUrl, { clock, onError: (error) => logger.warn({ err: error }, 'Replay checks: Redis') })
+      ? await createRedisNonceStore(config.redisUrl, {
+          clock,
+          keyPrefix: `${config.redisPrefix}nonce:`,
+          onError: (error) => logger.warn({ err: error }, 'Replay checks: Redis'),
+        })
       : createMemoryNonceStore({ clock });
     closers.push(() => nonces.close());
     let folderStore: FolderObjectStore | undefined;
@@ -108,9 +114,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       prisma,
       bus,
       clock,
-      onJobsMoved: async (moved) => {
-        for (const job of moved) await jobs.announce(job);
-      },
       onAttemptsExhausted: async (jobId, message) => {
         await jobs.fail(jobId, message);
       },

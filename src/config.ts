@@ -22,6 +22,12 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: url('DATABASE_URL'),
   REDIS_URL: url('REDIS_URL'),
+  REDIS_PREFIX: z
+    .string()
+    .trim()
+    .max(100)
+    .regex(/^[A-Za-z0-9:_.-]*$/, 'REDIS_PREFIX may hold letters, digits and : _ . - only')
+    .default(''),
   S3_ENDPOINT: url('S3_ENDPOINT'),
   S3_BUCKET: optionalString,
   S3_REGION: z.string().default('us-east-1'),
@@ -58,6 +64,8 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Put before every Redis channel and key, so deployments (or test runs) can share one Redis. */
+  redisPrefix: string;
   s3?: S3Config;
   jwt: { secret?: string; jwksUrl?: string };
   serviceTokens: string[];
@@ -144,6 +152,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
     s3,
     jwt: { secret: jwtSecret, jwksUrl: e.JWT_JWKS_URL },
     serviceTokens,

@@ -16,6 +16,13 @@ export interface EventBus {
   publish(topic: string, payload: unknown): Promise<void>;
   /** Resolves once the subscription is active, so no event published afterwards is missed. */
   subscribe(topic: string, listener: (payload: unknown) => void): Promise<() => Promise<void>>;
+  /**
+   * Calls `listener` each time a connection to the broker is back after a drop, once its
+   * subscriptions are active again. Events published meanwhile may have been lost, so a
+   * subscriber that must miss nothing catches up from its durable record. Answers a function that
+   * removes the listener. The in-process bus never drops, so it never calls it.
+   */
+  onReconnect(listener: () => void): () => void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,11 +1,22 @@
 // The topics published on the event bus, in one place so publishers and subscribers agree.
-// Payloads carry ids and plain values; subscribers re-read the rows they show.
+// Payloads carry ids and plain values. Job changes also carry their per-job seq and the progress
+// values at commit (see jobs/job-events.ts), so progress subscribers need not re-read anything.
 import type { EventBus } from '../ports.ts';
+import type { RenderProgress } from './jobs/progress.ts';
 
 export interface JobChanged {
   jobId: string;
   userId: string;
   step: string;
+  seq: number;
+}
+
+/**
+ * One change of a job, numbered per job in the transaction that made it. `progress.previewB64`
+ * is set only on the events that changed the preview (it can be large); null means unchanged.
+ */
+export interface JobEvent extends JobChanged {
+  progress: RenderProgress;
 }
 
 export interface NodeChanged {
@@ -37,13 +48,22 @@ export const topics = {
   notifications: 'render-notifications',
 } as const;
 
-/** Every change of a job: its owner's and the admins' job feeds, and its progress feed. */
-export async function publishJobChanged(bus: EventBus, change: JobChanged): Promise<void> {
-  await Promise.all([
-    bus.publish(topics.renderJobUpdated(change.userId), change),
-    bus.publish(topics.renderJobUpdatedAll, change),
-    bus.publish(topics.renderProgress(change.jobId), change),
-  ]);
+/**
+ * Job changes after their transaction committed: the owner's and the admins' job feeds get ids,
+ * the job's progress feed the whole event. Events of one job go out in seq order from this
+ * replica; subscribers put those of several replicas in order themselves.
+ */
+export async function publishJobEvents(bus: EventBus, events: readonly JobEvent[]): Promise<void> {
+  await Promise.all(
+    events.map((event) => {
+      const change: JobChanged = { jobId: event.jobId, userId: event.userId, step: event.step, seq: event.seq };
+      return Promise.all([
+        bus.publish(topics.renderJobUpdated(event.userId), change),
+        bus.publish(topics.renderJobUpdatedAll, change),
+        bus.publish(topics.renderProgress(event.jobId), event),
+      ]);
+    }),
+  );
 }
 
 export async function publishNodeStatusChanged(bus: EventBus, change: NodeChanged): Promise<void> {
@@ -98,24 +118,4 @@ export async function topicEvents<T>(bus: EventBus, topic: string, first: T[] = 
     [Symbol.asyncIterator]: () => iterator,
   };
   return iterator;
-}
-
-/** Each event of `events` turned into what subscribers see; stopping the result stops `events`. */
-export function mapEvents<T, R>(events: AsyncIterableIterator<T>, map: (event: T) => Promise<R>): AsyncIterableIterator<R> {
-  const mapped: AsyncIterableIterator<R> = {
-    async next() {
-      const next = await events.next();
-      return next.done ? { value: undefined, done: true } : { value: await map(next.value), done: false };
-    },
-    async return() {
-      await events.return?.();
-      return { value: undefined, done: true };
-    },
-    async throw(error) {
-      await events.return?.();
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => mapped,
-  };
-  return mapped;
 }

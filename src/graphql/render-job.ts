@@ -1,7 +1,7 @@
 import { ForbiddenError, InvalidStateError, NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
 import type { JobChanged } from '../domain/events.ts';
 import { MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
-import type { RenderProgress } from '../domain/jobs/progress.ts';
+import type { SequencedProgress } from '../domain/jobs/job-events.ts';
 import type { JobStep } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { entityLoader } from './entity-loaders.ts';
@@ -134,10 +134,13 @@ builder.mutationFields((t) => ({
   }),
 }));
 
-const RenderProgressRef = builder.objectRef<RenderProgress>('RenderProgress').implement({
+const RenderProgressRef = builder.objectRef<SequencedProgress>('RenderProgress').implement({
   description: 'Where a render job stands, derived from its frame records.',
   fields: (t) => ({
     jobId: t.expose('jobId', { type: 'UUID' }),
+    seq: t.exposeInt('seq', {
+      description: "The number of the job's latest change shown here; each change of a job gets the next one.",
+    }),
     step: t.expose('step', { type: JobStepEnum }),
     progress: t.exposeInt('progress', { description: 'Percent of frames rendered; 100 once Completed.' }),
     currentFrame: t.exposeInt('currentFrame', { nullable: true }),
@@ -212,10 +215,12 @@ builder.mutationFields((t) => ({
 builder.subscriptionFields((t) => ({
   renderProgress: t.field({
     type: RenderProgressRef,
-    description: "Every change of a job's progress, starting with where it stands now.",
-    args: { jobId: t.arg({ type: 'UUID', required: true }) },
-    subscribe: (_root, args, ctx) => ctx.services.jobs.watchProgress(ctx.actor, args.jobId),
-    resolve: (progress: RenderProgress) => progress,
+    description:
+      "Every change of a job's progress, exactly once and in order, starting with where it stands now; " +
+      'with afterSeq, starting with the changes after that seq (a client resuming where it left off).',
+    args: { jobId: t.arg({ type: 'UUID', required: true }), afterSeq: t.arg.int({ required: false }) },
+    subscribe: (_root, args, ctx) => ctx.services.jobs.watchProgress(ctx.actor, args.jobId, { afterSeq: args.afterSeq ?? undefined }),
+    resolve: (progress: SequencedProgress) => progress,
   }),
   renderJobUpdated: t.prismaField({
     type: RenderJobRef,

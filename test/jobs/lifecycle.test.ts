@@ -10,7 +10,8 @@ import { createClient as createRedisClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { InvalidStateError, NotFoundError } from '../../src/domain/errors.ts';
-import { publishJobChanged } from '../../src/domain/events.ts';
+import { publishJobEvents, topics } from '../../src/domain/events.ts';
+import { recordJobEvents } from '../../src/domain/jobs/job-events.ts';
 import { pruneJobLogs } from '../../src/domain/jobs/log-retention.ts';
 import { moveJob } from '../../src/domain/jobs/state-machine.ts';
 import type { Actor } from '../../src/domain/actor.ts';
@@ -76,6 +77,8 @@ async function markRendered(jobId: string, count: number): Promise<void> {
     data: { rendered: true },
   });
   expect(updated).toBe(count);
+  // The job's counter, which agents' frame reports keep in step with the frames.
+  await prisma().renderJob.update({ where: { id: jobId }, data: { framesRendered: count } });
 }
 
 async function refundsOf(jobId: string) {
@@ -138,8 +141,9 @@ const notifications: Array<Record<string, unknown>> = [];
 async function channelSubscribed(channel: string): Promise<void> {
   await vi.waitFor(
     async () => {
-      const counts = (await redis.pubSubNumSub([channel])) as Record<string, number>;
-      expect(counts[channel] ?? 0).toBeGreaterThan(0);
+      const name = t.redisPrefix + channel;
+      const counts = (await redis.pubSubNumSub([name])) as Record<string, number>;
+      expect(counts[name] ?? 0).toBeGreaterThan(0);
     },
     { timeout: 10_000, interval: 25 },
   );
@@ -205,7 +209,7 @@ beforeAll(async () => {
   redisSubscriber = redis.duplicate();
   await redis.connect();
   await redisSubscriber.connect();
-  await redisSubscriber.subscribe('render-notifications', (message) => {
+  await redisSubscriber.subscribe(t.redisPrefix + topics.notifications, (message) => {
     notifications.push(JSON.parse(message) as Record<string, unknown>);
   });
 });
@@ -1095,15 +1099,21 @@ describe('subscriptions over a real WebSocket (graphql-ws)', () => {
     const watch = subscribe(WatchRenderProgressDocument, { jobId: job.id }, user.token);
     try {
       await watch.waitFor(1);
-      // Changes that land faster than the subscriber resolves their events (a busy replica, a
+      // Changes that land faster than the subscriber takes their events (a busy replica, a
       // lagging Redis connection, agents reporting in bursts). Made deterministic here by
       // committing the moves first and publishing their events right after, as moveJob's
       // callers do, in the same order.
       const steps = ['Preparing', 'Rendering', 'Encoding', 'Completed'] as const;
+      const recorded = [];
       for (const to of steps) {
-        await prisma().$transaction((tx) => moveJob(tx, job.id, { to, log: info(`now ${to}`) }, new Date()));
+        recorded.push(
+          ...(await prisma().$transaction(async (tx) => {
+            await moveJob(tx, job.id, { to, log: info(`now ${to}`) }, new Date());
+            return recordJobEvents(tx, [job.id], new Date());
+          })),
+        );
       }
-      for (const to of steps) await publishJobChanged(t.app.services.bus, { jobId: job.id, userId: user.id, step: to });
+      await publishJobEvents(t.app.services.bus, recorded);
       const events = await watch.waitFor(5);
       expect(events.map((event) => event.data?.renderProgress.step)).toEqual(['Queued', ...steps]);
     } finally {
@@ -1236,7 +1246,7 @@ describe('errors over the WebSocket', () => {
     try {
       await channelSubscribed(`render-job-updated:user:${user.id}`);
       // An event about a job the database no longer has (deleted between change and delivery).
-      await publishJobChanged(t.app.services.bus, { jobId: randomUUID(), userId: user.id, step: 'Queued' });
+      await t.app.services.bus.publish(topics.renderJobUpdated(user.id), { jobId: randomUUID(), userId: user.id, step: 'Queued', seq: 1 });
       const [event] = await watch.waitFor(1);
       expect(event?.errors).toHaveLength(1);
       expect.soft(event?.errors?.[0]?.message).toBe('Internal server error');

@@ -46,6 +46,8 @@ export interface TestApp {
   app: App;
   url: string;
   databaseUrl?: string;
+  /** Before every Redis channel and key of this app: test runs sharing a Redis hear only their own. */
+  redisPrefix: string;
   token(userId: string, options?: { admin?: boolean; roles?: string[]; plan?: string }): Promise<string>;
   rest<T = any>(
     method: string,
@@ -102,6 +104,7 @@ export async function startTestApp(
   const dataDir = await mkdtemp(join(tmpdir(), 'orchestrator-test-'));
   const port = await freePort();
   const s3 = inject('s3');
+  const redisPrefix = `test:${randomUUID()}:`;
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     PORT: String(port),
@@ -117,6 +120,7 @@ export async function startTestApp(
       : {
           DATABASE_URL: database?.url ?? '',
           REDIS_URL: inject('redisUrl'),
+          REDIS_PREFIX: redisPrefix,
           S3_ENDPOINT: s3.endpoint,
           S3_BUCKET: s3.bucket,
           S3_REGION: s3.region,
@@ -162,6 +166,7 @@ export async function startTestApp(
     app,
     url,
     databaseUrl: database?.url,
+    redisPrefix,
     token: (userId, tokenOptions = {}) =>
       signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, ...tokenOptions }),
     rest,

@@ -63,6 +63,10 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
       };
     },
 
+    onReconnect() {
+      return () => undefined;
+    },
+
     async ping() {
       assertOpen();
     },

@@ -59,6 +59,21 @@ export async function createRedisBus(url: string, options: RedisBusOptions = {})
   }
   connected = true;
 
+  // node-redis emits 'ready' on every connect, after it has re-sent the subscriptions. Both
+  // connections count: messages published while the publisher was away were lost as well.
+  const reconnectListeners = new Set<() => void>();
+  const announceReconnect = () => {
+    for (const listener of [...reconnectListeners]) {
+      try {
+        listener();
+      } catch (error) {
+        onError(error);
+      }
+    }
+  };
+  publisher.on('ready', announceReconnect);
+  subscriber.on('ready', announceReconnect);
+
   const channels = new Map<string, Channel>();
   let closed = false;
   // node-redis leaves a SUBSCRIBE on a closed client pending forever instead of refusing it.
@@ -126,6 +141,14 @@ export async function createRedisBus(url: string, options: RedisBusOptions = {})
       return () => release(channel, subscribed, subscription);
     },
 
+    onReconnect(listener) {
+      const registered = () => listener();
+      reconnectListeners.add(registered);
+      return () => {
+        reconnectListeners.delete(registered);
+      };
+    },
+
     async ping() {
       assertOpen();
       await publisher.ping();
@@ -134,6 +157,7 @@ export async function createRedisBus(url: string, options: RedisBusOptions = {})
 
     async close() {
       closed = true;
+      reconnectListeners.clear();
       for (const entry of channels.values()) {
         for (const subscription of entry.subscriptions) subscription.active = false;
       }

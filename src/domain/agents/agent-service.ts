@@ -17,8 +17,9 @@ import type { Clock, EventBus, ObjectStore } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import type { Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
-import { publishJobChanged, publishNodeStatusChanged } from '../events.ts';
+import { type JobEvent, publishJobEvents, publishNodeStatusChanged } from '../events.ts';
 import { requireNode } from '../guards.ts';
+import { recordJobEvents } from '../jobs/job-events.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
 import { moveJob } from '../jobs/state-machine.ts';
 import { parseInput, uuid } from '../validation.ts';
@@ -110,7 +111,8 @@ export interface AgentServiceDeps {
   clock: Clock;
   store: ObjectStore;
   scheduler: Scheduler;
-  announce: (job: RenderJob) => Promise<void>;
+  /** Publishes the events a committed change recorded (and tells who asked when the job ended). */
+  announce: (job: RenderJob, events: readonly JobEvent[]) => Promise<void>;
   failJob: (jobId: string, message: string, nodeId?: string) => Promise<unknown>;
   /** Called once when the node acknowledges a command: the work it names has started. */
   onAcknowledged: (command: NodeCommand) => Promise<void>;
@@ -145,14 +147,16 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
   }
 
   /** After a chunk closes: when every frame of the job is rendered, the job moves to Encoding. */
-  async function maybeStartEncoding(tx: Tx, jobId: string): Promise<RenderJob | null> {
+  async function maybeStartEncoding(tx: Tx, jobId: string): Promise<{ job: RenderJob; events: JobEvent[] } | null> {
     const [open, missing, job] = await Promise.all([
       tx.frameJob.count({ where: { renderJobId: jobId, status: { in: [FrameJobStatus.Pending, ...ACTIVE_CHUNK] } } }),
       tx.frame.count({ where: { renderJobId: jobId, rendered: false } }),
       tx.renderJob.findUniqueOrThrow({ where: { id: jobId }, select: { step: true } }),
     ]);
     if (open > 0 || missing > 0 || job.step !== JobStep.Rendering) return null;
-    return moveJob(tx, jobId, { to: JobStep.Encoding, log: { level: 'info', message: 'Every frame is rendered; encoding' } }, clock.now());
+    const now = clock.now();
+    const moved = await moveJob(tx, jobId, { to: JobStep.Encoding, log: { level: 'info', message: 'Every frame is rendered; encoding' } }, now);
+    return { job: moved, events: await recordJobEvents(tx, [jobId], now) };
   }
 
   /** Counts a failure of this node on this job; at the limit the node is kept off the job. */
@@ -237,9 +241,9 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           data: { renderProgress: Math.min(99, Math.floor((job.framesRendered * 100) / job.totalFrames)) },
         });
         await tx.renderNode.update({ where: { id: node.nodeId }, data: { currentFrame: report.frameNumber } });
-        return job;
+        return recordJobEvents(tx, [id], clock.now(), { withPreview: report.previewB64 ? new Set([id]) : undefined });
       });
-      if (outcome) await publishJobChanged(bus, { jobId: outcome.id, userId: outcome.userId, step: outcome.step });
+      if (outcome) await publishJobEvents(bus, outcome);
     },
 
     /** The node finished its chunk; frames it never reported are cut into a new chunk. */
@@ -262,7 +266,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
         if (command) await finishWork(tx, node.nodeId, command.id, true, clock.now());
         return maybeStartEncoding(tx, id);
       });
-      if (moved) await announce(moved);
+      if (moved) await announce(moved.job, moved.events);
     },
 
     /** The node gave up on its chunk; its missing frames go back to the queue. */
@@ -308,11 +312,13 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           failuresOnThisJob,
         });
         let newChunkIds: string[] = [];
+        let events: JobEvent[] = [];
         // The answer's action_recommended is the instruction (closing After Effects, rebooting);
         // queueing the same as a command as well would make the agent do it twice.
         if (action === 'RestartNode') {
-          await releaseNodeWork(tx, node.nodeId, 'the node is restarting after repeated crashes', now);
+          const released = await releaseNodeWork(tx, node.nodeId, 'the node is restarting after repeated crashes', now);
           await tx.renderNode.update({ where: { id: node.nodeId }, data: { status: NodeStatus.Offline } });
+          events = await recordJobEvents(tx, released.jobIds, now);
         } else {
           if (chunk) {
             newChunkIds = (await recutChunk(tx, chunk.id, FrameJobStatus.Failed, `After Effects crashed (${report.crashSignal ?? 'unknown signal'})`)).newChunkIds;
@@ -345,8 +351,9 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           nodeId: node.nodeId,
           meta: { crash_id: crash.id, crash_signal: report.crashSignal ?? null, last_known_frame: report.lastKnownFrame ?? null },
         });
-        return { action, newChunkIds, crashId: crash.id, attempt: chunk?.attempt ?? 0 };
+        return { action, newChunkIds, crashId: crash.id, attempt: chunk?.attempt ?? 0, events };
       });
+      await publishJobEvents(bus, decision.events);
       await publishNodeStatusChanged(bus, { nodeId: node.nodeId, status: decision.action === 'RestartNode' ? NodeStatus.Offline : NodeStatus.Online });
       let reassignedTo: string | null = null;
       if (decision.action === 'ReassignWork' && decision.newChunkIds.length > 0) {
@@ -365,7 +372,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       const id = parseInput(uuid, jobId, 'render job id');
       const report = parseInput(replicaReadySchema, input, 'replica report');
       const node = requireNode(actor, report.nodeId);
-      const job = await prisma.$transaction(async (tx) => {
+      const { job, events } = await prisma.$transaction(async (tx) => {
         const command = await heldCommand(tx, node.nodeId, id, CommandType.prepare_replica, report.lease);
         const moved = await moveJob(
           tx,
@@ -385,9 +392,9 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
             update: { state: 'Verified', errorMessage: null },
           });
         }
-        return moved;
+        return { job: moved, events: await recordJobEvents(tx, [id], clock.now()) };
       });
-      await announce(job);
+      await announce(job, events);
     },
 
     /** One encoded output of the job, stored in the object store until `encoded` is reported. */
@@ -414,7 +421,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
         throw new ValidationError('Some outputs were not uploaded', [{ path: 'formats', message: `missing: ${missing.join(', ')}` }]);
       }
       const now = clock.now();
-      const job = await prisma.$transaction(async (tx) => {
+      const { job, events } = await prisma.$transaction(async (tx) => {
         const command = await heldCommand(tx, node.nodeId, id, CommandType.encode, report.lease);
         const current = await tx.renderJob.findUniqueOrThrow({ where: { id } });
         const [main] = outputs;
@@ -457,9 +464,9 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           now,
         );
         await finishWork(tx, node.nodeId, command.id, true, now);
-        return moved;
+        return { job: moved, events: await recordJobEvents(tx, [id], now) };
       });
-      await announce(job);
+      await announce(job, events);
       return job;
     },
 

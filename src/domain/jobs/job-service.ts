@@ -19,12 +19,12 @@ import { charge, refund } from '../billing/ledger.ts';
 import { type Discount, type Entitlements, quoteRender, refundOnCancel } from '../billing/pricing.ts';
 import type { Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
-import { type JobChanged, mapEvents, publishJobChanged, type RenderFinishedNotification, topicEvents, topics } from '../events.ts';
+import { type JobChanged, type JobEvent, publishJobEvents, type RenderFinishedNotification, topicEvents, topics } from '../events.ts';
 import { requireAdmin, requireUser } from '../guards.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
 import { chunkSizeFor, cutRange } from './chunking.ts';
 import { writeJobLog } from './job-log.ts';
-import { progressOf, type RenderProgress } from './progress.ts';
+import { currentJobEvent, followProgress, recordedJobEvents, recordJobEvents, type SequencedProgress } from './job-events.ts';
 import { canMove, invalidMove, type Move, moveJob } from './state-machine.ts';
 
 export const FRAME_RATES = [24, 25, 30, 60] as const;
@@ -110,6 +110,17 @@ export interface JobServiceDeps {
 }
 
 export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServiceDeps) {
+  // Subscribers of one job on this replica that miss the same events share one read of them.
+  const reads = new Map<string, Promise<JobEvent[]>>();
+  function sharedRead(key: string, read: () => Promise<JobEvent[]>): Promise<JobEvent[]> {
+    let pending = reads.get(key);
+    if (pending === undefined) {
+      pending = read().finally(() => reads.delete(key));
+      reads.set(key, pending);
+    }
+    return pending;
+  }
+
   /** Who sees which jobs: users their own, admins all. Others' jobs do not exist for them. */
   function visibleTo(actor: Actor): Prisma.RenderJobWhereInput {
     const user = requireUser(actor);
@@ -180,7 +191,7 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
 
   async function createJob(actor: Actor, spec: JobSpec) {
     const quote = quoteRender(spec, spec.entitlements);
-    const job = await prisma.$transaction(async (tx) => {
+    const { job, events } = await prisma.$transaction(async (tx) => {
       if (spec.discount) await redeemDiscount(tx, spec.discount.code);
       const created = await tx.renderJob.create({
         data: {
@@ -228,9 +239,10 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
           submitted_by: actor.kind === 'user' ? actor.userId : actor.kind,
         },
       });
-      return tx.renderJob.findUniqueOrThrow({ where: { id: created.id } });
+      const events = await recordJobEvents(tx, [created.id], clock.now());
+      return { job: await tx.renderJob.findUniqueOrThrow({ where: { id: created.id } }), events };
     });
-    await publishJobChanged(bus, { jobId: job.id, userId: job.userId, step: job.step });
+    await publishJobEvents(bus, events);
     return job;
   }
 
@@ -247,8 +259,9 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
     await bus.publish(topics.notifications, notification);
   }
 
-  async function afterChange(job: RenderJob): Promise<void> {
-    await publishJobChanged(bus, { jobId: job.id, userId: job.userId, step: job.step });
+  /** After the transaction that changed the job and recorded its events. */
+  async function afterChange(job: RenderJob, events: readonly JobEvent[]): Promise<void> {
+    await publishJobEvents(bus, events);
     await notifyFinished(job);
   }
 
@@ -258,7 +271,7 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
    */
   async function endJob(jobId: string, end: { to: typeof JobStep.Cancelled | typeof JobStep.Failed; reason: string; nodeId?: string }) {
     const now = clock.now();
-    const { job, refundMinor } = await prisma.$transaction(async (tx) => {
+    const { job, refundMinor, events } = await prisma.$transaction(async (tx) => {
       await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
       const current = await tx.renderJob.findUnique({ where: { id: jobId } });
       if (!current) throw new NotFoundError('render job', jobId);
@@ -311,16 +324,16 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
           payload: { job_id: jobId, reason: end.reason },
         })),
       });
-      return { job: moved, refundMinor };
+      return { job: moved, refundMinor, events: await recordJobEvents(tx, [jobId], now) };
     });
-    await afterChange(job);
+    await afterChange(job, events);
     return { job, refundMinor };
   }
 
   return {
     visibleTo,
     listWhere,
-    /** Tells watchers (and the notification service, when asked) that the job changed. */
+    /** Publishes a committed change's events and tells the notification service, when asked. */
     announce: afterChange,
 
     /** Prices the job, charges the wallet, cuts it into chunks and queues it, in one transaction. */
@@ -410,31 +423,20 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
 
     /** Moves a job along its steps (the scheduler and agents' reports do this). */
     async move(jobId: string, move: Move) {
-      const job = await prisma.$transaction((tx) => moveJob(tx, jobId, move, clock.now()));
-      await afterChange(job);
+      const now = clock.now();
+      const { job, events } = await prisma.$transaction(async (tx) => {
+        const moved = await moveJob(tx, jobId, move, now);
+        return { job: moved, events: await recordJobEvents(tx, [jobId], now) };
+      });
+      await afterChange(job, events);
       return job;
     },
 
-    async progress(actor: Actor, id: string): Promise<RenderProgress> {
-      const job = await this.get(actor, id);
-      const [framesRendered, latestFrame, activeNodes, latestLog] = await Promise.all([
-        prisma.frame.count({ where: { renderJobId: job.id, rendered: true } }),
-        prisma.frame.aggregate({ where: { renderJobId: job.id, rendered: true }, _max: { frameNumber: true } }),
-        prisma.frameJob.findMany({
-          where: { renderJobId: job.id, status: { in: [FrameJobStatus.Assigned, FrameJobStatus.Rendering] }, nodeId: { not: null } },
-          select: { nodeId: true },
-          distinct: ['nodeId'],
-        }),
-        prisma.jobLog.findFirst({ where: { renderJobId: job.id }, orderBy: [{ timestamp: 'desc' }, { id: 'desc' }], select: { message: true } }),
-      ]);
-      return progressOf({
-        job,
-        framesRendered,
-        currentFrame: latestFrame._max.frameNumber,
-        activeNodes: activeNodes.length,
-        message: latestLog?.message ?? null,
-        now: clock.now(),
-      });
+    async progress(actor: Actor, id: string): Promise<SequencedProgress> {
+      const job = await this.get(actor, id, { select: { id: true } });
+      const now = await currentJobEvent(prisma, job.id, clock.now());
+      if (!now) throw new NotFoundError('render job', job.id);
+      return { ...now.progress, seq: now.seq };
     },
 
     /** The job's log, oldest first, from the given level up; the latest MAX_LOG_LINES lines. */
@@ -450,16 +452,23 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
     },
 
     /**
-     * One job's progress as it changes, starting with where it stands. Counts are re-read (they
-     * only grow); the step is the event's, so a subscriber whose events queued up still sees
-     * every step in the order it happened.
+     * One job's progress as it changes: where it stands now (or every event after `afterSeq`),
+     * then each change exactly once and in order, whichever replica made it.
      */
-    async watchProgress(actor: Actor, id: string): Promise<AsyncIterableIterator<RenderProgress>> {
-      const job = await this.get(actor, id, { select: { id: true, userId: true, step: true } });
-      const events = await topicEvents<JobChanged>(bus, topics.renderProgress(job.id), [
-        { jobId: job.id, userId: job.userId, step: job.step },
-      ]);
-      return mapEvents(events, async (event) => ({ ...(await this.progress(actor, job.id)), step: event.step as JobStep }));
+    async watchProgress(actor: Actor, id: string, options: { afterSeq?: number } = {}): Promise<AsyncIterableIterator<SequencedProgress>> {
+      const job = await this.get(actor, id, { select: { id: true } });
+      const afterSeq = options.afterSeq === undefined ? undefined : parseInput(z.number().int().min(0), options.afterSeq, 'afterSeq');
+      return followProgress({
+        bus,
+        topic: topics.renderProgress(job.id),
+        afterSeq,
+        current: async () => {
+          const now = await currentJobEvent(prisma, job.id, clock.now());
+          if (!now) throw new NotFoundError('render job', job.id);
+          return now;
+        },
+        recorded: (after) => sharedRead(`${job.id}:${after}`, () => recordedJobEvents(prisma, job.id, after)),
+      });
     },
 
     /** Job changes: a user's own; an admin's for one user (userId) or for everyone. */

@@ -11,8 +11,9 @@ import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import type { Tx } from '../db.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
-import { type NodeChanged, publishJobChanged, topicEvents, topics } from '../events.ts';
+import { type NodeChanged, publishJobEvents, topicEvents, topics } from '../events.ts';
 import { requireAdmin, type UserActor } from '../guards.ts';
+import { recordJobEvents } from '../jobs/job-events.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
 import { ACTIVE_CHUNK, OPEN_COMMAND, releaseNodeWork } from '../scheduling/recut.ts';
 import { parseInput, uuid } from '../validation.ts';
@@ -82,28 +83,14 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
     return tx.nodeCommand.create({ data: { nodeId, type, payload: { requested_by: admin.userId } } });
   }
 
-  /** Releases the node's work and logs it on every job it touches; answers those jobs. */
+  /** Releases the node's work and logs it on every job it touches, whose events it records. */
   async function releaseWork(tx: Tx, nodeId: string, reason: string) {
     const now = clock.now();
-    const [chunks, preparing] = await Promise.all([
-      tx.frameJob.findMany({ where: { nodeId, status: { in: ACTIVE_CHUNK } }, select: { renderJobId: true } }),
-      tx.nodeCommand.findMany({
-        where: { nodeId, type: CommandType.prepare_replica, status: { in: OPEN_COMMAND }, renderJobId: { not: null } },
-        select: { renderJobId: true },
-      }),
-    ]);
-    const { recutChunks } = await releaseNodeWork(tx, nodeId, reason, now);
-    const jobIds = [...new Set([...chunks, ...preparing].map((row) => row.renderJobId as string))];
+    const { recutChunks, jobIds } = await releaseNodeWork(tx, nodeId, reason, now);
     for (const jobId of jobIds) {
       await writeJobLog(tx, jobId, { level: 'warn', message: `Work moved off node ${nodeId}: ${reason}`, nodeId });
     }
-    return { recutChunks, jobIds };
-  }
-
-  async function publishJobs(jobIds: string[]) {
-    if (jobIds.length === 0) return;
-    const jobs = await prisma.renderJob.findMany({ where: { id: { in: jobIds } }, select: { id: true, userId: true, step: true } });
-    await Promise.all(jobs.map((job) => publishJobChanged(bus, { jobId: job.id, userId: job.userId, step: job.step })));
+    return { recutChunks, events: await recordJobEvents(tx, jobIds, now) };
   }
 
   return {
@@ -123,7 +110,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
         const released = await releaseWork(tx, node.id, 'the node is being restarted by an administrator');
         return { command, released };
       });
-      await publishJobs(released.jobIds);
+      await publishJobEvents(bus, released.events);
       return { nodeId: node.id, commandId: command.id, recutChunks: released.recutChunks };
     },
 
@@ -131,7 +118,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
     async release(actor: Actor, id: string): Promise<NodeActionResult> {
       const { node } = await existingNode(actor, id);
       const released = await prisma.$transaction((tx) => releaseWork(tx, node.id, 'released by an administrator'));
-      await publishJobs(released.jobIds);
+      await publishJobEvents(bus, released.events);
       return { nodeId: node.id, commandId: null, recutChunks: released.recutChunks };
     },
 

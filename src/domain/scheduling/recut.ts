@@ -81,10 +81,16 @@ export async function recutChunk(
 /**
  * Takes every piece of work away from a node: its chunks are re-cut, a replica it was preparing
  * goes back to the queue, an encode it was running is offered again. Used when a node is lost,
- * released by an admin, restarted or told to stop by the crash policy.
+ * released by an admin, restarted or told to stop by the crash policy. Answers the jobs it
+ * touched, whose progress changed.
  */
-export async function releaseNodeWork(tx: Tx, nodeId: string, reason: string, now: Date): Promise<{ recutChunks: number }> {
-  const chunks = await tx.frameJob.findMany({ where: { nodeId, status: { in: ACTIVE_CHUNK } }, select: { id: true } });
+export async function releaseNodeWork(
+  tx: Tx,
+  nodeId: string,
+  reason: string,
+  now: Date,
+): Promise<{ recutChunks: number; jobIds: string[] }> {
+  const chunks = await tx.frameJob.findMany({ where: { nodeId, status: { in: ACTIVE_CHUNK } }, select: { id: true, renderJobId: true } });
   for (const chunk of chunks) await recutChunk(tx, chunk.id, FrameJobStatus.Failed, reason);
 
   const open = await tx.nodeCommand.findMany({
@@ -108,5 +114,8 @@ export async function releaseNodeWork(tx: Tx, nodeId: string, reason: string, no
     }
   }
   await tx.renderNode.update({ where: { id: nodeId }, data: { currentJobId: null, currentFrame: null } });
-  return { recutChunks: chunks.length };
+  const jobIds = [...new Set([...chunks.map((chunk) => chunk.renderJobId), ...open.map((command) => command.renderJobId)])].filter(
+    (id): id is string => id !== null,
+  );
+  return { recutChunks: chunks.length, jobIds };
 }

@@ -14,7 +14,8 @@ import {
 } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
-import { publishNodeStatusChanged } from '../events.ts';
+import { type JobEvent, publishJobEvents, publishNodeStatusChanged } from '../events.ts';
+import { recordJobEvents } from '../jobs/job-events.ts';
 import { moveJob } from '../jobs/state-machine.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS, HELD_TEMPLATES } from '../nodes/node-service.ts';
 import { IN_FLIGHT, type SnapshotToRender, snapshotsAwaitingRender } from '../snapshots/snapshot-renders.ts';
@@ -102,13 +103,11 @@ export interface SchedulerDeps {
   prisma: PrismaClient;
   bus: EventBus;
   clock: Clock;
-  /** Called after a pass with the jobs it moved, so their watchers hear of it. */
-  onJobsMoved: (jobs: RenderJob[]) => Promise<void>;
   /** Called for a job whose frames were handed out MAX_CHUNK_ATTEMPTS times without success. */
   onAttemptsExhausted: (jobId: string, message: string) => Promise<void>;
 }
 
-export function createScheduler({ prisma, bus, clock, onJobsMoved, onAttemptsExhausted }: SchedulerDeps) {
+export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: SchedulerDeps) {
   async function freeNodes(tx: Tx, now: Date): Promise<NodeCandidate[]> {
     const nodes = await tx.renderNode.findMany({
       where: {
@@ -289,7 +288,7 @@ export function createScheduler({ prisma, bus, clock, onJobsMoved, onAttemptsExh
           );
           const work = everything.filter((w) => !exhausted.has(w.job.id));
           if (nodes.length === 0 || work.length + snapshots.length === 0) {
-            return { placements: [] as Placement[], moved: [] as RenderJob[], waiting: work.length + snapshots.length, exhausted };
+            return { placements: [] as Placement[], events: [] as JobEvent[], waiting: work.length + snapshots.length, exhausted };
           }
           const blocked = await blockedNodes(tx, [...new Set(work.map((w) => w.job.id))]);
           const byKey = new Map<string, PendingWork | SnapshotWork>();
@@ -333,12 +332,13 @@ export function createScheduler({ prisma, bus, clock, onJobsMoved, onAttemptsExh
             const job = await commit(tx, w, placement.nodeId, now);
             if (job) moved.push(job);
           }
-          return { placements, moved, waiting: work.length + snapshots.length - placements.length, exhausted };
+          const events = await recordJobEvents(tx, moved.map((job) => job.id), now);
+          return { placements, events, waiting: work.length + snapshots.length - placements.length, exhausted };
         },
         { timeout: 60_000 },
       );
       if (!outcome) return { assigned: 0, waiting: 0, placements: new Map() };
-      await onJobsMoved(outcome.moved);
+      await publishJobEvents(bus, outcome.events);
       for (const [jobId, message] of outcome.exhausted) await onAttemptsExhausted(jobId, message);
       const busy = new Set(outcome.placements.map((placement) => placement.nodeId));
       await Promise.all([...busy].map((nodeId) => publishNodeStatusChanged(bus, { nodeId, status: NodeStatus.Busy })));
@@ -352,9 +352,9 @@ export function createScheduler({ prisma, bus, clock, onJobsMoved, onAttemptsExh
     /** Nodes silent for MISSED_HEARTBEATS_FOR_OFFLINE heartbeats go Offline; their work moves. */
     async sweepHeartbeats(): Promise<{ offline: string[] }> {
       const now = clock.now();
-      const offline = await prisma.$transaction(
+      const swept = await prisma.$transaction(
         async (tx) => {
-          if (!(await tryLock(tx, SWEEPER_LOCK))) return [];
+          if (!(await tryLock(tx, SWEEPER_LOCK))) return { offline: [], events: [] };
           const silent = await tx.renderNode.findMany({
             where: {
               status: { in: [NodeStatus.Online, NodeStatus.Busy] },
@@ -362,16 +362,19 @@ export function createScheduler({ prisma, bus, clock, onJobsMoved, onAttemptsExh
             },
             select: { id: true },
           });
+          const touched: string[] = [];
           for (const node of silent) {
-            await releaseNodeWork(tx, node.id, `node missed ${MISSED_HEARTBEATS_FOR_OFFLINE} heartbeats`, now);
+            const released = await releaseNodeWork(tx, node.id, `node missed ${MISSED_HEARTBEATS_FOR_OFFLINE} heartbeats`, now);
             await tx.renderNode.update({ where: { id: node.id }, data: { status: NodeStatus.Offline, aeRunning: false } });
+            touched.push(...released.jobIds);
           }
-          return silent.map((node) => node.id);
+          return { offline: silent.map((node) => node.id), events: await recordJobEvents(tx, touched, now) };
         },
         { timeout: 60_000 },
       );
-      await Promise.all(offline.map((nodeId) => publishNodeStatusChanged(bus, { nodeId, status: NodeStatus.Offline })));
-      return { offline };
+      await publishJobEvents(bus, swept.events);
+      await Promise.all(swept.offline.map((nodeId) => publishNodeStatusChanged(bus, { nodeId, status: NodeStatus.Offline })));
+      return { offline: swept.offline };
     },
   };
 }

@@ -1,0 +1,272 @@
+// A job's progress events, complete and in order whichever replica made each change:
+// - recordJobEvents numbers the change in its own transaction (render_jobs.event_seq, so two
+//   changes of one job never share a seq and a committed seq N means 1..N-1 are committed) and
+//   keeps the progress values at commit in render_job_events;
+// - the caller publishes the events after commit (publishJobEvents), so subscribers never re-read;
+// - followProgress hands a subscriber the events in seq order: arrivals from several replicas are
+//   put back in order, a gap the bus does not fill within GAP_GRACE_MS is read from the table,
+//   and so is everything after the bus reconnects.
+import { type JobStep, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
+import type { EventBus } from '../../ports.ts';
+import type { Tx } from '../db.ts';
+import type { JobEvent } from '../events.ts';
+import { progressOf, type RenderProgress } from './progress.ts';
+
+/** How long an out-of-order event waits for the ones before it before they are read from the table. */
+export const GAP_GRACE_MS = 200;
+/** Events are kept this long: long enough for any gap or reconnect, not an audit log. */
+export const EVENT_RETENTION_HOURS = 24;
+const PAGE = 500;
+
+/** A RenderProgress with the seq of the event it shows. */
+export type SequencedProgress = RenderProgress & { seq: number };
+
+interface ProgressRow {
+  id: string;
+  userId: string;
+  seq: number;
+  step: JobStep;
+  totalFrames: number;
+  framesRendered: number;
+  startedAt: Date | null;
+  imagePreviewB64: string | null;
+  currentFrame: number | null;
+  activeNodes: number;
+  message: string | null;
+}
+
+// Everything progressOf needs, read in one statement; `j` is the render_jobs row.
+const PROGRESS_COLUMNS = Prisma.sql`
+  j.id, j.user_id AS "userId", j.event_seq AS seq, j.step::text AS step, j.total_frames AS "totalFrames",
+  j.frames_rendered AS "framesRendered", j.started_at AS "startedAt", j.image_preview_b64 AS "imagePreviewB64",
+  (SELECT max(f.frame_number) FROM frames f WHERE f.render_job_id = j.id AND f.rendered) AS "currentFrame",
+  (SELECT count(DISTINCT fj.node_id)::int FROM frame_jobs fj
+    WHERE fj.render_job_id = j.id AND fj.status IN ('Assigned', 'Rendering')) AS "activeNodes",
+  (SELECT l.message FROM job_logs l WHERE l.render_job_id = j.id ORDER BY l.timestamp DESC, l.id DESC LIMIT 1) AS message`;
+
+function eventOf(row: ProgressRow, now: Date): JobEvent {
+  const progress = progressOf({
+    job: { id: row.id, step: row.step, totalFrames: row.totalFrames, startedAt: row.startedAt, imagePreviewB64: row.imagePreviewB64 },
+    framesRendered: row.framesRendered,
+    currentFrame: row.currentFrame,
+    activeNodes: row.activeNodes,
+    message: row.message,
+    now,
+  });
+  return { jobId: row.id, userId: row.userId, step: row.step, seq: row.seq, progress };
+}
+
+/**
+ * Records one event per job (however often a job appears) at the end of the transaction that
+ * changed them, and answers them for publishing after commit. `withPreview` names the jobs whose
+ * preview this transaction changed; the others' events leave previewB64 null.
+ */
+export async function recordJobEvents(
+  tx: Tx,
+  jobIds: Iterable<string>,
+  now: Date,
+  options: { withPreview?: ReadonlySet<string> } = {},
+): Promise<JobEvent[]> {
+  const ids = [...new Set(jobIds)];
+  if (ids.length === 0) return [];
+  const rows = await tx.$queryRaw<ProgressRow[]>`
+    UPDATE render_jobs AS j SET event_seq = j.event_seq + 1 WHERE j.id = ANY(${ids}::uuid[]) RETURNING ${PROGRESS_COLUMNS}`;
+  const events = rows.map((row) => {
+    const event = eventOf(row, now);
+    return options.withPreview?.has(row.id) ? event : { ...event, progress: { ...event.progress, previewB64: null } };
+  });
+  await tx.renderJobEvent.createMany({
+    data: events.map((event) => ({ renderJobId: event.jobId, seq: event.seq, createdAt: now, payload: event as unknown as Prisma.InputJsonObject })),
+  });
+  return events;
+}
+
+/** Where the job stands now, as an event carrying its latest seq and its preview. */
+export async function currentJobEvent(db: PrismaClient | Tx, jobId: string, now: Date): Promise<JobEvent | null> {
+  const [row] = await db.$queryRaw<ProgressRow[]>`SELECT ${PROGRESS_COLUMNS} FROM render_jobs AS j WHERE j.id = ${jobId}::uuid`;
+  return row ? eventOf(row, now) : null;
+}
+
+/** The recorded events after `afterSeq`, oldest first, at most a page. */
+export async function recordedJobEvents(db: PrismaClient, jobId: string, afterSeq: number): Promise<JobEvent[]> {
+  const rows = await db.renderJobEvent.findMany({
+    where: { renderJobId: jobId, seq: { gt: afterSeq } },
+    orderBy: { seq: 'asc' },
+    take: PAGE,
+    select: { payload: true },
+  });
+  return rows.map((row) => row.payload as unknown as JobEvent);
+}
+
+/** Removes events older than EVENT_RETENTION_HOURS, in batches; harmless on several replicas at once. */
+export async function pruneJobEvents(db: PrismaClient, now: Date, batch = 5000): Promise<{ deleted: number }> {
+  const before = new Date(now.getTime() - EVENT_RETENTION_HOURS * 60 * 60 * 1000);
+  let deleted = 0;
+  for (;;) {
+    const count = await db.$executeRaw`
+      DELETE FROM render_job_events WHERE ctid IN (
+        SELECT ctid FROM render_job_events WHERE created_at < ${before}::timestamptz LIMIT ${batch})`;
+    deleted += count;
+    if (count < batch) return { deleted };
+  }
+}
+
+export interface FollowOptions {
+  bus: EventBus;
+  topic: string;
+  /** Where the job stands now. */
+  current: () => Promise<JobEvent>;
+  /** Recorded events after a seq, oldest first, at most a page. */
+  recorded: (afterSeq: number) => Promise<JobEvent[]>;
+  /** Resume after this seq instead of starting from where the job stands now. */
+  afterSeq?: number;
+  gapGraceMs?: number;
+}
+
+/**
+ * A subscriber's view of one job: where it stands (or the events after `afterSeq`), then every
+ * event exactly once, in seq order. The preview is carried forward from the event that set it.
+ */
+export async function followProgress(options: FollowOptions): Promise<AsyncIterableIterator<SequencedProgress>> {
+  const { bus, current, recorded } = options;
+  const grace = options.gapGraceMs ?? GAP_GRACE_MS;
+  const ready: SequencedProgress[] = [];
+  const pending = new Map<number, JobEvent>();
+  let waiting: ((result: IteratorResult<SequencedProgress>) => void) | undefined;
+  let started = false;
+  let done = false;
+  let next = 1;
+  let preview: string | null = null;
+  let gapTimer: NodeJS.Timeout | undefined;
+  let filling: Promise<void> | undefined;
+
+  const emit = (event: JobEvent) => {
+    if (event.progress.previewB64 !== null) preview = event.progress.previewB64;
+    const item: SequencedProgress = { ...event.progress, previewB64: preview, seq: event.seq };
+    if (waiting) {
+      const resolve = waiting;
+      waiting = undefined;
+      resolve({ value: item, done: false });
+    } else {
+      ready.push(item);
+    }
+  };
+
+  const drain = () => {
+    for (const seq of pending.keys()) if (seq < next) pending.delete(seq);
+    for (let event = pending.get(next); event !== undefined; event = pending.get(next)) {
+      pending.delete(next);
+      emit(event);
+      next += 1;
+    }
+    if (pending.size === 0) {
+      clearTimeout(gapTimer);
+      gapTimer = undefined;
+    } else if (gapTimer === undefined && !done) {
+      gapTimer = setTimeout(() => {
+        gapTimer = undefined;
+        void catchUp();
+      }, grace);
+      gapTimer.unref();
+    }
+  };
+
+  /** Starts over from where the job stands now: for events no longer recorded. */
+  const restart = async () => {
+    const now = await current();
+    if (done || now.seq < next) return;
+    emit(now);
+    next = now.seq + 1;
+    drain();
+  };
+
+  const readRecorded = async () => {
+    for (;;) {
+      const events = await recorded(next - 1);
+      if (done) return;
+      const first = events[0];
+      if (first !== undefined && first.seq > next) return restart();
+      for (const event of events) pending.set(event.seq, event);
+      drain();
+      if (events.length < PAGE) {
+        // A later event arrived, yet the table has nothing at `next`: only pruning does that.
+        if (events.length === 0 && pending.size > 0) return restart();
+        return;
+      }
+    }
+  };
+
+  /** Reads what the bus did not bring; one read at a time, retried while the database is away. */
+  const catchUp = async (): Promise<void> => {
+    if (done || !started) return;
+    if (filling) return filling;
+    filling = readRecorded()
+      .catch(() => {
+        if (done) return;
+        const retry = setTimeout(() => void catchUp(), Math.max(grace, 1000));
+        retry.unref();
+      })
+      .finally(() => {
+        filling = undefined;
+      });
+    return filling;
+  };
+
+  const unsubscribe = await bus.subscribe(options.topic, (payload) => {
+    const event = payload as JobEvent;
+    if (done || typeof event?.seq !== 'number' || event.seq < next) return;
+    pending.set(event.seq, event);
+    if (started) drain();
+  });
+  const stopReconnects = bus.onReconnect(() => void catchUp());
+
+  const finish = async (): Promise<IteratorResult<SequencedProgress>> => {
+    if (!done) {
+      done = true;
+      clearTimeout(gapTimer);
+      stopReconnects();
+      waiting?.({ value: undefined, done: true });
+      waiting = undefined;
+      await unsubscribe();
+    }
+    return { value: undefined, done: true };
+  };
+
+  try {
+    const now = await current();
+    preview = now.progress.previewB64;
+    if (options.afterSeq === undefined || options.afterSeq > now.seq) {
+      // Events up to now.seq are in this state already; later ones come from the bus.
+      emit(now);
+      next = now.seq + 1;
+      started = true;
+      drain();
+    } else {
+      next = options.afterSeq + 1;
+      started = true;
+      await readRecorded();
+      if (next <= now.seq) await restart();
+    }
+  } catch (error) {
+    await finish();
+    throw error;
+  }
+
+  const iterator: AsyncIterableIterator<SequencedProgress> = {
+    next() {
+      const item = ready.shift();
+      if (item !== undefined) return Promise.resolve({ value: item, done: false });
+      if (done) return Promise.resolve({ value: undefined, done: true });
+      return new Promise((resolve) => {
+        waiting = resolve;
+      });
+    },
+    return: finish,
+    async throw(error) {
+      await finish();
+      throw error;
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
