@@ -79,7 +79,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (applied.length > 0) logger.info({ applied }, 'Applied database migrations');
 
     const connectedBus = config.redisUrl
-      ? await createRedisBus(config.redisUrl, { channelPrefix: config.redisPrefix })
+      ? await createRedisBus(config.redisUrl, {
+          channelPrefix: config.redisPrefix,
+          // Tells this deployment's connections apart in CLIENT LIST (operators, fault tests).
+          clientName: `render-orchestrator${config.redisPrefix === '' ? '' : `:${config.redisPrefix}`}`,
+          onError: (error) => logger.warn({ err: error }, 'Redis event bus: reconnecting or a listener failed'),
+        })
       : createMemoryBus();
     closers.push(() => connectedBus.close());
     // The metrics exist once the HTTP server does; failures before that are only logged.

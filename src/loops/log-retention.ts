@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { pruneJobEvents } from '../domain/jobs/job-events.ts';
 import { pruneJobLogs } from '../domain/jobs/log-retention.ts';
 import type { Services } from '../services.ts';
 import { createLoop, type Loop } from './loop.ts';
@@ -10,6 +11,11 @@ export function logRetentionLoop(services: Services, logger: Logger): Loop {
     name: 'job-log-retention',
     intervalMs: LOG_RETENTION_INTERVAL_MS,
     logger,
-    run: () => pruneJobLogs(services.db.prisma, services.clock.now()),
+    run: async () => {
+      const now = services.clock.now();
+      const logs = await pruneJobLogs(services.db.prisma, now);
+      const events = await pruneJobEvents(services.db.prisma, now);
+      return { logLines: logs.deleted, progressEvents: events.deleted };
+    },
   });
 }

@@ -163,6 +163,15 @@ describe.each(implementations)('%s', (_name, makeBus) => {
     expect(errors[0]).toMatchObject({ message: 'listener bug' });
   });
 
+  it('takes and removes reconnect listeners', async () => {
+    const calls: string[] = [];
+    const remove = bus.onReconnect(() => calls.push('reconnected'));
+    expect(typeof remove).toBe('function');
+    remove();
+    remove();
+    expect(calls).toEqual([]);
+  });
+
   it('refuses work once closed', async () => {
     const closing = await makeBus(() => undefined);
     await closing.close();
@@ -250,6 +259,33 @@ describe('Redis bus across replicas', () => {
     await vi.waitFor(() => expect(received).toEqual(['after reconnect']));
     await expect(bus.ping()).resolves.toBeUndefined();
     expect(errors.length).toBeGreaterThan(0);
+  });
+
+  it('tells reconnect listeners once each connection is back, with its subscriptions active again', async () => {
+    const clientName = `orchestrator-test-${randomUUID()}`;
+    const bus = await open({ clientName, onError: () => undefined });
+    const topic = `job:${randomUUID()}`;
+    const { received, listener } = collector();
+    await bus.subscribe(topic, listener);
+    const heard: string[] = [];
+    const removed: string[] = [];
+    const stop = bus.onReconnect(() => removed.push('called after removal'));
+    stop();
+    bus.onReconnect(() => {
+      heard.push('reconnected');
+      // Active again by now: a message published from here arrives.
+      void bus.publish(topic, `after reconnect ${heard.length}`);
+    });
+    const connections = (await admin.clientList()).filter((client) => client.name?.startsWith(`${clientName}:`));
+    expect(connections.map((client) => client.name).sort()).toEqual([`${clientName}:pub`, `${clientName}:sub`]);
+    const subscriber = connections.find((client) => client.name === `${clientName}:sub`)!;
+    await admin.clientKill({ filter: 'ID', id: subscriber.id });
+    await vi.waitFor(() => expect(received).toEqual(['after reconnect 1']), { timeout: 5_000 });
+
+    const publisher = connections.find((client) => client.name === `${clientName}:pub`)!;
+    await admin.clientKill({ filter: 'ID', id: publisher.id });
+    await vi.waitFor(() => expect(heard).toEqual(['reconnected', 'reconnected']), { timeout: 5_000 });
+    expect(removed).toEqual([]);
   });
 
   it('fails to start, rather than retrying forever, when Redis cannot be reached', async () => {

@@ -98,13 +98,21 @@ async function answer(response: Response): Promise<HttpAnswer> {
 }
 
 export async function startTestApp(
-  options: { clock?: Clock; embedded?: boolean; env?: Record<string, string>; startLoops?: boolean } = {},
+  options: {
+    clock?: Clock;
+    embedded?: boolean;
+    env?: Record<string, string>;
+    startLoops?: boolean;
+    /** Another replica of that app: the same database and Redis prefix, which it leaves to that app. */
+    replicaOf?: TestApp;
+  } = {},
 ): Promise<TestApp> {
-  const database = options.embedded ? undefined : await createTestDatabase();
+  const database = options.embedded || options.replicaOf ? undefined : await createTestDatabase();
+  const databaseUrl = options.replicaOf?.databaseUrl ?? database?.url;
   const dataDir = await mkdtemp(join(tmpdir(), 'orchestrator-test-'));
   const port = await freePort();
   const s3 = inject('s3');
-  const redisPrefix = `test:${randomUUID()}:`;
+  const redisPrefix = options.replicaOf?.redisPrefix ?? `test:${randomUUID()}:`;
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     PORT: String(port),
@@ -118,7 +126,7 @@ export async function startTestApp(
     ...(options.embedded
       ? {}
       : {
-          DATABASE_URL: database?.url ?? '',
+          DATABASE_URL: databaseUrl ?? '',
           REDIS_URL: inject('redisUrl'),
           REDIS_PREFIX: redisPrefix,
           S3_ENDPOINT: s3.endpoint,
@@ -165,7 +173,7 @@ export async function startTestApp(
   return {
     app,
     url,
-    databaseUrl: database?.url,
+    databaseUrl,
     redisPrefix,
     token: (userId, tokenOptions = {}) =>
       signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, ...tokenOptions }),
