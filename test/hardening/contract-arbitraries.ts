@@ -37,7 +37,10 @@ export interface OperationShape {
   body?: { contentType: string; required: boolean; schema: Schema };
 }
 
-/** Values the fuzzer must use for a field or parameter of this name so requests reach the handlers. */
+/**
+ * Values the fuzzer uses for a field or parameter of this name (unless the contract gives an enum)
+ * so that requests reach the handlers; an undefined value leaves an optional field out.
+ */
 export type Fixtures = Record<string, fc.Arbitrary<unknown>>;
 
 /** A JSON number literal that JSON.stringify cannot write (1e309 parses to Infinity). */
@@ -123,9 +126,9 @@ export function operationShape(contract: OpenApiDocument, operation: ContractOpe
 const LOWER_ALNUM = [...'abcdefghijklmnopqrstuvwxyz0123456789'];
 
 export function validValue(schema: Schema, name: string, fixtures: Fixtures): fc.Arbitrary<unknown> {
+  if (schema.enum) return fc.constantFrom(...schema.enum);
   const fixture = fixtures[name];
   if (fixture) return fixture;
-  if (schema.enum) return fc.constantFrom(...schema.enum);
   switch (schema.type) {
     case 'string':
       return validString(schema);
