@@ -4,6 +4,7 @@ import ErrorsPlugin from '@pothos/plugin-errors';
 import FederationPlugin from '@pothos/plugin-federation';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
+import { GraphQLScalarType } from 'graphql';
 import { BigIntResolver, DateTimeResolver, JSONObjectResolver, UUIDResolver } from 'graphql-scalars';
 import type { Actor } from '../domain/actor.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
@@ -52,7 +53,16 @@ export const builder = new SchemaBuilder<{
 });
 
 builder.addScalarType('DateTime', DateTimeResolver);
-builder.addScalarType('UUID', UUIDResolver);
+// graphql-scalars compiles its pattern anew for every value it checks, and a listing answers with
+// thousands of ids; ids in their canonical form (as PostgreSQL returns them) are checked against
+// one compiled pattern, anything else still goes through the library's check.
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const UUIDScalar = new GraphQLScalarType({
+  ...UUIDResolver.toConfig(),
+  serialize: (value) => (typeof value === 'string' && CANONICAL_UUID.test(value) ? value : UUIDResolver.serialize(value)),
+});
+
+builder.addScalarType('UUID', UUIDScalar);
 builder.addScalarType('BigInt', BigIntResolver);
 builder.addScalarType('JSONObject', JSONObjectResolver);
 

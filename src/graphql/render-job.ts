@@ -9,8 +9,11 @@ import { FrameJobStatusEnum, JobStepEnum, LogLevelEnum, PriceTypeEnum, PriorityQ
 import { withoutNulls } from './inputs.ts';
 import { RenderNodeRef } from './render-node.ts';
 
+// `select` (rather than whole rows) makes each query read only the columns its fields need: a
+// listing of jobs with their chunks would otherwise read and decode every column of every row.
 export const FrameJobRef = builder.prismaObject('FrameJob', {
   description: 'A chunk of consecutive frames of a render job, rendered by one node at a time.',
+  select: { id: true },
   fields: (t) => ({
     id: t.expose('id', { type: 'UUID' }),
     renderJobId: t.expose('renderJobId', { type: 'UUID' }),
@@ -35,6 +38,7 @@ export const FrameJobRef = builder.prismaObject('FrameJob', {
 
 export const RenderJobRef = builder.prismaObject('RenderJob', {
   description: 'A render of a saved project into a video, from queue to export.',
+  select: { id: true },
   fields: (t) => ({
     id: t.expose('id', { type: 'UUID' }),
     userId: t.expose('userId', { type: 'UUID' }),

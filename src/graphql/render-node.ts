@@ -7,6 +7,8 @@ import { withoutNulls } from './inputs.ts';
 
 export const RenderNodeRef = builder.prismaObject('RenderNode', {
   description: 'A render machine running After Effects and the node agent. Visible to admins only.',
+  // Only the columns the query's fields need (see FrameJobRef).
+  select: { id: true },
   fields: (t) => ({
     id: t.expose('id', { type: 'UUID' }),
     name: t.exposeString('name'),

@@ -1,0 +1,50 @@
+// Test data for benchmarks, written straight in SQL: thousands of rows in a few statements.
+import pg from 'pg';
+
+export interface SeededJobs {
+  /** Job ids, newest first. */
+  jobIds: string[];
+  nodeIds: string[];
+}
+
+/** Rendering jobs, their chunks (every other one on a node) and the nodes. */
+export async function seedJobs(
+  databaseUrl: string,
+  options: { jobs: number; chunksPerJob: number; nodes: number; userId?: string },
+): Promise<SeededJobs> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const nodes = await client.query<{ id: string }>(
+      `INSERT INTO render_nodes (id, name, region, node_ip, worker_port, status, current_ae_version, updated_at)
+       SELECT gen_random_uuid(), 'bench-node-' || n || '-' || gen_random_uuid(), 'eu-west', '10.0.0.' || (n % 250), 9000, 'Busy', '24.1', now()
+       FROM generate_series(1, $1::int) AS n
+       RETURNING id`,
+      [options.nodes],
+    );
+    const jobs = await client.query<{ id: string }>(
+      `INSERT INTO render_jobs (id, user_id, saved_project_id, name, step, price_type, quality, resolution,
+                                frame_rate, duration_sec, total_frames, started_at, queued_at, updated_at)
+       SELECT gen_random_uuid(), coalesce($2::uuid, gen_random_uuid()), gen_random_uuid(), 'Bench job ' || n, 'Rendering',
+              'Cash', 'High', 'FullHD', 30, 60, 1800, now(), now() - make_interval(secs => n), now()
+       FROM generate_series(1, $1::int) AS n
+       ORDER BY n
+       RETURNING id`,
+      [options.jobs, options.userId ?? null],
+    );
+    await client.query(
+      `WITH nodes AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS position FROM render_nodes WHERE id = ANY($3::uuid[]))
+       INSERT INTO frame_jobs (id, render_job_id, node_id, start_frame, end_frame, order_value, status, updated_at)
+       SELECT gen_random_uuid(), j.id,
+              CASE WHEN c % 2 = 0 THEN (SELECT id FROM nodes WHERE position = (abs(hashtext(j.id::text)) + c) % $2::int) END,
+              c * 60, c * 60 + 59, c, CASE WHEN c % 2 = 0 THEN 'Rendering' ELSE 'Pending' END::"FrameJobStatus", now()
+       FROM render_jobs j, generate_series(0, $1::int - 1) AS c
+       WHERE j.id = ANY($4::uuid[])`,
+      [options.chunksPerJob, options.nodes, nodes.rows.map((row) => row.id), jobs.rows.map((row) => row.id)],
+    );
+    await client.query('ANALYZE');
+    return { jobIds: jobs.rows.map((row) => row.id), nodeIds: nodes.rows.map((row) => row.id) };
+  } finally {
+    await client.end();
+  }
+}
