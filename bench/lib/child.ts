@@ -34,7 +34,10 @@ export async function startChildServer(script: string, env: Record<string, strin
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error(`${script} did not start within 30 s`)), 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not start within 30 s`));
+    }, 30_000);
     lines.on('line', (line) => {
       const match = /^listening (\d+)$/.exec(line);
       if (!match) return;

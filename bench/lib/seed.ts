@@ -5,12 +5,17 @@ export interface SeededJobs {
   /** Job ids, newest first. */
   jobIds: string[];
   nodeIds: string[];
+  /** The chunks on a node, in job order then frame order. */
+  rendering: Array<{ jobId: string; frameJobId: string; nodeId: string; startFrame: number; endFrame: number }>;
 }
 
-/** Rendering jobs, their chunks (every other one on a node) and the nodes. */
+/**
+ * Rendering jobs, their chunks of 60 frames (every other one on a node) and the nodes; with
+ * `frames`, the frame rows too, so that nodes can report the frames of their chunks.
+ */
 export async function seedJobs(
   databaseUrl: string,
-  options: { jobs: number; chunksPerJob: number; nodes: number; userId?: string },
+  options: { jobs: number; chunksPerJob: number; nodes: number; userId?: string; frames?: boolean },
 ): Promise<SeededJobs> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -42,8 +47,22 @@ export async function seedJobs(
        WHERE j.id = ANY($4::uuid[])`,
       [options.chunksPerJob, options.nodes, nodes.rows.map((row) => row.id), jobs.rows.map((row) => row.id)],
     );
+    if (options.frames) {
+      await client.query(
+        `INSERT INTO frames (render_job_id, frame_number, frame_job_id)
+         SELECT f.render_job_id, n, f.id FROM frame_jobs f, generate_series(f.start_frame, f.end_frame) AS n
+         WHERE f.render_job_id = ANY($1::uuid[])`,
+        [jobs.rows.map((row) => row.id)],
+      );
+    }
+    const rendering = await client.query<{ jobId: string; frameJobId: string; nodeId: string; startFrame: number; endFrame: number }>(
+      `SELECT f.render_job_id AS "jobId", f.id AS "frameJobId", f.node_id AS "nodeId", f.start_frame AS "startFrame", f.end_frame AS "endFrame"
+       FROM frame_jobs f JOIN unnest($1::uuid[]) WITH ORDINALITY AS j(id, position) ON j.id = f.render_job_id
+       WHERE f.node_id IS NOT NULL ORDER BY j.position, f.order_value`,
+      [jobs.rows.map((row) => row.id)],
+    );
     await client.query('ANALYZE');
-    return { jobIds: jobs.rows.map((row) => row.id), nodeIds: nodes.rows.map((row) => row.id) };
+    return { jobIds: jobs.rows.map((row) => row.id), nodeIds: nodes.rows.map((row) => row.id), rendering: rendering.rows };
   } finally {
     await client.end();
   }
