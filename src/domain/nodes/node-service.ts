@@ -3,7 +3,8 @@ import { deriveAgentKey } from '../../adapters/auth/agent-signature.ts';
 import { FrameJobStatus, JobStep, NodeKind, NodeStatus, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
-import { isUniqueViolation } from '../db.ts';
+import { isUniqueViolation, retryOnConflict } from '../db.ts';
+import { groupCommit } from '../group-commit.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { publishNodeStatusChanged } from '../events.ts';
 import { requireAdmin, requireNode } from '../guards.ts';
@@ -81,6 +82,117 @@ function statusAfterContact(current: NodeStatus, reported: NodeStatus | undefine
   return reported ?? (current === NodeStatus.Busy ? NodeStatus.Busy : NodeStatus.Online);
 }
 
+
+interface Heartbeat {
+  nodeId: string;
+  data: z.output<typeof heartbeatSchema>;
+}
+
+interface DeliveredCommand {
+  id: string;
+  type: string;
+  payload: Record<string, unknown>;
+  lease: string | null;
+}
+
+interface StoredHeartbeat {
+  previousStatus: NodeStatus;
+  status: NodeStatus;
+  commands: DeliveredCommand[];
+}
+
+/** Most commands one heartbeat answer carries; the rest come with the next heartbeats. */
+const COMMANDS_PER_ANSWER = 50;
+
+/**
+ * Stores the heartbeats of many nodes in one statement: each node's row, one health sample per
+ * heartbeat, and the pending commands of every node marked delivered and returned. The rows are
+ * locked in id order so that two batches never wait on each other in a cycle.
+ */
+async function writeHeartbeats(prisma: PrismaClient, batch: Heartbeat[], now: Date): Promise<Array<StoredHeartbeat | Error>> {
+  const input = JSON.stringify(
+    batch.map(({ nodeId, data }) => ({
+      id: nodeId,
+      reported: data.status ?? null,
+      recorded_at: data.recordedAt ?? null,
+      cpu_pct: data.cpuPct ?? null,
+      ram_available_mb: data.ramAvailableMb ?? null,
+      ae_running: data.aeRunning ?? null,
+      set_job: data.currentJobId !== undefined,
+      current_job_id: data.currentJobId ?? null,
+      set_frame: data.currentFrame !== undefined,
+      current_frame: data.currentFrame ?? null,
+      cache_used_gb: data.cacheUsedGb ?? null,
+    })),
+  );
+  const administrative = Prisma.join(ADMINISTRATIVE_STATES.map((state) => Prisma.sql`${state}::"NodeStatus"`));
+  const rows = await prisma.$queryRaw<Array<{ node_id: string; previous_status: NodeStatus | null; status: NodeStatus | null; command: DeliveredCommand | null }>>`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
+        id uuid, reported "NodeStatus", recorded_at timestamptz, cpu_pct int, ram_available_mb int, ae_running boolean,
+        set_job boolean, current_job_id uuid, set_frame boolean, current_frame int, cache_used_gb int)
+    ), previous AS (
+      SELECT n.id, n.status FROM render_nodes n WHERE n.id IN (SELECT id FROM input) ORDER BY n.id FOR UPDATE
+    ), updated AS (
+      UPDATE render_nodes n SET
+        -- statusAfterContact, for rows read under the lock
+        status = CASE
+          WHEN p.status IN (${administrative}) THEN p.status
+          ELSE COALESCE(i.reported, CASE WHEN p.status = 'Busy' THEN 'Busy' ELSE 'Online' END::"NodeStatus")
+        END,
+        last_heartbeat_at = ${now},
+        last_cpu_pct = COALESCE(i.cpu_pct, n.last_cpu_pct),
+        last_ram_available_mb = COALESCE(i.ram_available_mb, n.last_ram_available_mb),
+        ae_running = COALESCE(i.ae_running, n.ae_running),
+        current_job_id = CASE WHEN i.set_job THEN i.current_job_id ELSE n.current_job_id END,
+        current_frame = CASE WHEN i.set_frame THEN i.current_frame ELSE n.current_frame END,
+        cache_used_gb = COALESCE(i.cache_used_gb, n.cache_used_gb),
+        updated_at = ${now}
+      FROM input i, previous p
+      WHERE n.id = i.id AND p.id = i.id
+      RETURNING n.*, p.status AS previous_status, i.recorded_at AS reported_at
+    ), samples AS (
+      INSERT INTO node_health_samples
+        (node_id, recorded_at, bucket_seconds, status, cpu_pct, ram_available_mb, ae_running, current_job_id, current_frame, cache_used_gb)
+      SELECT id, COALESCE(reported_at, ${now}), 0, status, last_cpu_pct, last_ram_available_mb, ae_running, current_job_id, current_frame, cache_used_gb
+      FROM updated
+    ), delivered AS (
+      UPDATE node_commands c SET delivered_at = ${now}, delivery_count = c.delivery_count + 1
+      FROM (
+        SELECT id FROM (
+          SELECT nc.id, row_number() OVER (PARTITION BY nc.node_id ORDER BY nc.created_at, nc.id) AS rank
+          FROM node_commands nc
+          WHERE nc.node_id IN (SELECT id FROM updated) AND nc.status = 'Pending'
+        ) ranked
+        WHERE rank <= ${COMMANDS_PER_ANSWER}
+      ) chosen
+      WHERE c.id = chosen.id
+      RETURNING c.*
+    )
+    SELECT id::text AS node_id, previous_status::text AS previous_status, status::text AS status,
+      NULL::jsonb AS command, NULL::timestamptz AS created_at, NULL::uuid AS command_id
+    FROM updated
+    UNION ALL
+    SELECT node_id::text, NULL, NULL,
+      jsonb_build_object('id', id, 'type', type, 'payload', payload, 'lease', lease_token), created_at, id
+    FROM delivered
+    -- Each node's row before its commands, and its commands oldest first.
+    ORDER BY created_at NULLS FIRST, command_id`;
+  const stored = new Map<string, StoredHeartbeat>();
+  for (const row of rows) {
+    if (row.command === null) {
+      stored.set(row.node_id, { previousStatus: row.previous_status as NodeStatus, status: row.status as NodeStatus, commands: [] });
+    } else {
+      stored.get(row.node_id)?.commands.push(row.command);
+    }
+  }
+  return batch.map(({ nodeId }) => {
+    const heartbeat = stored.get(nodeId);
+    if (!heartbeat) return new NotFoundError('render node', nodeId);
+    return heartbeat;
+  });
+}
+
 type NodeArgs = { include?: Prisma.RenderNodeInclude; select?: Prisma.RenderNodeSelect };
 
 export interface NodeServiceDeps {
@@ -116,6 +228,11 @@ export function createNodeService({ prisma, bus, clock, nodeHmacSecret }: NodeSe
     const filters = parseInput(listNodesSchema, input, 'node filters');
     return { region: filters.region, status: filters.status };
   }
+
+  const heartbeats = groupCommit<Heartbeat, StoredHeartbeat>({
+    keyOf: (heartbeat) => heartbeat.nodeId,
+    write: (batch) => retryOnConflict(() => writeHeartbeats(prisma, batch, clock.now())),
+  });
 
   async function changeStatusFromContact(nodeId: string, previous: NodeStatus, next: NodeStatus) {
     if (previous !== next) await publishNodeStatusChanged(bus, { nodeId, status: next });
@@ -207,63 +324,29 @@ export function createNodeService({ prisma, bus, clock, nodeHmacSecret }: NodeSe
       return { nextHeartbeatInSec: DEFAULT_HEARTBEAT_INTERVAL_SECONDS };
     },
 
-    /** Records a heartbeat and answers with the commands that wait for the node. */
+    /**
+     * Records a heartbeat and answers with the commands that wait for the node. Heartbeats of
+     * many nodes are written together (see heartbeatWriter); the answer comes once this one is
+     * stored.
+     */
     async heartbeat(actor: Actor, nodeId: string, input: HeartbeatInput): Promise<HeartbeatAnswer> {
       requireNode(actor, nodeId);
       const data = parseInput(heartbeatSchema, input, 'heartbeat');
       if (data.nodeId !== undefined && data.nodeId !== nodeId) {
         throw new ForbiddenError('node_id in the body does not match the node in the path');
       }
-      const node = await findNodeOrThrow(nodeId);
-      const now = clock.now();
-      const status = statusAfterContact(node.status, data.status);
-      const sample = {
-        status,
-        cpuPct: data.cpuPct ?? node.lastCpuPct,
-        ramAvailableMb: data.ramAvailableMb ?? node.lastRamAvailableMb,
-        aeRunning: data.aeRunning ?? node.aeRunning,
-        currentJobId: data.currentJobId === undefined ? node.currentJobId : data.currentJobId,
-        currentFrame: data.currentFrame === undefined ? node.currentFrame : data.currentFrame,
-        cacheUsedGb: data.cacheUsedGb ?? node.cacheUsedGb,
-      };
-      const [, , commands] = await prisma.$transaction([
-        prisma.renderNode.update({
-          where: { id: node.id },
-          data: {
-            status,
-            lastHeartbeatAt: now,
-            lastCpuPct: sample.cpuPct,
-            lastRamAvailableMb: sample.ramAvailableMb,
-            aeRunning: sample.aeRunning,
-            currentJobId: sample.currentJobId,
-            currentFrame: sample.currentFrame,
-            cacheUsedGb: sample.cacheUsedGb,
-          },
-        }),
-        prisma.nodeHealthSample.create({
-          data: { nodeId: node.id, recordedAt: data.recordedAt ? new Date(data.recordedAt) : now, ...sample },
-        }),
-        prisma.nodeCommand.findMany({
-          where: { nodeId: node.id, status: 'Pending' },
-          orderBy: { createdAt: 'asc' },
-          take: 50,
-        }),
-      ]);
-      if (commands.length > 0) {
-        await prisma.nodeCommand.updateMany({
-          where: { id: { in: commands.map((command) => command.id) } },
-          data: { deliveredAt: now, deliveryCount: { increment: 1 } },
-        });
-      }
-      await changeStatusFromContact(node.id, node.status, status);
-      const soon = commands.length > 0 || (status === NodeStatus.Online && (await workWaiting()));
+      const id = parseInput(uuid, nodeId, 'node id').toLowerCase();
+      const stored = await heartbeats.submit({ nodeId: id, data });
+      if (stored.previousStatus !== stored.status) await publishNodeStatusChanged(bus, { nodeId: id, status: stored.status });
+      const { commands } = stored;
+      const soon = commands.length > 0 || (stored.status === NodeStatus.Online && (await workWaiting()));
       return {
         nextHeartbeatInSec: soon ? BUSY_HEARTBEAT_INTERVAL_SECONDS : DEFAULT_HEARTBEAT_INTERVAL_SECONDS,
         pendingCommands: commands.map((command) => ({
-          ...(command.payload as Record<string, unknown>),
+          ...command.payload,
           type: command.type,
           command_id: command.id,
-          ...(command.leaseToken ? { lease: command.leaseToken } : {}),
+          ...(command.lease ? { lease: command.lease } : {}),
         })),
       };
     },
