@@ -4,7 +4,7 @@ import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import { GraphQLError, parse, specifiedRules, validate } from 'graphql';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -29,6 +29,23 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The body exactly as received: agent signatures cover these bytes. */
     rawBody?: Buffer;
+  }
+}
+
+/**
+ * One line per request, once answered, instead of Fastify's two. Agents' routine traffic (every
+ * node heartbeats every few seconds and reports every frame) logs at debug, so info holds what
+ * people and services did and every agent request that was refused.
+ */
+class RequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) return super.requestCompleted(error, request, reply);
+    const routine = reply.statusCode < 400 && request.url.startsWith('/v1/internal/');
+    const fields = { method: request.method, url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime };
+    if (routine) reply.log.debug(fields, 'request completed');
+    else reply.log.info(fields, 'request completed');
   }
 }
 
@@ -69,6 +86,7 @@ export async function createHttpServer(
   const bodyLimit = limits.bodyLimitBytes;
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
+    logController: new RequestLog(),
     bodyLimit,
     // The router's own refusals (a malformed percent-encoding, an overlong path parameter) bypass
     // the error handler; they get the same error body.

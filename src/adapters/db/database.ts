@@ -46,9 +46,12 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
 }
 
+/** PostgreSQL connections one process holds unless told otherwise; benchmarks give their baselines the same. */
+export const DEFAULT_POOL_SIZE = 10;
+
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolSize ?? 10)
+    ? openPostgres(options.databaseUrl, options.poolSize ?? DEFAULT_POOL_SIZE)
     : openPglite(join(options.dataDir, 'pglite'));
 }
 
