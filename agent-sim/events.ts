@@ -22,7 +22,8 @@ export interface AgentCommand {
 export type FleetEvent =
   | { type: 'registered'; nodeId: string; name: string }
   | { type: 'online'; nodeId: string; agentVersion: string }
-  | { type: 'heartbeat'; nodeId: string; commands: number }
+  /** ms: from sending the heartbeat to its answer. */
+  | { type: 'heartbeat'; nodeId: string; commands: number; ms: number }
   | { type: 'command'; nodeId: string; command: AgentCommand }
   | { type: 'unsupported-command'; nodeId: string; command: AgentCommand }
   | { type: 'replica-ready'; nodeId: string; jobId: string }

@@ -5,7 +5,7 @@
 // work at a time), and a short journal of the commands it has seen.
 import { type AgentCommand, type FleetEvent, Tally } from './events.ts';
 import { ABANDONED, type Answer, type Transport } from './http.ts';
-import { dimensionsOf, placeholderFrame, placeholderOutput, PREVIEW_PNG_B64, replicaOf } from './placeholders.ts';
+import { dimensionsOf, placeholderFrameSize, placeholderOutput, PREVIEW_PNG_B64, replicaOf } from './placeholders.ts';
 import { between, type Random } from './random.ts';
 
 export interface NodeBehaviour {
@@ -274,13 +274,15 @@ export class SimNode {
   }
 
   private async heartbeat(life: number): Promise<void> {
+    const started = performance.now();
     const answer = await this.call('POST', `/v1/internal/nodes/${this.id}/heartbeat`, this.health());
+    const ms = performance.now() - started;
     if (life !== this.life || !ok(answer)) return;
     this.context.tally.heartbeats++;
     this.adoptInterval(answer);
     const pending = (answer.body as { pending_commands?: unknown } | undefined)?.pending_commands;
     const commands = Array.isArray(pending) ? (pending as AgentCommand[]) : [];
-    this.context.emit({ type: 'heartbeat', nodeId: this.id, commands: commands.length });
+    this.context.emit({ type: 'heartbeat', nodeId: this.id, commands: commands.length, ms });
     for (const command of commands) {
       await this.receive(command, life);
       if (life !== this.life) return;
@@ -496,12 +498,12 @@ export class SimNode {
       if (frame === strikeAt && fate !== 'render') return this.strike(fate, work, epoch);
       await this.pause(behaviour.frameMs);
       if (this.abandoned(epoch)) return;
-      const image = placeholderFrame(frame, between(this.random, 512, 4096));
+      const fileSize = placeholderFrameSize(between(this.random, 512, 4096));
       tally.framesRendered++;
       const answer = await this.call('POST', `${base}/frames`, {
         frame_job_id: frameJobId,
         frame_number: frame,
-        file_size_bytes: image.length,
+        file_size_bytes: fileSize,
         completed_at: new Date().toISOString(),
         lease: command.lease,
         ...(frame === start ? { preview_b64: PREVIEW_PNG_B64 } : {}),
@@ -623,7 +625,7 @@ export class SimNode {
       body = {
         frame_job_id: command.frame_job_id,
         frame_number: work.frame ?? command.start_frame,
-        file_size_bytes: placeholderFrame(0, 2048).length,
+        file_size_bytes: placeholderFrameSize(2048),
         completed_at: new Date().toISOString(),
         lease: command.lease,
       };

@@ -8,11 +8,12 @@ export const PREVIEW_PNG_B64 =
 
 const PREVIEW_PNG = Buffer.from(PREVIEW_PNG_B64, 'base64');
 
-/** One rendered frame: the preview image padded to a size that varies like real frames do. */
-export function placeholderFrame(frameNumber: number, padding: number): Buffer {
-  const frame = Buffer.alloc(PREVIEW_PNG.length + padding, frameNumber & 0xff);
-  PREVIEW_PNG.copy(frame);
-  return frame;
+/**
+ * The size of one rendered frame: the preview image padded the way real frames vary. Nodes report
+ * it without making the frame, which nobody reads.
+ */
+export function placeholderFrameSize(padding: number): number {
+  return PREVIEW_PNG.length + padding;
 }
 
 /** The "encoded video" uploaded for one format: a recognisable header, sized by the frame count. */
