@@ -70,6 +70,17 @@ builder.objectType(PaymentRequiredError, {
   }),
 });
 
+/**
+ * A domain error raised outside any resolver (before the operation runs), in the shape and with
+ * the HTTP status formatGraphQLError gives one thrown by a resolver.
+ */
+export function asGraphQLError(error: DomainError, http: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(error.message, {
+    originalError: error,
+    extensions: { code: error.code, details: error.details, http: { status: error.status, ...http } },
+  });
+}
+
 export const INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR';
 
 /**

@@ -13,7 +13,8 @@ import type { FolderObjectStore } from '../adapters/storage/folder-store.ts';
 import type { Actor } from '../domain/actor.ts';
 import { DomainError, RateLimitedError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
-import { formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalError } from '../graphql/errors.ts';
+import { connectionArgumentErrors, connectionArgumentsPlugin } from '../graphql/cursors.ts';
+import { asGraphQLError, formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalError } from '../graphql/errors.ts';
 import { limitsPlugin, MAX_DOCUMENT_TOKENS, operationRefusals } from '../graphql/limits.ts';
 import { schema } from '../graphql/schema.ts';
 import type { Services } from '../services.ts';
@@ -65,9 +66,7 @@ type Door = 'rest' | 'graphql' | 'graphql_ws';
 function graphQLRefusal(error: DomainError, door: Door): GraphQLError {
   const headers = new HeaderMap();
   if (error instanceof RateLimitedError) headers.set('retry-after', String(error.retryAfterSec));
-  return new GraphQLError(error.message, {
-    extensions: { code: error.code, details: error.details, http: { status: error.status, ...(door === 'graphql' ? { headers } : {}) } },
-  });
+  return asGraphQLError(error, door === 'graphql' ? { headers } : {});
 }
 
 function rethrowAsGraphQLRefusal(error: unknown): never {
@@ -224,6 +223,8 @@ export async function createHttpServer(
         const refusals = operationRefusals({ schema, document, operationName: payload.operationName, variables: payload.variables }, limits.graphql, actor);
         for (const limit of refusals) refused(String(limit.extensions.code), 'graphql_ws');
         if (refusals.length > 0) return refusals;
+        const badArguments = connectionArgumentErrors(schema, document, payload.operationName, payload.variables);
+        if (badArguments.length > 0) return badArguments;
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
       // The same error shapes and masking as over HTTP.
@@ -280,6 +281,7 @@ export async function createHttpServer(
         },
       },
       limitsPlugin(limits.graphql, (code) => refused(code, 'graphql')),
+      connectionArgumentsPlugin(),
       {
         async requestDidStart() {
           return {
