@@ -29,6 +29,7 @@ import { canMove, invalidMove, type Move, moveJob } from './state-machine.ts';
 
 export const FRAME_RATES = [24, 25, 30, 60] as const;
 export const MAX_DURATION_SEC = 3600;
+const SUBMIT_TIMEOUT_MS = 60_000;
 
 export const submitJobSchema = z
   .strictObject({
@@ -191,6 +192,8 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
 
   async function createJob(actor: Actor, spec: JobSpec) {
     const quote = quoteRender(spec, spec.entitlements);
+    // The longest job (MAX_DURATION_SEC at 60 fps) gets 216,000 frame records, which a busy
+    // database needs longer to write than Prisma's 5 s default for a transaction.
     const { job, events } = await prisma.$transaction(async (tx) => {
       if (spec.discount) await redeemDiscount(tx, spec.discount.code);
       const created = await tx.renderJob.create({
@@ -241,7 +244,7 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
       });
       const events = await recordJobEvents(tx, [created.id], clock.now());
       return { job: await tx.renderJob.findUniqueOrThrow({ where: { id: created.id } }), events };
-    });
+    }, { timeout: SUBMIT_TIMEOUT_MS });
     await publishJobEvents(bus, events);
     return job;
   }
