@@ -18,7 +18,7 @@ import { changedTables, databaseDigest } from './authz-matrix.ts';
 import { type Fixtures, type FuzzRequest, invalidRequest, operationShape, type OperationShape, validRequest } from './contract-arbitraries.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_129);
-const RUNS = Number(process.env.FUZZ_RUNS ?? 50);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
 const VALID_RUNS = 10;
 
 const contract = loadContract();
@@ -306,6 +306,15 @@ describe('regressions', () => {
     expect(answer.status).toBe(400);
     expectErrorBody(answer, 'deep nesting');
   });
+
+  it('the longest job the contract allows (3600 s at 60 fps, 216,000 frames) is accepted, not cut short by a transaction timeout and 500', async () => {
+    const projectId = crypto.randomUUID();
+    const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, { token: TEST_SERVICE_TOKEN, body: { owner_user_id: owner.id, name: 'Longest', duration_sec: 3600 } });
+    expect(synced.status).toBe(200);
+    const job = await t.rest('POST', '/v1/renders', { token: owner.token, body: { saved_project_id: projectId, quality: 'Low', resolution: 'HD', frame_rate: 60 } });
+    expect(job.status, JSON.stringify(job.body)).toBe(201);
+    expect(await t.app.services.db.prisma.frame.count({ where: { renderJobId: job.body.id } })).toBe(216_000);
+  }, 60_000);
 
   it('a path parameter over the router’s length limit is refused with 400 VALIDATION_FAILED, not 414 and the router’s body', async () => {
     const answer = await t.rest('GET', `/v1/renders/${'a'.repeat(4000)}`, { token: owner.token });
