@@ -115,7 +115,14 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, error: unkn
     };
   }
   if (isInternalError(error)) {
-    return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: INTERNAL_SERVER_ERROR } };
+    // A request id already given (by a failure before the operation ran) names where it is logged.
+    const requestId = formatted.extensions?.requestId;
+    return {
+      message: 'Internal server error',
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: INTERNAL_SERVER_ERROR, ...(typeof requestId === 'string' ? { requestId } : {}) },
+    };
   }
   return formatted;
 }

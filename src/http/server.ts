@@ -73,6 +73,18 @@ function rethrowAsGraphQLRefusal(error: unknown): never {
   throw error instanceof DomainError ? graphQLRefusal(error, 'graphql') : error;
 }
 
+/**
+ * The credential a graphql-ws client sent in connection_init: an Authorization value, or (as the
+ * Apollo Router and several browser clients send it) a bare `token`.
+ */
+function authorizationOf(params: Record<string, unknown> | undefined): string | undefined {
+  const authorization = params?.Authorization ?? params?.authorization;
+  if (typeof authorization === 'string') return authorization;
+  const token = params?.token;
+  if (typeof token !== 'string' || token === '') return undefined;
+  return /^bearer /i.test(token) ? token : `Bearer ${token}`;
+}
+
 function isGraphQLPath(url: string): boolean {
   return url.split('?')[0] === '/graphql';
 }
@@ -195,12 +207,12 @@ export async function createHttpServer(
       schema,
       onConnect: async (ctx) => {
         metrics.graphqlWs.connecting(ctx);
-        const fromParams = ctx.connectionParams?.Authorization ?? ctx.connectionParams?.authorization;
-        const header = typeof fromParams === 'string' ? fromParams : ctx.extra.request.headers.authorization;
+        const header = authorizationOf(ctx.connectionParams) ?? ctx.extra.request.headers.authorization;
         try {
           wsActors.set(ctx.extra, await services.authenticator.fromAuthorization(header as string | undefined));
           return true;
-        } catch {
+        } catch (error) {
+          if (isInternalError(error)) options.logger.error({ err: error }, 'graphql-ws connection could not be authenticated');
           return false;
         }
       },
@@ -308,10 +320,18 @@ export async function createHttpServer(
     method: ['GET', 'POST', 'OPTIONS'],
     handler: fastifyApolloHandler(apollo, {
       context: async (request: FastifyRequest) => {
-        const actor = await services.authenticator.fromAuthorization(request.headers.authorization).catch(rethrowAsGraphQLRefusal);
-        const refusal = await admit(actor, 'graphql');
-        if (refusal) throw graphQLRefusal(refusal, 'graphql');
-        return { ...contextFor(actor), requestId: request.id };
+        try {
+          const actor = await services.authenticator.fromAuthorization(request.headers.authorization).catch(rethrowAsGraphQLRefusal);
+          const refusal = await admit(actor, 'graphql');
+          if (refusal) throw graphQLRefusal(refusal, 'graphql');
+          return { ...contextFor(actor), requestId: request.id };
+        } catch (error) {
+          // Apollo answers a failed context without running the plugins that log and name masked
+          // errors: done here, the same way.
+          if (!isInternalError(error)) throw error;
+          request.log.error({ err: error }, 'GraphQL context failed');
+          throw new GraphQLError('Internal server error', { extensions: { code: INTERNAL_SERVER_ERROR, requestId: request.id, http: { status: 500 } } });
+        }
       },
     }),
   });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
+import type { Logger } from 'pino';
 import { inject } from 'vitest';
 import { signAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
 import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
@@ -105,6 +106,8 @@ export async function startTestApp(
     startLoops?: boolean;
     /** Another replica of that app: the same database and Redis prefix, which it leaves to that app. */
     replicaOf?: TestApp;
+    /** Where the app logs, for tests that check what it logged. */
+    logger?: Logger;
   } = {},
 ): Promise<TestApp> {
   const database = options.embedded || options.replicaOf ? undefined : await createTestDatabase();
@@ -137,7 +140,7 @@ export async function startTestApp(
         }),
     ...options.env,
   };
-  const app = await createApp(loadConfig(env), { clock: options.clock, startLoops: options.startLoops });
+  const app = await createApp(loadConfig(env), { clock: options.clock, startLoops: options.startLoops, logger: options.logger });
   const { url } = await app.listen();
 
   const rest: TestApp['rest'] = async (method, path, requestOptions = {}) => {
