@@ -30,7 +30,7 @@ async function overWebSocket(options: { connectionParams?: Record<string, unknow
     retryAttempts: 0,
   });
   try {
-    return await new Promise<{ data?: any; errors?: any[]; closedWith?: number }>((resolve) => {
+    return await new Promise<{ data?: any; errors?: readonly any[]; closedWith?: number }>((resolve) => {
       client.on('closed', (event) => resolve({ closedWith: (event as { code: number }).code }));
       client.subscribe({ query: WALLET }, { next: resolve, error: (errors) => resolve({ errors: errors as any[] }), complete: () => undefined });
     });
