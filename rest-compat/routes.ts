@@ -11,6 +11,9 @@ import { nodeRoutes } from './routes/nodes.ts';
 import { savedProjectRoutes } from './routes/saved-projects.ts';
 import { snapshotRoutes } from './routes/snapshots.ts';
 
+/** Every route served under /v1 but the embedded store's downloads. */
+export const restRoutes = [...jobRoutes, ...nodeRoutes, ...internalRoutes, ...savedProjectRoutes, ...exportRoutes, ...nodeAdminRoutes, ...nodeUpdateRoutes, ...snapshotRoutes];
+
 /** The REST contract (rest-compat/openapi.yaml) mounted under /v1. */
 export function registerRestRoutes(
   app: FastifyInstance,
@@ -19,7 +22,7 @@ export function registerRestRoutes(
 ): void {
   void app.register(
     async (v1) => {
-      mountRoutes(v1, services, [...jobRoutes, ...nodeRoutes, ...internalRoutes, ...savedProjectRoutes, ...exportRoutes, ...nodeAdminRoutes, ...nodeUpdateRoutes, ...snapshotRoutes], options.admit);
+      mountRoutes(v1, services, restRoutes, options.admit);
       const folderStore = options.folderStore;
       if (folderStore) {
         // Signed download URLs of the embedded object store (S3 serves its own).

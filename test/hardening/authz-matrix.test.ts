@@ -1,14 +1,18 @@
 // The REST authorization matrix: every operation of the contract, called by every kind of caller,
 // answers what its declared policy says, with the exact status and error code, and a refused call
 // changes no row. An operation added to the contract without a row here fails the first test.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { listOperations, loadContract } from '../../rest-compat/contract.ts';
+import { restRoutes } from '../../rest-compat/routes.ts';
 import { signAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
 import { createStoredExport } from '../exports/fixtures.ts';
 import { pngBytes, randomMd5 } from '../snapshots/fixtures.ts';
 import { type AgentCommand, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import {
+  BEARER_CALLERS,
+  type BearerCaller,
   CALLERS,
   type Caller,
   cancelledJob,
@@ -29,14 +33,22 @@ import {
 let t: TestApp;
 let f: Fixtures;
 
+const NODE_ROLES = ['render', 'render2', 'prepare', 'encoder', 'acks', 'snapshot', 'failingSnapshot', 'bystander', 'admin', 'applies', 'fails'] as const;
+
 interface Fixtures {
   owner: TestUser;
   other: TestUser;
   admin: TestUser;
   projectId: string;
-  /** Owned by the owner, Rendering, one chunk held by nodes.render. */
+  /** Owned by the owner, Rendering, one chunk held by nodes.render and one by nodes.render2. */
   jobId: string;
   chunk: AgentCommand;
+  secondChunk: AgentCommand;
+  /** Owned by the owner, Encoding on nodes.encoder. */
+  encodingJobId: string;
+  encode: AgentCommand;
+  /** A close_ae command nodes.acks has received and not acknowledged. */
+  pendingCommandId: string;
   /** Owned by the owner, Preparing on nodes.prepare. */
   preparingJobId: string;
   prepare: AgentCommand;
@@ -49,7 +61,7 @@ interface Fixtures {
   updateId: string;
   appliedUpdateId: string;
   failedUpdateId: string;
-  nodes: Record<'render' | 'prepare' | 'snapshot' | 'failingSnapshot' | 'bystander' | 'admin' | 'applies' | 'fails', TestNode>;
+  nodes: Record<(typeof NODE_ROLES)[number], TestNode>;
 }
 
 /** What a caller sends: the path with its parameters, and a JSON body or bytes. */
@@ -157,13 +169,46 @@ const ROWS: Record<string, Row> = {
       body: { frame_job_id: f.chunk.frame_job_id, frame_number: f.chunk.start_frame, file_size_bytes: 1024, lease: f.chunk.lease },
     }),
   },
+  'POST /internal/render/jobs/{job_id}/chunks/{frame_job_id}/complete': {
+    policy: 'node',
+    node: (f) => f.nodes.render,
+    except: { otherNode: STALE_LEASE },
+    call: (f) => ({ path: `/v1/internal/render/jobs/${f.jobId}/chunks/${f.chunk.frame_job_id}/complete`, body: { lease: f.chunk.lease } }),
+  },
+  'POST /internal/render/jobs/{job_id}/chunks/{frame_job_id}/fail': {
+    policy: 'node',
+    node: (f) => f.nodes.render2,
+    except: { otherNode: STALE_LEASE },
+    call: (f) => ({
+      path: `/v1/internal/render/jobs/${f.jobId}/chunks/${f.secondChunk.frame_job_id}/fail`,
+      body: { lease: f.secondChunk.lease, error: 'out of memory' },
+    }),
+  },
+  // After its chunk is done, as a crash while preparing or between chunks is reported.
   'POST /internal/render/jobs/{job_id}/crash': {
     policy: 'node',
     node: (f) => f.nodes.render,
+    call: (f) => ({ path: `/v1/internal/render/jobs/${f.jobId}/crash`, body: { node_id: f.nodes.render.id, crash_signal: 'SIGSEGV' } }),
+  },
+  'PUT /internal/render/jobs/{job_id}/outputs/{format}': {
+    policy: 'node',
+    node: (f) => f.nodes.encoder,
+    except: { otherNode: STALE_LEASE },
+    call: (f) => ({ path: `/v1/internal/render/jobs/${f.encodingJobId}/outputs/mp4?lease=${f.encode.lease}`, body: randomBytes(4096) }),
+  },
+  'POST /internal/render/jobs/{job_id}/encoded': {
+    policy: 'node',
+    node: (f) => f.nodes.encoder,
+    except: { otherNode: STALE_LEASE },
     call: (f) => ({
-      path: `/v1/internal/render/jobs/${f.jobId}/crash`,
-      body: { node_id: f.nodes.render.id, frame_job_id: f.chunk.frame_job_id, lease: f.chunk.lease, crash_signal: 'SIGSEGV' },
+      path: `/v1/internal/render/jobs/${f.encodingJobId}/encoded`,
+      body: { lease: f.encode.lease, width: 1920, height: 1080, duration_sec: 1, formats: ['mp4'] },
     }),
+  },
+  'POST /internal/nodes/{node_id}/commands/{command_id}/ack': {
+    policy: 'node',
+    node: (f) => f.nodes.acks,
+    call: (f) => ({ path: `/v1/internal/nodes/${f.nodes.acks.id}/commands/${f.pendingCommandId}/ack` }),
   },
   'POST /internal/render/jobs/{job_id}/replica-ready': {
     policy: 'node',
@@ -228,17 +273,21 @@ const ROWS: Record<string, Row> = {
 // them): the signed URL is the credential, so the route answers no caller differently.
 const ONLY_EMBEDDED = new Set(['GET /objects/{key}']);
 
-const contractOperations = listOperations(loadContract());
+const contract = loadContract();
 const operationKey = (operation: { method: string; path: string }) => `${operation.method} ${operation.path}`;
+/** The contract's operations and the routes served beside it (agent reports the protocol adds). */
+const operations = [
+  ...new Set([
+    ...listOperations(contract).map(operationKey),
+    ...restRoutes.map((route) => operationKey({ method: route.method, path: route.url.replace(/:([a-z_]+)/g, '{$1}') })),
+  ]),
+].filter((key) => !ONLY_EMBEDDED.has(key));
 
-/** The first 2xx the contract gives the operation. */
+/** The status the route answers on success (the contract's 2xx for its operations). */
 function allowedOutcome(key: string): Outcome {
-  const [method = '', path = ''] = key.split(' ');
-  const operation = loadContract().paths[path]?.[method.toLowerCase() as 'get'];
-  const success = Object.keys(operation?.responses ?? {})
-    .filter((status) => /^2\d\d$/.test(status))
-    .sort()[0];
-  return { status: Number(success) };
+  const route = restRoutes.find((candidate) => operationKey({ method: candidate.method, path: candidate.url.replace(/:([a-z_]+)/g, '{$1}') }) === key);
+  if (!route) throw new Error(`no route serves ${key}`);
+  return { status: route.status };
 }
 
 async function send(method: string, call: Call, headers: Record<string, string>): Promise<Answer> {
@@ -283,6 +332,9 @@ function credentials(caller: Exclude<Caller, 'replay'>, method: string, call: Ca
       return { ...signed({ id: node.id, agentKey: f.nodes.admin.agentKey }, method, call), 'X-Node-Id': node.id };
     case 'staleTimestamp':
       return signed(node, method, call, Math.floor(Date.now() / 1000) - 301);
+    case 'futureTimestamp':
+      // A few seconds past the window, so the request's own travel cannot bring it back inside.
+      return signed(node, method, call, Math.floor(Date.now() / 1000) + 305);
   }
 }
 
@@ -291,48 +343,71 @@ interface Tried {
   caller: Caller;
   expected: Outcome;
   got: Outcome;
-  changed: string[];
   leaked: boolean;
 }
 
-/** Calls one operation as every caller: refusals first (each must change nothing), then the allowed ones. */
-async function tryOperation(key: string, row: Row): Promise<Tried[]> {
+interface Refusals {
+  operation: string;
+  callers: Caller[];
+  changed: string[];
+}
+
+/** A caller's request, ready to send. */
+interface Prepared {
+  caller: Caller;
+  expected: Outcome;
+  call: Call;
+  headers: Record<string, string>;
+}
+
+/**
+ * Calls one operation as every caller. The refusals go first, side by side between two digests
+ * of the database, which must be equal; then the allowed calls, one by one; then the replay of
+ * the agent's exact request, which must change nothing either.
+ */
+async function tryOperation(key: string, row: Row, refusals: Refusals[]): Promise<Tried[]> {
   const [method = ''] = key.split(' ');
   const allowed = allowedOutcome(key);
   const node = row.node?.(f) ?? f.nodes.render;
   const expectations = CALLERS.map((caller) => ({ caller, expected: row.except?.[caller] ?? expectedOutcome(row.policy, caller, allowed) }));
-  const refusedFirst = [...expectations.filter((e) => e.expected.code !== undefined), ...expectations.filter((e) => e.expected.code === undefined)];
-  // The agent's exact request, kept for the replay.
-  let agentRequest: { call: Call; headers: Record<string, string> } | undefined;
-  const tried: Tried[] = [];
-  for (const { caller, expected } of refusedFirst) {
-    if (caller === 'replay') continue;
-    const refused = expected.code !== undefined;
-    const call = await row.call(f, !refused);
-    const headers = credentials(caller, method, call, node);
-    if (caller === 'agent') agentRequest = { call, headers };
-    tried.push(await attempt(key, caller, expected, call, () => send(method, call, headers), row));
+  const isRefused = (expected: Outcome) => expected.code !== undefined;
+  const prepare = async ({ caller, expected }: { caller: Exclude<Caller, 'replay'>; expected: Outcome }): Promise<Prepared> => {
+    const call = await row.call(f, !isRefused(expected));
+    return { caller, expected, call, headers: credentials(caller, method, call, node) };
+  };
+  const unchanged = async (requests: Prepared[]) => {
+    const before = await databaseDigest(t);
+    const tried = await Promise.all(requests.map((request) => attempt(key, method, request, row)));
+    const changed = changedTables(before, await databaseDigest(t));
+    if (changed.length > 0) refusals.push({ operation: key, callers: requests.map((request) => request.caller), changed });
+    return tried;
+  };
+
+  const firstCalls = expectations.filter((e): e is { caller: Exclude<Caller, 'replay'>; expected: Outcome } => e.caller !== 'replay');
+  const refused = await Promise.all(firstCalls.filter((e) => isRefused(e.expected)).map(prepare));
+  const tried = await unchanged(refused);
+  let agentRequest = refused.find((request) => request.caller === 'agent');
+  for (const expectation of firstCalls.filter((e) => !isRefused(e.expected))) {
+    const request = await prepare(expectation);
+    tried.push(await attempt(key, method, request, row));
+    if (request.caller === 'agent') agentRequest = request;
   }
-  const replayed = expectations.find((e) => e.caller === 'replay')!;
-  const request = agentRequest!;
-  tried.push(await attempt(key, 'replay', replayed.expected, request.call, () => send(method, request.call, request.headers), row));
+  const replay = expectations.find((e) => e.caller === 'replay') as { expected: Outcome };
+  tried.push(...(await unchanged([{ ...(agentRequest as Prepared), caller: 'replay', expected: replay.expected }])));
   return tried;
 }
 
-async function attempt(key: string, caller: Caller, expected: Outcome, call: Call, request: () => Promise<Answer>, row: Row): Promise<Tried> {
-  const refused = expected.code !== undefined;
-  const before = refused ? await databaseDigest(t) : {};
-  const answer = await request();
-  const changed = refused ? changedTables(before, await databaseDigest(t)) : [];
-  if (!refused) row.check?.(answer, caller, f);
+async function attempt(key: string, method: string, { caller, expected, call, headers }: Prepared, row: Row): Promise<Tried> {
+  const answer = await send(method, call, headers);
+  if (expected.code === undefined) row.check?.(answer, caller, f);
   // Another user learns nothing of the owner's objects beyond the ids it sent.
   const sent = `${call.path} ${Buffer.isBuffer(call.body) ? '' : JSON.stringify(call.body ?? '')}`;
   const leaked = caller === 'other' && ownerIds(f).some((id) => answer.text.includes(id) && !sent.includes(id));
   const got: Outcome = { status: answer.status, ...(answer.status >= 400 ? { code: answer.body?.error?.code } : {}) };
-  if (answer.status >= 500 || got.status !== expected.status || got.code !== expected.code) {
+  if (got.status !== expected.status || got.code !== expected.code) {
     console.error(`${key} as ${caller}: expected ${JSON.stringify(expected)}, got ${answer.status} ${answer.text.slice(0, 300)}`);
   }
-  return { operation: key, caller, expected, got, changed, leaked };
+  return { operation: key, caller, expected, got, leaked };
 }
 
 /** Leaves only `node` taking new work, runs the scheduler and answers the node's new commands, acknowledged. */
@@ -349,6 +424,41 @@ async function placeOn(node: TestNode): Promise<AgentCommand[]> {
   return commands;
 }
 
+async function replicaReady(node: TestNode, jobId: string, prepare: AgentCommand): Promise<void> {
+  const ready = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
+    node_id: node.id,
+    replica_path: 'D:/replicas/authz.aep',
+    lease: prepare.lease,
+  });
+  expect(ready.status, JSON.stringify(ready.body)).toBe(204);
+}
+
+/** Renders every frame of the job on the node through the agent protocol; answers the encode command that follows. */
+async function renderUpToEncode(node: TestNode, jobId: string): Promise<AgentCommand> {
+  await replicaReady(node, jobId, commandOf(await placeOn(node), 'prepare_replica'));
+  for (let chunks = 0; chunks < 20; chunks++) {
+    const commands = await placeOn(node);
+    const encode = commands.find((command) => command.type === 'encode');
+    if (encode) return encode;
+    const chunk = commandOf(commands, 'render_chunk');
+    const [first, last] = [chunk.start_frame as number, chunk.end_frame as number];
+    const reports = await Promise.all(
+      Array.from({ length: last - first + 1 }, (_, index) =>
+        t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, {
+          frame_job_id: chunk.frame_job_id,
+          frame_number: first + index,
+          file_size_bytes: 1024,
+          lease: chunk.lease,
+        }),
+      ),
+    );
+    expect(reports.map((report) => report.status)).toEqual(reports.map(() => 204));
+    const done = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${chunk.frame_job_id}/complete`, { lease: chunk.lease });
+    expect(done.status, JSON.stringify(done.body)).toBe(204);
+  }
+  throw new Error(`job ${jobId} never reached its encode command`);
+}
+
 function commandOf(commands: AgentCommand[], type: string): AgentCommand {
   const command = commands.find((candidate) => candidate.type === type);
   expect(command, `a ${type} command among ${JSON.stringify(commands)}`).toBeDefined();
@@ -358,12 +468,15 @@ function commandOf(commands: AgentCommand[], type: string): AgentCommand {
 beforeAll(async () => {
   t = await startTestApp({ startLoops: false });
   const [owner, other, admin] = await Promise.all([t.user(FUNDS_MINOR), t.user(FUNDS_MINOR), t.user(FUNDS_MINOR, { admin: true })]);
-  const nodeNames = ['render', 'prepare', 'snapshot', 'failingSnapshot', 'bystander', 'admin', 'applies', 'fails'] as const;
   const nodes = Object.fromEntries(
-    await Promise.all(nodeNames.map(async (name) => [name, await t.onlineNode(`authz-${name}-${randomUUID().slice(0, 6)}`)])),
+    await Promise.all(NODE_ROLES.map(async (role) => [role, await t.onlineNode(`authz-${role}-${randomUUID().slice(0, 6)}`)])),
   ) as Fixtures['nodes'];
   const projectId = await syncProject(t, owner);
   f = { owner, other, admin, projectId, nodes } as Fixtures;
+
+  // Work is placed one job at a time, while nothing else waits, so each lands on its node.
+  f.encodingJobId = await submitJob(t, owner, projectId);
+  f.encode = await renderUpToEncode(nodes.encoder, f.encodingJobId);
 
   f.preparingJobId = await submitJob(t, owner, projectId);
   f.prepare = commandOf(await placeOn(nodes.prepare), 'prepare_replica');
@@ -384,14 +497,12 @@ beforeAll(async () => {
   }
 
   f.jobId = await submitJob(t, owner, projectId);
-  const prepare = commandOf(await placeOn(nodes.render), 'prepare_replica');
-  const ready = await t.signed(nodes.render, 'POST', `/v1/internal/render/jobs/${f.jobId}/replica-ready`, {
-    node_id: nodes.render.id,
-    replica_path: 'D:/replicas/authz.aep',
-    lease: prepare.lease,
-  });
-  expect(ready.status, JSON.stringify(ready.body)).toBe(204);
+  await replicaReady(nodes.render, f.jobId, commandOf(await placeOn(nodes.render), 'prepare_replica'));
   f.chunk = commandOf(await placeOn(nodes.render), 'render_chunk');
+  f.secondChunk = commandOf(await placeOn(nodes.render2), 'render_chunk');
+
+  expect((await t.rest('POST', `/v1/nodes/${nodes.acks.id}/close-ae`, { token: admin.token })).status).toBe(204);
+  f.pendingCommandId = commandOf(await t.heartbeat(nodes.acks), 'close_ae').command_id;
 
   f.cancelledJobId = await cancelledJob(t, f.owner, f.projectId);
   f.exportId = (await createStoredExport(t, owner.id)).id;
@@ -409,25 +520,59 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 describe('the REST authorization matrix', () => {
-  it('has a row for every operation of the contract', () => {
-    const keys = contractOperations.map(operationKey).filter((key) => !ONLY_EMBEDDED.has(key));
-    expect(keys.filter((key) => !(key in ROWS))).toEqual([]);
-    expect(Object.keys(ROWS).filter((key) => !keys.includes(key))).toEqual([]);
+  it('has a row for every operation of the contract and every route served', () => {
+    expect(operations.length).toBeGreaterThanOrEqual(45);
+    expect(operations.filter((key) => !(key in ROWS))).toEqual([]);
+    expect(Object.keys(ROWS).filter((key) => !operations.includes(key))).toEqual([]);
+    // The contract and the route table agree on each operation's success status.
+    for (const operation of listOperations(contract).filter((o) => !ONLY_EMBEDDED.has(operationKey(o)))) {
+      const responses = contract.paths[operation.path]?.[operation.method.toLowerCase() as 'get']?.responses ?? {};
+      expect(Object.keys(responses), operationKey(operation)).toContain(String(allowedOutcome(operationKey(operation)).status));
+    }
+  });
+
+  it("answers the contract's progress WebSocket as GET /renders/{job_id}/progress: the owner's and admins' only", async () => {
+    const watch = (token: string | undefined) =>
+      new Promise<{ code?: number; jobId?: string }>((resolve, reject) => {
+        const socket = new WebSocket(`${t.url.replace('http', 'ws')}/ws/v1/render/${f.jobId}${token ? `?token=${token}` : ''}`);
+        const timer = setTimeout(() => reject(new Error('the socket neither sent nor closed within 5 s')), 5000);
+        socket.on('message', (data) => {
+          clearTimeout(timer);
+          resolve({ jobId: JSON.parse(String(data)).job_id });
+          socket.close();
+        });
+        socket.on('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code });
+        });
+        socket.on('error', reject);
+      });
+    const tokens: Record<BearerCaller, string | undefined> = {
+      none: undefined,
+      other: f.other.token,
+      owner: f.owner.token,
+      admin: f.admin.token,
+      service: TEST_SERVICE_TOKEN,
+    };
+    for (const caller of BEARER_CALLERS) {
+      const expected = expectedOutcome(ROWS['GET /renders/{job_id}/progress']!.policy, caller, { status: 200 });
+      expect(await watch(tokens[caller]), caller).toEqual(expected.code === undefined ? { jobId: f.jobId } : { code: 4000 + expected.status });
+    }
   });
 
   it('answers every caller of every operation as its policy says, and refusals change nothing', async () => {
     const tried: Tried[] = [];
-    for (const [key, row] of Object.entries(ROWS)) tried.push(...(await tryOperation(key, row)));
+    const refusals: Refusals[] = [];
+    for (const [key, row] of Object.entries(ROWS)) tried.push(...(await tryOperation(key, row, refusals)));
 
     const wrong = tried.filter((c) => c.got.status !== c.expected.status || c.got.code !== c.expected.code);
-    const changedByRefusal = tried.filter((c) => c.changed.length > 0);
     const leaks = tried.filter((c) => c.leaked);
     console.log(
       `authz matrix (REST): ${Object.keys(ROWS).length} operations x ${CALLERS.length} callers = ${tried.length} cases, ` +
-        `${tried.length - wrong.length} as expected, ${changedByRefusal.length} refusals changed rows, ${leaks.length} leaks`,
+        `${tried.length - wrong.length} as expected, ${refusals.length} operations changed rows on refusal, ${leaks.length} leaks`,
     );
     expect(wrong.map((c) => `${c.operation} as ${c.caller}: expected ${JSON.stringify(c.expected)}, got ${JSON.stringify(c.got)}`)).toEqual([]);
-    expect(changedByRefusal.map((c) => `${c.operation} as ${c.caller} changed ${c.changed.join(', ')}`)).toEqual([]);
+    expect(refusals.map((r) => `${r.operation} refusing ${r.callers.join(', ')} changed ${r.changed.join(', ')}`)).toEqual([]);
     expect(leaks.map((c) => `${c.operation} as ${c.caller}`)).toEqual([]);
     expect(tried.length).toBe(Object.keys(ROWS).length * CALLERS.length);
   });

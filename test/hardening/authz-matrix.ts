@@ -8,8 +8,11 @@ import { TEST_SERVICE_TOKEN, type TestApp, type TestUser } from '../support/app.
 
 /** Callers with a bearer credential, or none: the GraphQL door knows only these. */
 export const BEARER_CALLERS = ['none', 'other', 'owner', 'admin', 'service'] as const;
-/** Signed agents: the node holding the work, another node, a bad signature, a stale timestamp, a replay. */
-export const AGENT_CALLERS = ['agent', 'otherNode', 'wrongSignature', 'staleTimestamp', 'replay'] as const;
+/**
+ * Signed agents: the node holding the work, another node, a signature made with the wrong key,
+ * timestamps beyond the ±300 s window in either direction, and a replay of the agent's request.
+ */
+export const AGENT_CALLERS = ['agent', 'otherNode', 'wrongSignature', 'staleTimestamp', 'futureTimestamp', 'replay'] as const;
 export const CALLERS = [...BEARER_CALLERS, ...AGENT_CALLERS] as const;
 
 export type BearerCaller = (typeof BEARER_CALLERS)[number];
