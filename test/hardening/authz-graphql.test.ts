@@ -302,6 +302,8 @@ async function firstEvent(row: Row, caller: BearerCaller, query: string, variabl
     retryAttempts: 0,
   });
   let poke: NodeJS.Timeout | undefined;
+  // Events still being made when the answer comes are awaited, so they land before the next row's digests.
+  const triggered: Promise<unknown>[] = [];
   try {
     return await new Promise<GraphQLAnswer>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${row.field} as ${caller}: no answer within 5 s`)), 5000);
@@ -322,11 +324,12 @@ async function firstEvent(row: Row, caller: BearerCaller, query: string, variabl
       );
       // The subscription starts listening a moment after it is sent; the event is made until it arrives.
       if (row.trigger && expectedCode(row, caller) === undefined) {
-        poke = setInterval(() => void row.trigger?.(caller, f).catch(reject), 250);
+        poke = setInterval(() => triggered.push(row.trigger!(caller, f).catch(reject)), 250);
       }
     });
   } finally {
     clearInterval(poke);
+    await Promise.all(triggered);
     await client.dispose();
   }
 }
