@@ -11,7 +11,7 @@ import { benchToken, createBenchDatabase, REDIS_URL, type ServiceProcess, startS
 
 const SUBSCRIBERS = Number(process.env.BENCH_MEMORY_SUBSCRIBERS ?? 10_000);
 const JOBS = 100;
-const PARALLEL_HANDSHAKES = 64;
+const PARALLEL_HANDSHAKES = Number(process.env.BENCH_MEMORY_PARALLEL ?? 128);
 const WARM_UP = 200;
 /** Lets the processes settle (sockets' buffers, lazy allocations) before RSS is read. */
 const SETTLE_MS = 3_000;

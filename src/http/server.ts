@@ -3,7 +3,7 @@
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
-import { GraphQLError, parse, specifiedRules, validate } from 'graphql';
+import { type DocumentNode, GraphQLError, parse, specifiedRules, validate } from 'graphql';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
@@ -58,6 +58,10 @@ export interface HttpServer {
 }
 
 type Door = 'rest' | 'graphql' | 'graphql_ws';
+
+/** Valid subscription documents kept for sharing (oldest dropped first), and the longest kept. */
+const MAX_SHARED_DOCUMENTS = 256;
+const MAX_SHARED_DOCUMENT_LENGTH = 4096;
 
 /**
  * A request refused before any resolver ran (a bad credential, a rate limit) answers with the
@@ -200,6 +204,16 @@ export async function createHttpServer(
     return { ...formatted, extensions: { ...formatted.extensions, requestId } };
   };
 
+  // Subscribers send the same few documents again and again. Each one parsed and validated once
+  // is shared by every subscription that sends it: ten thousand idle subscribers would otherwise
+  // hold ten thousand copies of the same syntax tree, and pay the parse and validation each.
+  const validDocuments = new Map<string, DocumentNode>();
+  const remember = (query: string, document: DocumentNode) => {
+    if (query.length > MAX_SHARED_DOCUMENT_LENGTH) return;
+    if (validDocuments.size >= MAX_SHARED_DOCUMENTS) validDocuments.delete(validDocuments.keys().next().value as string);
+    validDocuments.set(query, document);
+  };
+
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: bodyLimit });
   const wsActors = new WeakMap<object, Actor>();
   const wsCleanup = useServer<Record<string, unknown> | undefined, { request: { headers: Record<string, unknown> } }>(
@@ -223,15 +237,18 @@ export async function createHttpServer(
         const actor = wsActors.get(ctx.extra) ?? { kind: 'anonymous' };
         const refusal = await admit(actor, 'graphql_ws');
         if (refusal) return [graphQLRefusal(refusal, 'graphql_ws')];
-        let document;
-        try {
-          document = parse(payload.query, { maxTokens: MAX_DOCUMENT_TOKENS });
-        } catch (error) {
-          if (error instanceof GraphQLError) return [error];
-          throw error;
+        let document = validDocuments.get(payload.query);
+        if (!document) {
+          try {
+            document = parse(payload.query, { maxTokens: MAX_DOCUMENT_TOKENS });
+          } catch (error) {
+            if (error instanceof GraphQLError) return [error];
+            throw error;
+          }
+          const invalid = validate(schema, document, specifiedRules);
+          if (invalid.length > 0) return invalid;
+          remember(payload.query, document);
         }
-        const invalid = validate(schema, document, specifiedRules);
-        if (invalid.length > 0) return invalid;
         const refusals = operationRefusals({ schema, document, operationName: payload.operationName, variables: payload.variables }, limits.graphql, actor);
         for (const limit of refusals) refused(String(limit.extensions.code), 'graphql_ws');
         if (refusals.length > 0) return refusals;
