@@ -35,6 +35,8 @@ export interface OperationShape {
   operation: ContractOperation;
   parameters: Parameter[];
   body?: { contentType: string; required: boolean; schema: Schema };
+  /** Documented statuses, each with its JSON body schema when it has one. */
+  responses: Record<string, Schema | undefined>;
 }
 
 /**
@@ -111,8 +113,16 @@ export function operationShape(contract: OpenApiDocument, operation: ContractOpe
   });
   const content = raw.requestBody?.content as Record<string, { schema?: unknown }> | undefined;
   const [contentType, media] = Object.entries(content ?? {})[0] ?? [];
+  const responses = Object.fromEntries(
+    Object.entries(raw.responses).map(([status, response]) => {
+      const resolved = (typeof response.$ref === 'string' ? pointer(contract, response.$ref) : response) as { content?: Record<string, { schema?: unknown }> };
+      const json = resolved.content?.['application/json']?.schema;
+      return [status, json === undefined ? undefined : resolveSchema(contract, json)];
+    }),
+  );
   return {
     operation,
+    responses,
     parameters: parameters.filter((parameter) => parameter.in === 'path' || parameter.in === 'query'),
     ...(contentType && media
       ? { body: { contentType, required: raw.requestBody?.required === true, schema: resolveSchema(contract, media.schema ?? {}) } }
@@ -495,4 +505,41 @@ export function invalidRequest(shape: OperationShape, fixtures: Fixtures): fc.Ar
     );
   }
   return cases.length > 0 ? fc.oneof(...cases) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Where a JSON value departs from a schema (types, nullability, enums, formats, required fields). */
+export function schemaProblems(schema: Schema, value: unknown, path = '$'): string[] {
+  if (value === null) return schema.nullable || !schema.type ? [] : [`${path} is null`];
+  if (schema.enum && !schema.enum.includes(value)) return [`${path} = ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`];
+  switch (schema.type) {
+    case 'string':
+      if (typeof value !== 'string') return [`${path} is not a string`];
+      if (schema.format === 'uuid' && !UUID_TEXT.test(value)) return [`${path} = ${value} is not a UUID`];
+      if (schema.format === 'date-time' && (Number.isNaN(Date.parse(value)) || !value.includes('T'))) return [`${path} = ${value} is not a date-time`];
+      return [];
+    case 'integer':
+      return Number.isInteger(value) ? [] : [`${path} = ${JSON.stringify(value)} is not an integer`];
+    case 'number':
+      return typeof value === 'number' ? [] : [`${path} is not a number`];
+    case 'boolean':
+      return typeof value === 'boolean' ? [] : [`${path} is not a boolean`];
+    case 'array':
+      if (!Array.isArray(value)) return [`${path} is not an array`];
+      return value.flatMap((item, index) => (schema.items ? schemaProblems(schema.items, item, `${path}[${index}]`) : []));
+    case 'object': {
+      if (typeof value !== 'object' || Array.isArray(value)) return [`${path} is not an object`];
+      const record = value as Record<string, unknown>;
+      return [
+        ...(schema.required ?? []).filter((name) => !(name in record)).map((name) => `${path}.${name} is missing`),
+        ...Object.entries(schema.properties ?? {}).flatMap(([name, member]) => (name in record ? schemaProblems(member, record[name], `${path}.${name}`) : [])),
+      ];
+    }
+    default:
+      return [];
+  }
 }

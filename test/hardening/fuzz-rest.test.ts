@@ -15,7 +15,7 @@ import { createStoredExport } from '../exports/fixtures.ts';
 import { pngBytes, randomMd5 } from '../snapshots/fixtures.ts';
 import { type HttpAnswer, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import { changedTables, databaseDigest } from './authz-matrix.ts';
-import { type Fixtures, type FuzzRequest, invalidRequest, operationShape, type OperationShape, validRequest } from './contract-arbitraries.ts';
+import { type Fixtures, type FuzzRequest, invalidRequest, operationShape, type OperationShape, schemaProblems, validRequest } from './contract-arbitraries.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_129);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
@@ -256,6 +256,12 @@ describe('valid generated requests reach the handlers', () => {
         expect(answer.status, context).toBeLessThan(500);
         expect([401, 413, 415], context).not.toContain(answer.status);
         if (answer.status >= 400) expectErrorBody(answer, context);
+        else {
+          // An accepted request gets a status the contract documents, with a body of its schema.
+          expect(Object.keys(shape.responses), context).toContain(String(answer.status));
+          const schema = shape.responses[String(answer.status)];
+          if (schema) expect(schemaProblems(schema, answer.body), context).toEqual([]);
+        }
       });
     }, 60_000);
   }
