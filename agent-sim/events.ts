@@ -74,6 +74,8 @@ export interface FleetStats {
   /** Refused or failed requests, by HTTP status ("network" when no answer came). */
   errors: Record<string, number>;
   requests: number;
+  /** Requests sent again after no answer, 503 or 429 (each attempt also counts in requests). */
+  retries: number;
 }
 
 export class Tally {
@@ -91,6 +93,7 @@ export class Tally {
   lateSent = 0;
   lateRefusedStale = 0;
   requests = 0;
+  retries = 0;
   readonly commands: Record<string, number> = {};
   readonly unsupportedCommands: Record<string, number> = {};
   readonly errors: Record<string, number> = {};

@@ -17,8 +17,11 @@ export interface NodeKey {
 }
 
 export interface FleetOptions {
-  /** The service's base URL, without /v1 (e.g. http://localhost:4000). */
-  url: string;
+  /**
+   * The service's base URL, without /v1 (e.g. http://localhost:4000); or its replicas' URLs:
+   * nodes are dealt out over them, and a node that gets no answer moves to the next.
+   */
+  url: string | readonly string[];
   nodes: number;
   /** Registers `nodes` new nodes (POST /v1/nodes) with this admin JWT... */
   adminToken?: string;
@@ -163,6 +166,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         context,
         createRandom(streamSeed(seed, index, 0)),
         createRandom(streamSeed(seed, index, 1)),
+        index,
       ),
   );
   const byId = new Map(nodes.map((node) => [node.id, node]));
@@ -205,6 +209,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         unsupportedCommands: { ...tally.unsupportedCommands },
         errors: { ...tally.errors },
         requests: tally.requests,
+        retries: tally.retries,
       };
     },
     kill(nodeId) {

@@ -12,6 +12,8 @@ export interface Answer {
   code?: string;
   /** Why no answer came, when status is 0. */
   failure?: string;
+  /** The Retry-After seconds of a 503 or 429. */
+  retryAfterSec?: number;
 }
 
 /** The `failure` of a request its node gave up before it was sent (the node died or stopped). */
@@ -68,26 +70,41 @@ class ReplayGuard {
 export class Transport {
   private readonly agent: http.Agent;
   private readonly send: typeof http.request;
-  private readonly origin: URL;
+  /** Replicas of one service (the same path prefix); a node that gets no answer tries the next. */
+  private readonly origins: URL[];
   /** A service behind a path prefix sees (and verifies signatures over) the prefixed path. */
   private readonly prefix: string;
   private readonly timeoutMs: number;
   private readonly replay = new ReplayGuard();
 
-  constructor(url: string, options: TransportOptions) {
-    this.origin = new URL(url);
-    if (this.origin.protocol !== 'http:' && this.origin.protocol !== 'https:') {
-      throw new Error(`The service URL must be http or https, got "${url}"`);
+  constructor(url: string | readonly string[], options: TransportOptions) {
+    const urls = typeof url === 'string' ? [url] : url;
+    if (urls.length === 0) throw new Error('Give the service URL');
+    this.origins = urls.map((each) => new URL(each));
+    const [first] = this.origins as [URL, ...URL[]];
+    for (const origin of this.origins) {
+      if (origin.protocol !== 'http:' && origin.protocol !== 'https:') {
+        throw new Error(`The service URL must be http or https, got "${origin.href}"`);
+      }
+      if (origin.protocol !== first.protocol || origin.pathname !== first.pathname) {
+        throw new Error('The service URLs must share their scheme and path');
+      }
     }
-    const secure = this.origin.protocol === 'https:';
+    const secure = first.protocol === 'https:';
     const agentOptions = { keepAlive: true, maxSockets: options.connections, maxFreeSockets: options.connections };
     this.agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.send = secure ? https.request : http.request;
-    this.prefix = this.origin.pathname.replace(/\/+$/, '');
+    this.prefix = first.pathname.replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
-  request(method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<Answer> {
+  /** How many replicas requests can go to; `endpoint` arguments count modulo this. */
+  get endpoints(): number {
+    return this.origins.length;
+  }
+
+  request(method: string, path: string, headers: Record<string, string>, body?: string | Buffer, endpoint = 0): Promise<Answer> {
+    const origin = this.origins[endpoint % this.origins.length] as URL;
     return new Promise((resolve) => {
       let settled = false;
       const settle = (answer: Answer) => {
@@ -96,9 +113,9 @@ export class Transport {
         resolve(answer);
       };
       const request = this.send({
-        protocol: this.origin.protocol,
-        hostname: this.origin.hostname,
-        port: this.origin.port,
+        protocol: origin.protocol,
+        hostname: origin.hostname,
+        port: origin.port,
         method,
         path,
         agent: this.agent,
@@ -108,9 +125,11 @@ export class Transport {
       request.on('response', (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () =>
-          settle(parseAnswer(response.statusCode ?? 0, response.headers['content-type'], Buffer.concat(chunks))),
-        );
+        response.on('end', () => {
+          const answer = parseAnswer(response.statusCode ?? 0, response.headers['content-type'], Buffer.concat(chunks));
+          const retryAfter = Number(response.headers['retry-after']);
+          settle(Number.isFinite(retryAfter) && retryAfter > 0 ? { ...answer, retryAfterSec: retryAfter } : answer);
+        });
         response.on('error', (error) => settle({ status: 0, body: undefined, failure: error.message }));
       });
       request.on('timeout', () => request.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
@@ -141,6 +160,7 @@ export class Transport {
     path: string,
     body?: unknown,
     stillWanted: () => boolean = () => true,
+    endpoint = 0,
   ): Promise<Answer> {
     const fullPath = this.prefix + path;
     let payload: string | Buffer | undefined;
@@ -161,7 +181,7 @@ export class Transport {
       ...signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path: fullPath, body: payload, timestamp }),
       ...(contentType ? { 'content-type': contentType } : {}),
     };
-    return this.request(method, fullPath, headers, payload);
+    return this.request(method, fullPath, headers, payload, endpoint);
   }
 
   close(): void {

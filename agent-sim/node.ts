@@ -49,6 +49,9 @@ const DEFAULT_HEARTBEAT_SECONDS = 5;
 /** Long enough that the online report after a restart never repeats a signature of the same second. */
 const RESTART_MS = 1_000;
 const JOURNAL_SIZE = 128;
+/** How long a request is sent again when no answer (or 503, 429) comes, as the agent protocol asks. */
+const RETRY_FOR_MS = 30_000;
+const MIN_RETRY_DELAY_MS = 1_000;
 const AGENT_VERSION_BASE = '1.0';
 
 const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
@@ -118,6 +121,8 @@ export class SimNode {
     private readonly context: NodeContext,
     private readonly random: Random,
     private readonly noise: Random,
+    /** The replica this node talks to first; it moves to the next one when no answer comes. */
+    private endpoint = 0,
   ) {
     this.templates = context.behaviour.templates;
   }
@@ -177,11 +182,29 @@ export class SimNode {
 
   // ------------------------------------------------------------------ requests
 
+  /**
+   * One request, sent again after a second (or Retry-After) while no answer comes or the service
+   * answers 503 or 429, as the agent protocol asks; without an answer, to the next replica.
+   */
   private async call(method: string, path: string, body?: unknown): Promise<Answer> {
-    const { transport, tally, emit } = this.context;
-    const answer = await transport.signed(this, method, path, body, () => this.alive);
-    if (answer.failure === ABANDONED) return answer;
-    tally.requests++;
+    const { transport, tally } = this.context;
+    const deadline = Date.now() + RETRY_FOR_MS;
+    for (;;) {
+      const answer = await transport.signed(this, method, path, body, () => this.alive, this.endpoint);
+      if (answer.failure === ABANDONED) return answer;
+      tally.requests++;
+      const retryable = answer.status === 0 || answer.status === 503 || answer.status === 429;
+      if (!retryable || !this.alive || Date.now() > deadline) return this.answered(method, path, answer);
+      tally.retries++;
+      if (answer.status === 0) this.endpoint = (this.endpoint + 1) % transport.endpoints;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(MIN_RETRY_DELAY_MS, (answer.retryAfterSec ?? 0) * 1000)));
+      if (!this.alive) return { status: 0, body: undefined, failure: ABANDONED };
+    }
+  }
+
+  /** Counts the final answer of a request: stale leases and errors are tallied and reported. */
+  private answered(method: string, path: string, answer: Answer): Answer {
+    const { tally, emit } = this.context;
     if (ok(answer)) return answer;
     if (answer.status === 409 && answer.code === 'STALE_LEASE') {
       tally.staleReports++;

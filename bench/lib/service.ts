@@ -59,6 +59,8 @@ export interface ServiceProcess {
   rss(): number;
   /** Graceful stop (SIGTERM: drains connections). */
   stop(): Promise<void>;
+  /** Dies at once (SIGKILL): requests under way get no answer, transactions roll back. */
+  kill(): Promise<void>;
 }
 
 /** Starts one replica and resolves once /readyz answers 200. */
@@ -110,6 +112,11 @@ export async function startService(options: {
     },
     async stop() {
       child.kill('SIGTERM');
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+    async kill() {
+      child.kill('SIGKILL');
       await exited;
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -1,10 +1,92 @@
 // Helpers for tests that run several replicas of the service on one PostgreSQL and one Redis:
-// a progress subscriber over a real graphql-ws WebSocket, and the checks that its view of a job
-// is complete and in order.
+// real service processes, a progress subscriber over a real graphql-ws WebSocket, and the checks
+// that its view of a job is complete and in order.
+import { randomUUID } from 'node:crypto';
 import { print } from 'graphql';
 import { createClient as createWsClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { inject } from 'vitest';
+import { type ServiceProcess, startService } from '../../bench/lib/service.ts';
+import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
+import { type Database, openDatabase } from '../../src/adapters/db/database.ts';
+import { createBillingService } from '../../src/domain/billing/ledger.ts';
 import { FollowRenderProgressDocument, type FollowRenderProgressSubscription } from '../generated/graphql.ts';
+import { TEST_ADMIN, TEST_JWT_SECRET, TEST_NODE_HMAC_SECRET, TEST_SERVICE_TOKEN } from './app.ts';
+import { createTestDatabase } from './database.ts';
+
+export interface Replicas {
+  /** The service processes, each with its base URL; stop() is SIGTERM, kill() SIGKILL. */
+  processes: ServiceProcess[];
+  urls: string[];
+  /** A connection of the test's own to the replicas' database, for checks in SQL. */
+  db: Database;
+  redisPrefix: string;
+  token(userId: string, options?: { admin?: boolean }): Promise<string>;
+  /** A new user whose wallet holds amountMinor. */
+  user(amountMinor: number): Promise<{ id: string; token: string }>;
+  close(): Promise<void>;
+}
+
+/**
+ * `count` processes of the service (`tsx src/main.ts`) on one cloned PostgreSQL database, the
+ * machine's Redis under a prefix of their own and the global setup's s3rver, each ready (/readyz).
+ */
+export async function startReplicas(count: number): Promise<Replicas> {
+  const database = await createTestDatabase();
+  const redisPrefix = `test:${randomUUID()}:`;
+  const s3 = inject('s3');
+  const processes: ServiceProcess[] = [];
+  try {
+    const started = await Promise.allSettled(
+      Array.from({ length: count }, () =>
+        startService({
+          databaseUrl: database.url,
+          redisUrl: inject('redisUrl'),
+          env: {
+            NODE_ENV: 'test',
+            REDIS_PREFIX: redisPrefix,
+            JWT_SECRET: TEST_JWT_SECRET,
+            NODE_HMAC_SECRET: TEST_NODE_HMAC_SECRET,
+            SERVICE_TOKENS: TEST_SERVICE_TOKEN,
+            S3_ENDPOINT: s3.endpoint,
+            S3_BUCKET: s3.bucket,
+            S3_REGION: s3.region,
+            S3_ACCESS_KEY_ID: s3.accessKeyId,
+            S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+            LOG_LEVEL: 'error',
+          },
+        }),
+      ),
+    );
+    for (const outcome of started) if (outcome.status === 'fulfilled') processes.push(outcome.value);
+    const failed = started.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+  } catch (error) {
+    await Promise.all(processes.map((process) => process.kill()));
+    await database.drop();
+    throw error;
+  }
+  const db = await openDatabase({ databaseUrl: database.url, dataDir: '', poolSize: 4 });
+  const billing = createBillingService({ prisma: db.prisma });
+  const token = (userId: string, options: { admin?: boolean } = {}) => signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, ...options });
+  return {
+    processes,
+    urls: processes.map((process) => process.url),
+    db,
+    redisPrefix,
+    token,
+    async user(amountMinor) {
+      const id = randomUUID();
+      await billing.credit(TEST_ADMIN, { userId: id, amountMinor: BigInt(amountMinor), idempotencyKey: `test-funds-${randomUUID()}` });
+      return { id, token: await token(id) };
+    },
+    async close() {
+      await Promise.all(processes.map((process) => process.stop()));
+      await db.close();
+      await database.drop();
+    },
+  };
+}
 
 export type ProgressMessage = FollowRenderProgressSubscription['renderProgress'];
 
