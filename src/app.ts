@@ -14,6 +14,7 @@ import { createFolderObjectStore, type FolderObjectStore } from './adapters/stor
 import { createS3ObjectStore } from './adapters/storage/s3-store.ts';
 import type { Config } from './config.ts';
 import type { Actor } from './domain/actor.ts';
+import { InvalidStateError } from './domain/errors.ts';
 import { createDiscountCodeService } from './domain/billing/discount-codes.ts';
 import { createBillingService } from './domain/billing/ledger.ts';
 import { createExportService } from './domain/exports/export-service.ts';
@@ -120,7 +121,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       bus,
       clock,
       onAttemptsExhausted: async (jobId, message) => {
-        await jobs.fail(jobId, message);
+        try {
+          await jobs.fail(jobId, message);
+        } catch (error) {
+          // Ended meanwhile: cancelled, or failed by another replica's pass that saw the same chunk.
+          if (!(error instanceof InvalidStateError)) throw error;
+        }
       },
     });
     const snapshots = createSnapshotService({ prisma, bus, clock, store });
