@@ -9,6 +9,8 @@ const GIVE_UP_AFTER_MS = 30_000;
 const HEARTBEAT_EVERY_MS = 300;
 
 export interface AgentTally {
+  /** Requests sent, retries included. */
+  sent: number;
   /** Requests answered 503, or with no answer at all, and sent again. */
   retried: number;
   /** Answers other than 2xx, 409 (stale lease) and 503: none are expected. */
@@ -25,12 +27,13 @@ export interface RetryingFleet {
 
 /** Starts one agent per node; frameDelayMs paces the frames so work spans the injected fault. */
 export function startRetryingAgents(t: TestApp, nodes: TestNode[], options: { frameDelayMs: number }): RetryingFleet {
-  const tally: AgentTally = { retried: 0, unexpected: [], acceptedFrames: new Map() };
+  const tally: AgentTally = { sent: 0, retried: 0, unexpected: [], acceptedFrames: new Map() };
   let running = true;
 
   const send = async (node: TestNode, method: string, path: string, body?: unknown): Promise<HttpAnswer> => {
     const deadline = Date.now() + GIVE_UP_AFTER_MS;
     for (;;) {
+      tally.sent++;
       const answer = await t.signed(node, method, path, body).catch(() => undefined);
       if (answer && answer.status !== 503) {
         if (answer.status >= 300 && answer.status !== 409) tally.unexpected.push({ path, status: answer.status, body: answer.body });

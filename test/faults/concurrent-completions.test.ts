@@ -1,0 +1,83 @@
+// Two nodes finish the last chunks of a job at the same moment: the job must still move to
+// Encoding. Each completion runs in its own transaction, and without taking turns each would see
+// the other's chunk still open and leave the job in Rendering forever (found by the Redis outage
+// test, where the fleet finishes jobs in parallel).
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AgentCommand, startTestApp, type TestApp, type TestNode } from '../support/app.ts';
+
+const JOBS = 6;
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ startLoops: false });
+});
+afterAll(() => t?.close());
+
+async function commandsFor(node: TestNode): Promise<AgentCommand[]> {
+  const commands = await t.heartbeat(node);
+  for (const command of commands) {
+    expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`)).status).toBe(204);
+  }
+  return commands;
+}
+
+describe('simultaneous chunk completions', () => {
+  it('move every job to Encoding exactly when its last chunk completes', { timeout: 60_000 }, async () => {
+    const { scheduler, db } = t.app.services;
+    const user = await t.user(100_000);
+    const nodes = [await t.onlineNode('race-a'), await t.onlineNode('race-b')];
+    const stuck: string[] = [];
+    for (let n = 0; n < JOBS; n++) {
+      // 20 frames on 2 nodes: one chunk of 10 each.
+      const submitted = await t.rest('POST', '/v1/renders', {
+        token: user.token,
+        body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', duration_sec: 0.8, frame_rate: 25 },
+      });
+      expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
+      const jobId = submitted.body.id as string;
+      await scheduler.assignWork();
+      const given = await Promise.all(nodes.map(async (node) => ({ node, commands: await commandsFor(node) })));
+      const prepare = given.flatMap(({ node, commands }) => commands.filter((command) => command.type === 'prepare_replica').map((command) => ({ node, command })))[0];
+      if (!prepare) throw new Error('no node was asked to prepare the replica');
+      const ready = await t.signed(prepare.node, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
+        node_id: prepare.node.id,
+        replica_path: 'D:/replicas/race.aep',
+        lease: prepare.command.lease,
+      });
+      expect(ready.status).toBe(204);
+      await scheduler.assignWork();
+      const chunks = await Promise.all(
+        nodes.map(async (node) => {
+          const chunk = (await commandsFor(node)).find((command) => command.type === 'render_chunk');
+          if (!chunk) throw new Error(`${node.id} was given no chunk`);
+          return { node, chunk };
+        }),
+      );
+      for (const { node, chunk } of chunks) {
+        for (let frame = Number(chunk.start_frame); frame <= Number(chunk.end_frame); frame++) {
+          const reported = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, {
+            frame_job_id: chunk.frame_job_id,
+            frame_number: frame,
+            file_size_bytes: 1024,
+            lease: chunk.lease,
+          });
+          expect(reported.status).toBe(204);
+        }
+      }
+      const completions = await Promise.all(
+        chunks.map(({ node, chunk }) =>
+          t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${chunk.frame_job_id}/complete`, { lease: chunk.lease }),
+        ),
+      );
+      expect(completions.map((answer) => answer.status)).toEqual([204, 204]);
+      const job = await db.prisma.renderJob.findUniqueOrThrow({ where: { id: jobId } });
+      if (job.step !== 'Encoding') stuck.push(jobId);
+      // Cancelling frees the node the encode went to, for the next job.
+      expect((await t.rest('POST', `/v1/renders/${jobId}/cancel`, { token: user.token, body: {} })).status).toBe(200);
+      for (const node of nodes) await commandsFor(node);
+    }
+    expect(stuck).toEqual([]);
+  });
+});
