@@ -88,10 +88,18 @@ const JOB_FACTS = {
   durationSec: true,
 } satisfies Prisma.RenderJobSelect;
 
+interface PendingChunk {
+  id: string;
+  startFrame: number;
+  endFrame: number;
+  orderValue: number;
+  attempt: number;
+}
+
 interface PendingWork {
   kind: 'prepare' | 'chunk' | 'encode';
   job: JobFacts;
-  chunk?: { id: string; startFrame: number; endFrame: number; orderValue: number; attempt: number };
+  chunk?: PendingChunk;
 }
 
 interface SnapshotWork {
@@ -182,38 +190,62 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
     return byJob;
   }
 
-  /** Writes one placement: the command with its lease, the chunk or job it starts. */
+  /**
+   * Writes a pass's chunk placements in three statements, whatever their number: the chunks
+   * assigned (those still Pending), their render_chunk commands, their nodes Busy. A pass over a
+   * large fleet places thousands of chunks; writing them one by one held every node's row locked,
+   * and their heartbeats waiting, for seconds. Nodes are locked in id order, as heartbeats lock
+   * them, so the two never deadlock.
+   */
+  async function commitChunks(tx: Tx, placed: Array<{ work: PendingWork & { chunk: PendingChunk }; nodeId: string }>, now: Date) {
+    if (placed.length === 0) return;
+    const input = placed.map(({ work, nodeId }) => ({ chunk_id: work.chunk.id, node_id: nodeId, lease: randomUUID() }));
+    const assigned = new Set(
+      (
+        await tx.$queryRaw<Array<{ id: string }>>`
+          UPDATE frame_jobs f
+          SET status = 'Assigned', node_id = i.node_id, lease_token = i.lease, attempt = f.attempt + 1, assigned_at = ${now}, updated_at = ${now}
+          FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb) AS i(chunk_id uuid, node_id uuid, lease text)
+          WHERE f.id = i.chunk_id AND f.status = 'Pending'
+          RETURNING f.id::text AS id`
+      ).map((row) => row.id),
+    );
+    const written = placed.flatMap(({ work, nodeId }, index) =>
+      assigned.has(work.chunk.id) ? [{ work, nodeId, lease: (input[index] as { lease: string }).lease }] : [],
+    );
+    if (written.length === 0) return;
+    await tx.nodeCommand.createMany({
+      data: written.map(({ work: { job, chunk }, nodeId, lease }) => ({
+        nodeId,
+        type: CommandType.render_chunk,
+        renderJobId: job.id,
+        frameJobId: chunk.id,
+        leaseToken: lease,
+        payload: {
+          job_id: job.id,
+          frame_job_id: chunk.id,
+          start_frame: chunk.startFrame,
+          end_frame: chunk.endFrame,
+          replica_path: job.replicaPath,
+          quality: job.quality,
+          resolution: job.resolution,
+          frame_rate: job.frameRate,
+        },
+      })),
+    });
+    const busy = JSON.stringify(written.map(({ work, nodeId }) => ({ node_id: nodeId, job_id: work.job.id })));
+    await tx.$executeRaw`
+      WITH input AS (SELECT * FROM jsonb_to_recordset(${busy}::jsonb) AS i(node_id uuid, job_id uuid)),
+      locked AS (SELECT n.id FROM render_nodes n WHERE n.id IN (SELECT node_id FROM input) ORDER BY n.id FOR UPDATE)
+      UPDATE render_nodes n SET status = 'Busy', current_job_id = i.job_id, updated_at = ${now}
+      FROM input i, locked l
+      WHERE n.id = i.node_id AND l.id = i.node_id`;
+  }
+
+  /** Writes one placement of a job: the command with its lease, the step it starts. */
   async function commit(tx: Tx, work: PendingWork, nodeId: string, now: Date): Promise<RenderJob | null> {
     const lease = randomUUID();
     const { job } = work;
-    if (work.kind === 'chunk' && work.chunk) {
-      const { count } = await tx.frameJob.updateMany({
-        where: { id: work.chunk.id, status: FrameJobStatus.Pending },
-        data: { status: FrameJobStatus.Assigned, nodeId, leaseToken: lease, attempt: { increment: 1 }, assignedAt: now },
-      });
-      if (count === 0) return null;
-      await tx.nodeCommand.create({
-        data: {
-          nodeId,
-          type: CommandType.render_chunk,
-          renderJobId: job.id,
-          frameJobId: work.chunk.id,
-          leaseToken: lease,
-          payload: {
-            job_id: job.id,
-            frame_job_id: work.chunk.id,
-            start_frame: work.chunk.startFrame,
-            end_frame: work.chunk.endFrame,
-            replica_path: job.replicaPath,
-            quality: job.quality,
-            resolution: job.resolution,
-            frame_rate: job.frameRate,
-          },
-        },
-      });
-      await tx.renderNode.update({ where: { id: nodeId }, data: { status: NodeStatus.Busy, currentJobId: job.id } });
-      return null;
-    }
     let moved: RenderJob | null = null;
     if (work.kind === 'prepare') {
       moved = await moveJob(
@@ -323,15 +355,21 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
           }
           const placements = placeWork(items, nodes);
           const moved: RenderJob[] = [];
+          const chunks: Array<{ work: PendingWork & { chunk: PendingChunk }; nodeId: string }> = [];
           for (const placement of placements) {
             const w = byKey.get(placement.item.key) as PendingWork | SnapshotWork;
             if (w.kind === 'snapshot') {
               await commitSnapshot(tx, w, placement.nodeId);
               continue;
             }
+            if (w.kind === 'chunk' && w.chunk) {
+              chunks.push({ work: { ...w, chunk: w.chunk }, nodeId: placement.nodeId });
+              continue;
+            }
             const job = await commit(tx, w, placement.nodeId, now);
             if (job) moved.push(job);
           }
+          await commitChunks(tx, chunks, now);
           const events = await recordJobEvents(tx, moved.map((job) => job.id), now);
           return { placements, events, waiting: work.length + snapshots.length - placements.length, exhausted };
         },
