@@ -15,7 +15,9 @@ import {
 } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus, ObjectStore } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
-import type { Tx } from '../db.ts';
+import { retryOnConflict, type Tx } from '../db.ts';
+import { groupCommit } from '../group-commit.ts';
+import { chunkRefusal, type FrameReportToWrite, writeFrameReports } from './frame-reports.ts';
 import { InvalidStateError, NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
 import { type JobEvent, publishJobEvents, publishNodeStatusChanged } from '../events.ts';
 import { requireNode } from '../guards.ts';
@@ -122,15 +124,20 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
   /** The chunk this node holds now, or STALE_LEASE: the work was taken away from it. */
   async function heldChunk(tx: Tx, nodeId: string, jobId: string, frameJobId: string, given?: string) {
     const chunk = await tx.frameJob.findUnique({ where: { id: frameJobId } });
-    if (!chunk || chunk.renderJobId !== jobId) throw new NotFoundError('frame job', frameJobId);
-    if (chunk.nodeId !== nodeId || !ACTIVE_CHUNK.includes(chunk.status) || (given !== undefined && given !== chunk.leaseToken)) {
-      throw new StaleLeaseError(`Frame job ${frameJobId} is no longer held by this node under this lease`, {
-        frame_job_id: frameJobId,
-        status: chunk.status,
-      });
-    }
+    const refusal = chunkRefusal(chunk, nodeId, jobId, frameJobId, given);
+    if (refusal || !chunk) throw refusal;
     return chunk;
   }
+
+  const frameReports = groupCommit<FrameReportToWrite, undefined>({
+    write: async (batch) => {
+      const { outcomes, events } = await retryOnConflict(() =>
+        prisma.$transaction((tx) => writeFrameReports(tx, batch, clock.now()), { timeout: 30_000 }),
+      );
+      await publishJobEvents(bus, events);
+      return outcomes;
+    },
+  });
 
   /** The open prepare or encode command this node holds for the job, or STALE_LEASE. */
   async function heldCommand(tx: Tx, nodeId: string, jobId: string, type: CommandType, given?: string) {
@@ -204,46 +211,17 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       const node = requireNode(actor);
       const id = parseInput(uuid, jobId, 'render job id');
       const report = parseInput(frameReportSchema, input, 'frame report');
-      const outcome = await prisma.$transaction(async (tx) => {
-        const chunk = await heldChunk(tx, node.nodeId, id, report.frameJobId, report.lease);
-        if (report.frameNumber < chunk.startFrame || report.frameNumber > chunk.endFrame) {
-          throw new ValidationError('The frame is outside the frame job', [
-            { path: 'frameNumber', message: `must be between ${chunk.startFrame} and ${chunk.endFrame}` },
-          ]);
-        }
-        const validated = (report.fileSizeBytes ?? 0) > 0;
-        const { count } = await tx.frame.updateMany({
-          where: { renderJobId: id, frameNumber: report.frameNumber, frameJobId: chunk.id, rendered: false },
-          data: {
-            rendered: true,
-            validated,
-            nodeId: node.nodeId,
-            fileSizeBytes: report.fileSizeBytes === undefined ? null : BigInt(report.fileSizeBytes),
-            completedAt: report.completedAt ? new Date(report.completedAt) : clock.now(),
-          },
-        });
-        if (count === 0) return null;
-        await tx.frameJob.update({
-          where: { id: chunk.id },
-          data: {
-            status: FrameJobStatus.Rendering,
-            framesRendered: { increment: 1 },
-            framesValidated: { increment: validated ? 1 : 0 },
-          },
-        });
-        const job = await tx.renderJob.update({
-          where: { id },
-          data: { framesRendered: { increment: 1 }, ...(report.previewB64 ? { imagePreviewB64: report.previewB64 } : {}) },
-          select: { id: true, userId: true, step: true, framesRendered: true, totalFrames: true },
-        });
-        await tx.renderJob.update({
-          where: { id },
-          data: { renderProgress: Math.min(99, Math.floor((job.framesRendered * 100) / job.totalFrames)) },
-        });
-        await tx.renderNode.update({ where: { id: node.nodeId }, data: { currentFrame: report.frameNumber } });
-        return recordJobEvents(tx, [id], clock.now(), { withPreview: report.previewB64 ? new Set([id]) : undefined });
+      // Answered once the batch holding this report committed (and its progress was published).
+      await frameReports.submit({
+        nodeId: node.nodeId,
+        jobId: id,
+        frameJobId: report.frameJobId,
+        frameNumber: report.frameNumber,
+        lease: report.lease,
+        fileSizeBytes: report.fileSizeBytes,
+        completedAt: report.completedAt ? new Date(report.completedAt) : clock.now(),
+        previewB64: report.previewB64,
       });
-      if (outcome) await publishJobEvents(bus, outcome);
     },
 
     /** The node finished its chunk; frames it never reported are cut into a new chunk. */

@@ -1,0 +1,137 @@
+// Frame reports written in batches (see group-commit.ts): a fleet reports thousands of frames a
+// second, each one a row of `frames` and +1 on its chunk's and its job's counters. Written one by
+// one, every report of a job waited for the job row's lock in turn; here a batch checks every
+// report's lease in one query, marks its frames rendered in one statement and adds to each chunk
+// and job once, and the job's progress event is recorded once per batch.
+import type { FrameJob } from '../../generated/prisma/client.ts';
+import type { Tx } from '../db.ts';
+import { NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
+import type { JobEvent } from '../events.ts';
+import { recordJobEvents } from '../jobs/job-events.ts';
+import { ACTIVE_CHUNK } from '../scheduling/recut.ts';
+
+export interface FrameReportToWrite {
+  nodeId: string;
+  jobId: string;
+  frameJobId: string;
+  frameNumber: number;
+  lease?: string;
+  fileSizeBytes?: number;
+  completedAt: Date;
+  previewB64?: string;
+}
+
+type HeldChunkFacts = Pick<FrameJob, 'id' | 'renderJobId' | 'nodeId' | 'status' | 'leaseToken'>;
+
+/** Why a node may not report on this chunk: it does not exist, or it is no longer the node's under this lease. */
+export function chunkRefusal(
+  chunk: HeldChunkFacts | null,
+  nodeId: string,
+  jobId: string,
+  frameJobId: string,
+  given: string | undefined,
+): Error | undefined {
+  if (!chunk || chunk.renderJobId !== jobId) return new NotFoundError('frame job', frameJobId);
+  if (chunk.nodeId !== nodeId || !ACTIVE_CHUNK.includes(chunk.status) || (given !== undefined && given !== chunk.leaseToken)) {
+    return new StaleLeaseError(`Frame job ${frameJobId} is no longer held by this node under this lease`, {
+      frame_job_id: frameJobId,
+      status: chunk.status,
+    });
+  }
+  return undefined;
+}
+
+/**
+ * Writes a batch of frame reports in the caller's transaction. Answers, per report, nothing
+ * (stored, or already stored before) or the error that report alone is refused with, and the
+ * events of the jobs that changed, to publish after commit.
+ */
+export async function writeFrameReports(
+  tx: Tx,
+  reports: readonly FrameReportToWrite[],
+  now: Date,
+): Promise<{ outcomes: Array<Error | undefined>; events: JobEvent[] }> {
+  const chunkIds = [...new Set(reports.map((report) => report.frameJobId))];
+  const chunks = await tx.frameJob.findMany({
+    where: { id: { in: chunkIds } },
+    select: { id: true, renderJobId: true, nodeId: true, status: true, leaseToken: true, startFrame: true, endFrame: true },
+  });
+  const chunkById = new Map(chunks.map((chunk) => [chunk.id, chunk]));
+  const outcomes = reports.map((report): Error | undefined => {
+    const chunk = chunkById.get(report.frameJobId.toLowerCase()) ?? null;
+    const refusal = chunkRefusal(chunk, report.nodeId, report.jobId, report.frameJobId, report.lease);
+    if (refusal || !chunk) return refusal;
+    if (report.frameNumber < chunk.startFrame || report.frameNumber > chunk.endFrame) {
+      return new ValidationError('The frame is outside the frame job', [
+        { path: 'frameNumber', message: `must be between ${chunk.startFrame} and ${chunk.endFrame}` },
+      ]);
+    }
+    return undefined;
+  });
+  const accepted = reports.filter((_report, index) => outcomes[index] === undefined);
+  if (accepted.length === 0) return { outcomes, events: [] };
+
+  // Jobs, then nodes, locked in id order: concurrent batches and heartbeats take them in the same order.
+  const jobIds = [...new Set(accepted.map((report) => report.jobId))].sort();
+  const nodeIds = [...new Set(accepted.map((report) => report.nodeId))].sort();
+  await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ANY(${jobIds}::uuid[]) ORDER BY id FOR UPDATE`;
+  await tx.$queryRaw`SELECT id FROM render_nodes WHERE id = ANY(${nodeIds}::uuid[]) ORDER BY id FOR UPDATE`;
+
+  const input = JSON.stringify(
+    accepted.map((report, index) => ({
+      position: index,
+      job_id: report.jobId,
+      frame_number: report.frameNumber,
+      frame_job_id: report.frameJobId,
+      node_id: report.nodeId,
+      file_size_bytes: report.fileSizeBytes ?? null,
+      validated: (report.fileSizeBytes ?? 0) > 0,
+      completed_at: report.completedAt.toISOString(),
+      preview_b64: report.previewB64 ?? null,
+    })),
+  );
+  const changed = await tx.$queryRaw<Array<{ job_id: string; previewed: boolean }>>`
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
+        position int, job_id uuid, frame_number int, frame_job_id uuid, node_id uuid,
+        file_size_bytes bigint, validated boolean, completed_at timestamptz, preview_b64 text)
+    ), rendered AS (
+      -- A frame reported twice (in this batch or before) is rendered once: reports are idempotent.
+      UPDATE frames f SET rendered = true, validated = i.validated, node_id = i.node_id,
+        file_size_bytes = i.file_size_bytes, completed_at = i.completed_at
+      FROM input i
+      WHERE f.render_job_id = i.job_id AND f.frame_number = i.frame_number AND f.frame_job_id = i.frame_job_id AND NOT f.rendered
+      RETURNING f.render_job_id, f.frame_number, f.frame_job_id, f.validated
+    ), fresh AS (
+      SELECT DISTINCT ON (r.render_job_id, r.frame_number) i.*
+      FROM rendered r JOIN input i ON i.job_id = r.render_job_id AND i.frame_number = r.frame_number
+      ORDER BY r.render_job_id, r.frame_number, i.position
+    ), chunks AS (
+      UPDATE frame_jobs fj SET status = 'Rendering', frames_rendered = fj.frames_rendered + c.frames,
+        frames_validated = fj.frames_validated + c.validated, updated_at = ${now}
+      FROM (SELECT frame_job_id, count(*)::int AS frames, count(*) FILTER (WHERE validated)::int AS validated FROM fresh GROUP BY frame_job_id) c
+      WHERE fj.id = c.frame_job_id
+    ), jobs AS (
+      UPDATE render_jobs j SET frames_rendered = j.frames_rendered + c.frames,
+        render_progress = LEAST(99, ((j.frames_rendered + c.frames) * 100) / j.total_frames),
+        image_preview_b64 = COALESCE(c.preview_b64, j.image_preview_b64), updated_at = ${now}
+      FROM (
+        SELECT job_id, count(*)::int AS frames, (array_agg(preview_b64 ORDER BY position DESC) FILTER (WHERE preview_b64 IS NOT NULL))[1] AS preview_b64
+        FROM fresh GROUP BY job_id
+      ) c
+      WHERE j.id = c.job_id
+      RETURNING j.id, c.preview_b64 IS NOT NULL AS previewed
+    ), nodes AS (
+      UPDATE render_nodes n SET current_frame = c.frame_number, updated_at = ${now}
+      FROM (SELECT DISTINCT ON (node_id) node_id, frame_number FROM fresh ORDER BY node_id, position DESC) c
+      WHERE n.id = c.node_id
+    )
+    SELECT id::text AS job_id, previewed FROM jobs`;
+  const events = await recordJobEvents(
+    tx,
+    changed.map((row) => row.job_id),
+    now,
+    { withPreview: new Set(changed.filter((row) => row.previewed).map((row) => row.job_id)) },
+  );
+  return { outcomes, events };
+}
