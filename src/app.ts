@@ -12,7 +12,7 @@ import { createMemoryNonceStore } from './adapters/nonce/memory-nonce-store.ts';
 import { createRedisNonceStore } from './adapters/nonce/redis-nonce-store.ts';
 import { createFolderObjectStore, type FolderObjectStore } from './adapters/storage/folder-store.ts';
 import { createS3ObjectStore } from './adapters/storage/s3-store.ts';
-import type { Config } from './config.ts';
+import { type Config, redisClientName } from './config.ts';
 import type { Actor } from './domain/actor.ts';
 import { InvalidStateError } from './domain/errors.ts';
 import { createDiscountCodeService } from './domain/billing/discount-codes.ts';
@@ -82,8 +82,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const connectedBus = config.redisUrl
       ? await createRedisBus(config.redisUrl, {
           channelPrefix: config.redisPrefix,
-          // Tells this deployment's connections apart in CLIENT LIST (operators, fault tests).
-          clientName: `render-orchestrator${config.redisPrefix === '' ? '' : `:${config.redisPrefix}`}`,
+          clientName: redisClientName(config),
           onError: (error) => logger.warn({ err: error }, 'Redis event bus: reconnecting or a listener failed'),
         })
       : createMemoryBus();
@@ -178,7 +177,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger,
       loops,
       async listen() {
-        const port = await http.listen(config.port, config.host);
+        // The HTTP server has closed itself when it cannot listen; what the app opened goes too.
+        const port = await http.listen(config.port, config.host).catch(async (error: unknown) => {
+          await closeAll();
+          throw error;
+        });
         if (options.startLoops !== false) for (const loop of loops) loop.start();
         return { url: `http://127.0.0.1:${port}`, port };
       },

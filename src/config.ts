@@ -89,6 +89,11 @@ export class ConfigError extends Error {
   }
 }
 
+/** Names this deployment's Redis connections, to tell them apart in CLIENT LIST (operators, fault tests). */
+export function redisClientName(config: Pick<Config, 'redisPrefix'>): string {
+  return `render-orchestrator${config.redisPrefix === '' ? '' : `:${config.redisPrefix}`}`;
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {

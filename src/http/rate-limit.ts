@@ -72,11 +72,12 @@ return {count, ttl}
 
 export async function createRedisRateLimitCounter(
   url: string,
-  options: { keyPrefix: string; onError?: (error: unknown) => void },
+  options: { keyPrefix: string; clientName?: string; onError?: (error: unknown) => void },
 ): Promise<RateLimitCounter> {
   let connected = false;
   const client = createClient({
     url,
+    name: options.clientName,
     // While Redis is away, commands fail at once (and the request goes through) instead of
     // queueing behind the reconnection.
     disableOfflineQueue: true,

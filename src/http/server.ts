@@ -18,6 +18,7 @@ import { asGraphQLError, formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalEr
 import { limitsPlugin, MAX_DOCUMENT_TOKENS, operationRefusals } from '../graphql/limits.ts';
 import { schema } from '../graphql/schema.ts';
 import type { Services } from '../services.ts';
+import { redisClientName } from '../config.ts';
 import { registerDocsRoutes } from './docs.ts';
 import { errorReply, INTERNAL_ERROR, toErrorReply } from './errors.ts';
 import { registerHealthRoutes } from './health.ts';
@@ -93,10 +94,30 @@ function isGraphQLPath(url: string): boolean {
   return url.split('?')[0] === '/graphql';
 }
 
-export async function createHttpServer(
-  services: Services,
-  options: { logger: Logger; folderStore?: FolderObjectStore },
-): Promise<HttpServer> {
+interface HttpServerOptions {
+  logger: Logger;
+  folderStore?: FolderObjectStore;
+}
+
+type Closer = () => Promise<void>;
+
+async function closeEach(closers: readonly Closer[], onError: (error: unknown) => void): Promise<void> {
+  for (const close of [...closers].reverse()) await close().catch(onError);
+}
+
+export async function createHttpServer(services: Services, options: HttpServerOptions): Promise<HttpServer> {
+  // What start-up has opened (a Redis connection, the Fastify app), in the order it opened it: a
+  // later step failing closes it again, or the process could not exit.
+  const closers: Closer[] = [];
+  try {
+    return await assembleHttpServer(services, options, closers);
+  } catch (error) {
+    await closeEach(closers, (closeError) => options.logger.error({ err: closeError }, 'Closing after a failed start failed'));
+    throw error;
+  }
+}
+
+async function assembleHttpServer(services: Services, options: HttpServerOptions, closers: Closer[]): Promise<HttpServer> {
   const { limits } = services.config;
   const bodyLimit = limits.bodyLimitBytes;
   const app = Fastify({
@@ -114,6 +135,8 @@ export async function createHttpServer(
       return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : crypto.randomUUID();
     },
   });
+
+  closers.push(() => app.close());
 
   // JSON only: any other body is refused with 415 instead of reaching a service as a string.
   app.removeAllContentTypeParsers();
@@ -169,6 +192,7 @@ export async function createHttpServer(
   const counter = services.config.redisUrl
     ? await createRedisRateLimitCounter(services.config.redisUrl, {
         keyPrefix: limits.rateLimit.keyPrefix,
+        clientName: `${redisClientName(services.config)}:rate-limit`,
         onError: (error) => options.logger.debug({ err: error }, 'Rate limit counter: Redis connection error'),
       })
     : createMemoryRateLimitCounter();
@@ -176,6 +200,8 @@ export async function createHttpServer(
     metrics.rateLimitCounterErrors.inc();
     if (firstOfRun) options.logger.warn({ err: error }, 'Rate limits cannot be counted; requests are served without them until the counter answers');
   });
+  // Closed last: requests the app drains as it closes are still counted.
+  closers.unshift(() => rateLimiter.close());
   /** Counts the request against the actor's budget; the refusal to answer with when it is spent. */
   const admit = async (actor: Actor, door: Door): Promise<RateLimitedError | undefined> => {
     const refusal = await rateLimiter.admit(actor);
@@ -214,6 +240,9 @@ export async function createHttpServer(
     validDocuments.set(query, document);
   };
 
+  // Apollo's stop goes here among the closers, to run once the sockets are closed: its drain
+  // waits for every open connection.
+  const sockets = closers.length;
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: bodyLimit });
   const wsActors = new WeakMap<object, Actor>();
   const wsCleanup = useServer<Record<string, unknown> | undefined, { request: { headers: Record<string, unknown> } }>(
@@ -269,7 +298,9 @@ export async function createHttpServer(
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') refused('payload_too_large', 'graphql_ws');
     }),
   );
+  closers.push(() => new Promise<void>((resolve) => wsServer.close(() => resolve())), async () => wsCleanup.dispose());
   const legacyProgress = createLegacyProgressSockets(services, bodyLimit);
+  closers.push(() => legacyProgress.close());
   app.server.on('upgrade', (request, socket, head) => {
     const path = (request.url ?? '').split('?')[0] ?? '';
     if (path === '/graphql') {
@@ -332,6 +363,7 @@ export async function createHttpServer(
     ],
   });
   await apollo.start();
+  closers.splice(sockets, 0, () => apollo.stop());
   app.route({
     url: '/graphql',
     method: ['GET', 'POST', 'OPTIONS'],
@@ -357,17 +389,20 @@ export async function createHttpServer(
     app,
     metrics,
     async listen(port, host) {
-      await app.listen({ port, host });
+      // Listening is the last step of start-up: a port already taken leaves nothing open either.
+      await app.listen({ port, host }).catch(async (error: unknown) => {
+        await closeEach(closers, (closeError) => options.logger.error({ err: closeError }, 'Closing after a failed start failed'));
+        throw error;
+      });
       const address = app.server.address();
       return typeof address === 'object' && address ? address.port : port;
     },
     async close() {
-      await wsCleanup.dispose();
-      await legacyProgress.close();
-      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
-      await apollo.stop();
-      await app.close();
-      await rateLimiter.close();
+      let failure: unknown;
+      await closeEach(closers, (error) => {
+        failure ??= error;
+      });
+      if (failure !== undefined) throw failure;
     },
   };
 }

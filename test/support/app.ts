@@ -141,7 +141,12 @@ export async function startTestApp(
     ...options.env,
   };
   const app = await createApp(loadConfig(env), { clock: options.clock, startLoops: options.startLoops, logger: options.logger });
-  const { url } = await app.listen();
+  // A failed listen closes the app; the database and folder are this helper's to remove.
+  const { url } = await app.listen().catch(async (error: unknown) => {
+    await database?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  });
 
   const rest: TestApp['rest'] = async (method, path, requestOptions = {}) => {
     const headers: Record<string, string> = { ...requestOptions.headers };
