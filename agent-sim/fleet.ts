@@ -44,6 +44,8 @@ export interface FleetOptions {
   seed?: number;
   /** Keep-alive sockets shared by the whole fleet. */
   connections?: number;
+  /** Nodes registering or coming online at the same time while the fleet starts (32). */
+  startupConcurrency?: number;
   onEvent?: (event: FleetEvent) => void;
 }
 
@@ -103,7 +105,7 @@ async function register(
   const runId = randomBytes(3).toString('hex');
   const keys: NodeKey[] = [];
   const indexes = Array.from({ length: options.nodes }, (_unused, index) => index);
-  await eachLimited(indexes, STARTUP_CONCURRENCY, async (index) => {
+  await eachLimited(indexes, options.startupConcurrency ?? STARTUP_CONCURRENCY, async (index) => {
     const name = `sim-${runId}-${index + 1}`;
     const answer = await transport.bearer(options.adminToken as string, 'POST', '/v1/nodes', {
       name,
@@ -175,7 +177,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     if (!node) throw new Error(`No node ${nodeId} in this fleet`);
     return node;
   };
-  await eachLimited(nodes, STARTUP_CONCURRENCY, (node) => node.start());
+  await eachLimited(nodes, options.startupConcurrency ?? STARTUP_CONCURRENCY, (node) => node.start());
 
   let stopped: Promise<void> | undefined;
   return {
