@@ -73,7 +73,13 @@ async function startRollout(updateId: string, nodes: TestNode[]) {
 
 /** A resent report is signed a second earlier, as a retry would be, so it is not taken for a replay. */
 // Signed at the app's clock (tests move it past soak times); a resent report is signed a second earlier so it is not a replay.
-const signedAt = (resent: boolean) => ({ timestamp: Math.floor(clock.now().getTime() / 1000) - (resent ? 1 : 0) });
+// A resent report is signed one second before the report it repeats, so that it is not refused as
+// a replay even when the clock crossed a second between the two.
+let lastTimestamp = 0;
+const signedAt = (resent: boolean) => {
+  lastTimestamp = resent ? lastTimestamp - 1 : Math.floor(clock.now().getTime() / 1000);
+  return { timestamp: lastTimestamp };
+};
 
 const applied = (node: TestNode, updateId: string, version = '2.0.0', resent = false) =>
   t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/updates/${updateId}/applied`, { node_agent_version: version }, signedAt(resent));
