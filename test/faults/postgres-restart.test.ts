@@ -5,10 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RenderJobsDocument } from '../generated/graphql.ts';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
 import { type PrivatePostgres, startPrivatePostgres } from '../support/private-servers.ts';
 import { startRetryingAgents } from './retrying-agents.ts';
+import { readiness, startUserReader } from './user-reader.ts';
 
 const JOBS = 3;
 const FRAMES_PER_JOB = 60;
@@ -28,48 +28,6 @@ afterAll(async () => {
   await t?.close();
   await database?.close();
 });
-
-interface OutageAnswers {
-  requests: number;
-  byStatus: Map<number, number>;
-  /** Answers that were neither a success nor a clean 503 (REST) or SERVICE_UNAVAILABLE (GraphQL). */
-  unclean: unknown[];
-}
-
-/** A user reading their jobs over REST and GraphQL, as fast as answers come. */
-function startReader(jobIds: string[]) {
-  const answers: OutageAnswers = { requests: 0, byStatus: new Map(), unclean: [] };
-  let running = true;
-  const count = (status: number) => answers.byStatus.set(status, (answers.byStatus.get(status) ?? 0) + 1);
-  const loop = (async () => {
-    while (running) {
-      for (const id of jobIds) {
-        const rest = await t.rest('GET', `/v1/renders/${id}`, { token: user.token });
-        answers.requests++;
-        count(rest.status);
-        const clean503 = rest.status === 503 && rest.body?.error?.code === 'SERVICE_UNAVAILABLE' && rest.headers.get('retry-after') !== null;
-        if (rest.status !== 200 && !clean503) answers.unclean.push({ rest: rest.status, body: rest.body });
-      }
-      const graphql = await t.gql(RenderJobsDocument, { first: 10 }, user.token);
-      answers.requests++;
-      const codes = (graphql.errors ?? []).map((error) => error.extensions?.code);
-      count(codes.length === 0 ? graphql.status : 503);
-      if (codes.some((code) => code !== 'SERVICE_UNAVAILABLE')) answers.unclean.push({ graphql: graphql.errors });
-      await sleep(50);
-    }
-  })();
-  return {
-    answers,
-    async stop() {
-      running = false;
-      await loop;
-    },
-  };
-}
-
-async function readiness(): Promise<number> {
-  return (await t.rest('GET', '/readyz')).status;
-}
 
 describe('PostgreSQL restarts under traffic', () => {
   it('answers 503 meanwhile, recovers by itself, and keeps every retried report exactly once', { timeout: 90_000 }, async () => {
@@ -93,10 +51,10 @@ describe('PostgreSQL restarts under traffic', () => {
       interval: 100,
     });
 
-    const reader = startReader(jobIds);
+    const reader = startUserReader(t, user, jobIds);
     await database.stop();
     const faultsInjected = 1;
-    await vi.waitFor(async () => expect(await readiness()).toBe(503), { timeout: 10_000, interval: 100 });
+    await vi.waitFor(async () => expect(await readiness(t)).toBe(503), { timeout: 10_000, interval: 100 });
 
     // A user's write while the database is away is refused cleanly, and nothing of it remains.
     const refused = await t.rest('POST', '/v1/renders', {
@@ -108,7 +66,7 @@ describe('PostgreSQL restarts under traffic', () => {
     expect(refused.headers.get('retry-after')).toBe('2');
     await sleep(1_500);
     await database.start();
-    await vi.waitFor(async () => expect(await readiness()).toBe(200), { timeout: 15_000, interval: 100 });
+    await vi.waitFor(async () => expect(await readiness(t)).toBe(200), { timeout: 15_000, interval: 100 });
     await sleep(500);
     await reader.stop();
 
@@ -134,17 +92,16 @@ describe('PostgreSQL restarts under traffic', () => {
     const charges = await prisma.ledgerEntry.groupBy({ by: ['renderJobId'], where: { userId: user.id, kind: 'Charge' }, _count: { _all: true } });
     const duplicatedCharges = charges.reduce((extra, group) => extra + group._count._all - 1, 0);
     const wallet = await prisma.wallet.findUniqueOrThrow({ where: { userId: user.id } });
-    const requestsDuringOutage = [...reader.answers.byStatus.entries()].filter(([status]) => status === 503).reduce((sum, [, n]) => sum + n, 0);
+    const requestsDuringOutage = reader.tally.unavailable;
 
     console.log(
       `postgres-restart: faults injected ${faultsInjected}, requests during outage ${requestsDuringOutage} ` +
-        `(reader ${reader.answers.requests} in all, agent retries ${fleet.tally.retried}), ` +
+        `(reader ${reader.tally.requests} in all, agent retries ${fleet.tally.retried}), ` +
         `lost records ${lost}, duplicated records ${duplicatedFrames + duplicatedCharges}`,
     );
     expect(requestsDuringOutage).toBeGreaterThan(0);
     expect(fleet.tally.retried).toBeGreaterThan(0);
-    expect(reader.answers.unclean).toEqual([]);
-    expect(reader.answers.byStatus.get(500) ?? 0).toBe(0);
+    expect(reader.tally.unclean).toEqual([]);
     expect(fleet.tally.unexpected).toEqual([]);
     expect(lost).toBe(0);
     expect(duplicatedFrames + duplicatedCharges).toBe(0);

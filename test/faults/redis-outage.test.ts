@@ -8,10 +8,11 @@ import { print } from 'graphql';
 import { createClient as createWsClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { FollowRenderProgressDocument, type FollowRenderProgressSubscription, RenderJobsDocument } from '../generated/graphql.ts';
+import { FollowRenderProgressDocument, type FollowRenderProgressSubscription } from '../generated/graphql.ts';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
 import { type PrivateRedis, startPrivateRedis } from '../support/private-servers.ts';
 import { startRetryingAgents } from './retrying-agents.ts';
+import { readiness, startUserReader } from './user-reader.ts';
 
 const FRAMES_PER_JOB = 60;
 const STARTING_BALANCE = 100_000;
@@ -73,36 +74,6 @@ async function submit(): Promise<string> {
   return submitted.body.id as string;
 }
 
-/** A user reading their jobs over REST and GraphQL; every answer must be a success. */
-function startReader(jobIds: string[]) {
-  const answers = { requests: 0, failed: [] as unknown[] };
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      for (const id of [...jobIds]) {
-        const rest = await t.rest('GET', `/v1/renders/${id}`, { token: user.token });
-        answers.requests++;
-        if (rest.status !== 200) answers.failed.push({ rest: rest.status, body: rest.body });
-      }
-      const graphql = await t.gql(RenderJobsDocument, { first: 10 }, user.token);
-      answers.requests++;
-      if (graphql.errors) answers.failed.push({ graphql: graphql.errors });
-      await sleep(50);
-    }
-  })();
-  return {
-    answers,
-    async stop() {
-      running = false;
-      await loop;
-    },
-  };
-}
-
-async function readiness(): Promise<number> {
-  return (await t.rest('GET', '/readyz')).status;
-}
-
 async function unpublishedEvents(): Promise<number> {
   const metrics = await t.rest('GET', '/metrics');
   const line = String(metrics.body)
@@ -125,13 +96,13 @@ describe('Redis stops and comes back under traffic', () => {
       timeout: 20_000,
       interval: 100,
     });
-    const reader = startReader(jobIds);
-    const readsBefore = reader.answers.requests;
+    const reader = startUserReader(t, user, jobIds);
+    const readsBefore = reader.tally.requests;
     const agentRequestsBefore = fleet.tally.sent;
 
     await redis.stop();
     const faultsInjected = 1;
-    await vi.waitFor(async () => expect(await readiness()).toBe(503), { timeout: 10_000, interval: 100 });
+    await vi.waitFor(async () => expect(await readiness(t)).toBe(503), { timeout: 10_000, interval: 100 });
 
     // A write whose events cannot be published is still saved and answered as usual.
     const submittedDuringOutage = await submit();
@@ -147,11 +118,11 @@ describe('Redis stops and comes back under traffic', () => {
     expect(replayDuringOutage.status).toBe(401);
     expect(replayDuringOutage.body.error.code).toBe('UNAUTHENTICATED');
     await sleep(2_000);
-    const requestsDuringOutage = reader.answers.requests - readsBefore + fleet.tally.sent - agentRequestsBefore;
+    const requestsDuringOutage = reader.tally.requests - readsBefore + fleet.tally.sent - agentRequestsBefore;
 
     await redis.start();
     const seenBeforeRestart = new Map([...watchers].map(([jobId, watch]) => [jobId, watch.received.length]));
-    await vi.waitFor(async () => expect(await readiness()).toBe(200), { timeout: 15_000, interval: 100 });
+    await vi.waitFor(async () => expect(await readiness(t)).toBe(200), { timeout: 15_000, interval: 100 });
     // What was accepted during the outage is now known to Redis, so every replica refuses it.
     await vi.waitFor(async () => expect((await t.signed(probe, 'POST', probePath, heartbeat, { timestamp })).status).toBe(401), {
       timeout: 5_000,
@@ -212,7 +183,9 @@ describe('Redis stops and comes back under traffic', () => {
         `events not published ${unpublished}, lost records ${lostFrames + incompleteViews + missedEvents}, ` +
         `duplicated records ${duplicatedFrames + duplicatedCharges + repeatedEvents}`,
     );
-    expect(reader.answers.failed).toEqual([]);
+    // Everything the user reads lives in PostgreSQL: not one answer may fail.
+    expect(reader.tally.unclean).toEqual([]);
+    expect(reader.tally.unavailable).toBe(0);
     expect(requestsDuringOutage).toBeGreaterThan(0);
     expect(unpublished).toBeGreaterThan(0);
     expect({ lostFrames, incompleteViews, missedEvents }).toEqual({ lostFrames: 0, incompleteViews: 0, missedEvents: 0 });

@@ -43,12 +43,12 @@ export interface PrivateRedis {
 }
 
 /** A redis-server child process on a free loopback port, with persistence off. */
-export async function startPrivateRedis(binary = process.env.REDIS_SERVER_BIN ?? 'redis-server'): Promise<PrivateRedis> {
+export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    const started = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    const started = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
       stdio: 'ignore',
     });
     child = started;
@@ -83,7 +83,6 @@ export interface PrivatePostgres {
 }
 
 async function postgresBinDir(): Promise<string> {
-  if (process.env.PG_BINDIR) return process.env.PG_BINDIR;
   const { stdout } = await run('pg_config', ['--bindir']);
   return stdout.trim();
 }
