@@ -1,5 +1,5 @@
-// Every operation of the project's copy of the contract is served: a route for each method and
-// path, with the contract's parameter names.
+// The project's copy of the contract and the routes served under /v1 match both ways: a route for
+// every operation, with the contract's parameter names, and an operation for every route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listOperations, loadContract } from '../../rest-compat/contract.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -13,6 +13,29 @@ afterAll(() => t.close());
 
 // The folder store's download route exists only without S3; test/embedded.test.ts covers it.
 const ONLY_EMBEDDED = new Set(['GET /objects/{key}']);
+// The contract itself and the page that renders it are served under /v1 beside the operations.
+const CONTRACT_DOCUMENTS = new Set(['GET /docs', 'GET /docs/assets/{hash}/{name}', 'GET /openapi.yaml']);
+
+/**
+ * Every method and full path the server routes, read from Fastify's route tree (printRoutes
+ * writes each node's path relative to its parent, indented four characters per level).
+ */
+function servedRoutes(): { method: string; path: string }[] {
+  const tree = t.app.http.app.printRoutes({ commonPrefix: false });
+  const parents: string[] = [];
+  const routes: { method: string; path: string }[] = [];
+  for (const line of tree.split('\n')) {
+    const node = /^((?:│ {3}| {4})*)[├└]── (\S+)(?: \(([^)]+)\))?$/.exec(line);
+    if (!node) continue;
+    const depth = (node[1] ?? '').length / 4;
+    const path = `${depth > 0 ? parents[depth - 1] : ''}${node[2]}`;
+    parents[depth] = path;
+    const methods = (node[3] ?? '').split(', ').filter(Boolean);
+    // Fastify answers HEAD for every GET route on its own.
+    for (const method of methods.filter((m) => m !== 'HEAD' || !methods.includes('GET'))) routes.push({ method, path });
+  }
+  return routes;
+}
 
 describe('the REST contract', () => {
   it('has a route for every operation', () => {
@@ -28,5 +51,16 @@ describe('the REST contract', () => {
     expect(missing.map((operation) => `${operation.method} ${operation.path}`)).toEqual([]);
     // The check tells a served route from one that is not.
     expect(t.app.http.app.hasRoute({ method: 'DELETE', url: '/v1/renders/:job_id' })).toBe(false);
+  });
+
+  it('has an operation for every route served under /v1', () => {
+    const documented = new Set(listOperations(loadContract()).map((o) => `${o.method} ${o.path}`));
+    const served = servedRoutes()
+      .filter((route) => route.path.startsWith('/v1/'))
+      .map((route) => `${route.method} ${route.path.slice('/v1'.length).replace(/:([a-z_]+)/g, '{$1}')}`);
+    // The tree was read: every operation but the embedded store's download is among the routes.
+    expect(served.length).toBeGreaterThanOrEqual(documented.size - ONLY_EMBEDDED.size + CONTRACT_DOCUMENTS.size);
+    expect(served).toContain('POST /internal/render/jobs/{job_id}/chunks/{frame_job_id}/complete');
+    expect(served.filter((key) => !documented.has(key) && !CONTRACT_DOCUMENTS.has(key))).toEqual([]);
   });
 });
