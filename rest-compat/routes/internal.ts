@@ -102,8 +102,7 @@ export const internalRoutes: RestRoute[] = [
     accepts: 'bytes',
     bodyLimit: OUTPUT_UPLOAD_LIMIT_BYTES,
     async handle({ actor, params, query, bytes }, { agents }) {
-      const lease = typeof query.lease === 'string' ? query.lease : undefined;
-      await agents.uploadOutput(actor, params.job_id ?? '', params.format ?? '', lease, bytes ?? Buffer.alloc(0));
+      await agents.uploadOutput(actor, params.job_id ?? '', params.format ?? '', query.lease, bytes ?? Buffer.alloc(0));
     },
   },
   {
@@ -124,8 +123,7 @@ export const internalRoutes: RestRoute[] = [
       accepts: 'bytes',
       bodyLimit: SNAPSHOT_UPLOAD_LIMIT_BYTES,
       async handle({ actor, params, query, bytes }, { snapshots }) {
-        const lease = typeof query.lease === 'string' ? query.lease : undefined;
-        await snapshots.upload(actor, params.snapshot_id ?? '', file, lease, bytes ?? Buffer.alloc(0));
+        await snapshots.upload(actor, params.snapshot_id ?? '', file, query.lease, bytes ?? Buffer.alloc(0));
       },
     }),
   ),

@@ -275,7 +275,7 @@ const ONLY_EMBEDDED = new Set(['GET /objects/{key}']);
 
 const contract = loadContract();
 const operationKey = (operation: { method: string; path: string }) => `${operation.method} ${operation.path}`;
-/** The contract's operations and the routes served beside it (agent reports the protocol adds). */
+/** The contract's operations and the routes served, which test/contract/routes.test.ts holds to be the same. */
 const operations = [
   ...new Set([
     ...listOperations(contract).map(operationKey),

@@ -161,6 +161,7 @@ beforeAll(async () => {
   });
   expect(update.status, JSON.stringify(update.body)).toBe(201);
   const frameJob = await t.app.services.db.prisma.frameJob.findFirst({ where: { renderJobId: job.body.id } });
+  const command = await t.app.services.db.prisma.nodeCommand.findFirstOrThrow({ where: { nodeId: node.id } });
 
   fixtures = {
     job_id: fc.constant(job.body.id),
@@ -172,6 +173,8 @@ beforeAll(async () => {
     update_id: fc.constant(update.body.id),
     saved_project_id: fc.constant(projectId),
     frame_job_id: frameJob ? fc.constant(frameJob.id) : fc.uuid(),
+    // The work the scheduler gave the node: acknowledging it again is harmless, so valid cases succeed.
+    command_id: fc.constant(command.id),
     owner_user_id: fc.constant(owner.id),
     aep_file_md5: fc.constant(md5),
     cached_template_md5s: fc.constant([md5]),
@@ -301,6 +304,16 @@ describe('regressions', () => {
     const upload = await t.signed(node, 'PUT', `/v1/internal/snapshots/${snapshotId}/image?lease=a%00b`, pngBytes(64));
     expect(upload.status).toBe(400);
     expectErrorBody(upload, 'NUL in a query parameter');
+  });
+
+  it('the lease of an output upload, a query parameter, is parsed: a NUL is refused with 400 instead of failing in SQL with 500, a repeated one with 400 instead of being dropped', async () => {
+    const jobId = (await t.app.services.db.prisma.renderJob.findFirstOrThrow()).id;
+    for (const query of ['lease=a%00b', 'lease=a&lease=a']) {
+      const upload = await t.signed(node, 'PUT', `/v1/internal/render/jobs/${jobId}/outputs/mp4?${query}`, Buffer.from('encoded'));
+      expect(upload.status, query).toBe(400);
+      expectErrorBody(upload, query);
+      expect(upload.body.error.details.problems.map((problem: { path: string }) => problem.path), query).toEqual(['lease']);
+    }
   });
 
   it('a field holding arrays nested 200,000 deep is refused with 400, not a stack overflow and 500', async () => {

@@ -47,6 +47,9 @@ export const frameReportSchema = z.strictObject({
 export type FrameReport = z.input<typeof frameReportSchema>;
 
 export const chunkReportSchema = z.strictObject({ lease: lease.optional(), error: z.string().max(10_000).optional() });
+// The lease of an upload arrives in the query string, where it may also come repeated (a list) or
+// hold a NUL, which PostgreSQL cannot compare: it is parsed like any lease of a body.
+const outputUploadSchema = z.object({ lease: lease.optional() });
 export const crashReportSchema = z.strictObject({
   nodeId: uuid,
   frameJobId: uuid.optional(),
@@ -379,12 +382,13 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
     },
 
     /** One encoded output of the job, stored in the object store until `encoded` is reported. */
-    async uploadOutput(actor: Actor, jobId: string, format: string, givenLease: string | undefined, bytes: Buffer) {
+    async uploadOutput(actor: Actor, jobId: string, format: string, givenLease: unknown, bytes: Buffer) {
       const node = requireNode(actor);
       const id = parseInput(uuid, jobId, 'render job id');
       const kind = parseInput(z.string().regex(OUTPUT_FORMAT, 'must be a short lowercase format name such as mp4'), format, 'format');
+      const { lease: held } = parseInput(outputUploadSchema, { lease: givenLease }, 'output upload');
       if (bytes.length === 0) throw new ValidationError('The output is empty', [{ path: 'body', message: 'must hold the file bytes' }]);
-      await prisma.$transaction((tx) => heldCommand(tx, node.nodeId, id, CommandType.encode, givenLease));
+      await prisma.$transaction((tx) => heldCommand(tx, node.nodeId, id, CommandType.encode, held));
       await store.put(outputKey(id, kind), bytes, CONTENT_TYPES[kind] ?? 'application/octet-stream');
     },
 

@@ -243,7 +243,7 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
     },
 
     /** The rendered image or its thumbnail, uploaded by the node that holds the render. */
-    async upload(actor: Actor, id: string, file: SnapshotFile, givenLease: string | undefined, bytes: Buffer): Promise<void> {
+    async upload(actor: Actor, id: string, file: SnapshotFile, givenLease: unknown, bytes: Buffer): Promise<void> {
       const node = requireNode(actor);
       const snapshotId = parseInput(uuid, id, 'snapshot id');
       const { lease: held } = parseInput(uploadSchema, { lease: givenLease }, 'snapshot upload');
