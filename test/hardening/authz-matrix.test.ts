@@ -531,6 +531,17 @@ describe('the REST authorization matrix', () => {
     }
   });
 
+  it('refuses a crash report on a job the node was never given work on, and changes nothing', async () => {
+    const before = await databaseDigest(t);
+    const crash = await t.signed(f.nodes.bystander, 'POST', `/v1/internal/render/jobs/${f.preparingJobId}/crash`, {
+      node_id: f.nodes.bystander.id,
+      crash_signal: 'SIGSEGV',
+    });
+    expect(crash.status, JSON.stringify(crash.body)).toBe(409);
+    expect(crash.body.error.code).toBe('STALE_LEASE');
+    expect(changedTables(before, await databaseDigest(t))).toEqual([]);
+  });
+
   it("answers the contract's progress WebSocket as GET /renders/{job_id}/progress: the owner's and admins' only", async () => {
     const watch = (token: string | undefined) =>
       new Promise<{ code?: number; jobId?: string }>((resolve, reject) => {

@@ -282,6 +282,10 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
         const job = await tx.renderJob.findUnique({ where: { id }, select: { id: true } });
         if (!job) throw new NotFoundError('render job', id);
         const chunk = report.frameJobId ? await heldChunk(tx, node.nodeId, id, report.frameJobId, report.lease) : null;
+        // A node reports crashes on jobs it was given work on, never into a stranger's job log.
+        if (!chunk && !(await tx.nodeCommand.findFirst({ where: { nodeId: node.nodeId, renderJobId: id }, select: { id: true } }))) {
+          throw new StaleLeaseError(`This node was never given work on render job ${id}`, { job_id: id });
+        }
         const updated = await tx.renderNode.update({
           where: { id: node.nodeId },
           data: { lifetimeCrashCount: { increment: 1 }, consecutiveFailures: { increment: 1 }, aeRunning: false },
