@@ -9,28 +9,11 @@ import {
   ExportEntitiesDocument,
   ExportsDocument,
 } from '../generated/graphql.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
-import { createStoredExport, existingObjects, rowsOf, userActor } from './fixtures.ts';
+import { download, problemPaths, startTestApp, type TestApp, userActor } from '../support/app.ts';
+import { createStoredExport, existingObjects, rowsOf } from './fixtures.ts';
 
 let t: TestApp;
 let adminToken: string;
-
-interface User {
-  id: string;
-  token: string;
-}
-
-async function newUser(): Promise<User> {
-  const id = randomUUID();
-  return { id, token: await t.token(id) };
-}
-
-async function download(url: string) {
-  const response = await fetch(url);
-  return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()) };
-}
-
-const problemPaths = (body: any): string[] => body.error.details.problems.map((problem: { path: string }) => problem.path).sort();
 
 beforeAll(async () => {
   t = await startTestApp();
@@ -40,7 +23,7 @@ afterAll(() => t.close());
 
 describe('listing exports', () => {
   it('pages through the caller’s exports, newest first, 20 a page, over REST', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const base = Date.now() - 3600_000;
     const full = await createStoredExport(t, user.id, { produceDate: new Date(base + 30 * 60_000) });
     // Rows alone are enough to list; the objects of one export show that listing leaves them be.
@@ -60,7 +43,7 @@ describe('listing exports', () => {
         autoDeleteDate: new Date(Date.now() + 86_400_000),
       })),
     });
-    await createStoredExport(t, (await newUser()).id);
+    await createStoredExport(t, (await t.user()).id);
     const paths = (body: any) => body.data.map((e: { path: string }) => e.path);
 
     const first = await t.rest('GET', '/v1/exports', { token: user.token });
@@ -84,7 +67,7 @@ describe('listing exports', () => {
   });
 
   it('answers the same through the GraphQL connection, with cursors', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const base = Date.now() - 3600_000;
     const made: string[] = [];
     for (let minute = 0; minute < 3; minute++) {
@@ -100,19 +83,19 @@ describe('listing exports', () => {
   });
 
   it('shows admins everyone’s exports', async () => {
-    const owner = await newUser();
+    const owner = await t.user();
     const exported = await createStoredExport(t, owner.id);
     const rest = await t.rest('GET', '/v1/exports', { token: adminToken });
     expect(rest.body.data.map((e: { id: string }) => e.id)).toContain(exported.id);
     const gql = await t.gql(ExportsDocument, { first: 100 }, adminToken);
     expect(gql.data?.exports.edges.map((edge) => edge.node.id)).toContain(exported.id);
-    const other = await newUser();
+    const other = await t.user();
     const theirs = await t.rest('GET', '/v1/exports', { token: other.token });
     expect(theirs.body).toEqual({ data: [], meta: { page: 1, page_size: 20, total: 0, has_more: false } });
   });
 
   it('refuses bad pages with the error body', async () => {
-    const user = await newUser();
+    const user = await t.user();
     for (const query of ['page=0', 'page=x', 'page=-1', 'page=1.5']) {
       const response = await t.rest('GET', `/v1/exports?${query}`, { token: user.token });
       expect(response.status, query).toBe(400);
@@ -124,7 +107,7 @@ describe('listing exports', () => {
 
 describe('reading an export', () => {
   it('answers the export with its files over REST and GraphQL', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const exported = await createStoredExport(t, user.id);
     const rest = await t.rest('GET', `/v1/exports/${exported.id}`, { token: user.token });
     expect(rest.status).toBe(200);
@@ -155,20 +138,20 @@ describe('reading an export', () => {
   });
 
   it('resolves the Export entity for the gateway, only for those who may see it', async () => {
-    const owner = await newUser();
+    const owner = await t.user();
     const exported = await createStoredExport(t, owner.id);
     const representations = [{ __typename: 'Export', id: exported.id }];
     const mine = await t.gql(ExportEntitiesDocument, { representations }, owner.token);
     expect(mine.data?._entities).toEqual([{ __typename: 'Export', id: exported.id, userId: owner.id }]);
-    const other = await newUser();
+    const other = await t.user();
     const theirs = await t.gql(ExportEntitiesDocument, { representations }, other.token);
     expect(theirs.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
   });
 
   it('answers 404 for another user’s export and an unknown one, 400 for a bad id, 401 without a token', async () => {
-    const owner = await newUser();
+    const owner = await t.user();
     const exported = await createStoredExport(t, owner.id);
-    const other = await newUser();
+    const other = await t.user();
     for (const id of [exported.id, randomUUID()]) {
       const response = await t.rest('GET', `/v1/exports/${id}`, { token: other.token });
       expect(response.status).toBe(404);
@@ -194,7 +177,7 @@ describe('reading an export', () => {
 
 describe('download URLs', () => {
   it('download the exact bytes of each format from S3, mp4 by default', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const exported = await createStoredExport(t, user.id);
     const before = Date.now();
     const mp4 = await t.rest('GET', `/v1/exports/${exported.id}/download-url`, { token: user.token });
@@ -221,7 +204,7 @@ describe('download URLs', () => {
   });
 
   it('answers 404 for a format the export does not have and 400 for one that is not a format', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const exported = await createStoredExport(t, user.id);
     const missing = await t.rest('GET', `/v1/exports/${exported.id}/download-url?format=mov`, { token: user.token });
     expect(missing.status).toBe(404);
@@ -241,9 +224,9 @@ describe('download URLs', () => {
   });
 
   it('are for the owner and admins only', async () => {
-    const owner = await newUser();
+    const owner = await t.user();
     const exported = await createStoredExport(t, owner.id);
-    const other = await newUser();
+    const other = await t.user();
     const theirs = await t.rest('GET', `/v1/exports/${exported.id}/download-url`, { token: other.token });
     expect(theirs.status).toBe(404);
     const gql = await t.gql(ExportDownloadUrlDocument, { id: exported.id }, other.token);
@@ -255,7 +238,7 @@ describe('download URLs', () => {
   });
 
   it('stop working when they expire', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const exported = await createStoredExport(t, user.id);
     const { prisma } = t.app.services.db;
     const shortLived = createExportService({ prisma, store: t.app.services.store, clock: t.app.services.clock, downloadUrlTtlSeconds: 1 });
@@ -271,7 +254,7 @@ describe('download URLs', () => {
 
 describe('deleting an export', () => {
   it('removes every object and row over REST; the old URLs stop working and a repeat is 404', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const exported = await createStoredExport(t, user.id);
     const kept = await createStoredExport(t, user.id);
     const url = (await t.rest('GET', `/v1/exports/${exported.id}/download-url`, { token: user.token })).body.url as string;
@@ -294,7 +277,7 @@ describe('deleting an export', () => {
   });
 
   it('does the same through GraphQL', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const exported = await createStoredExport(t, user.id);
     const result = await t.gql(DeleteExportDocument, { id: exported.id }, user.token);
     expect(result.data?.deleteExport).toEqual({ __typename: 'DeletedExport', id: exported.id });
@@ -305,9 +288,9 @@ describe('deleting an export', () => {
   });
 
   it('leaves another user’s export alone (404), refuses anonymous callers and bad ids; admins may delete', async () => {
-    const owner = await newUser();
+    const owner = await t.user();
     const exported = await createStoredExport(t, owner.id);
-    const other = await newUser();
+    const other = await t.user();
     const rest = await t.rest('DELETE', `/v1/exports/${exported.id}`, { token: other.token });
     expect(rest.status).toBe(404);
     expect(rest.body.error.code).toBe('NOT_FOUND');
@@ -327,7 +310,7 @@ describe('deleting an export', () => {
   });
 
   it('keeps the row when an object cannot be deleted, so that a retry finishes the job', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const exported = await createStoredExport(t, user.id);
     const { store, db, clock } = t.app.services;
     const failing = createExportService({
@@ -351,7 +334,7 @@ describe('deleting an export', () => {
   });
 
   it('deletes once when the same delete arrives twice at once', async () => {
-    const user = await newUser();
+    const user = await t.user();
     const exported = await createStoredExport(t, user.id);
     const statuses = await Promise.all(
       [1, 2].map(async () => (await t.rest('DELETE', `/v1/exports/${exported.id}`, { token: user.token })).status),

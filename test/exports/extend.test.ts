@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreditWalletDocument, ExtendExportDocument, WalletDocument } from '../generated/graphql.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
-import { createStoredExport, daysFrom, userActor } from './fixtures.ts';
+import { startTestApp, type TestApp, userActor } from '../support/app.ts';
+import { createStoredExport, daysFrom } from './fixtures.ts';
 
 let t: TestApp;
 let adminToken: string;

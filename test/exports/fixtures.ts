@@ -1,7 +1,7 @@
-// Exports as the encode step will leave them: real objects in the store and the rows that point
-// at them. Until that step exists, tests write both themselves.
+// Exports as the encode step leaves them: real objects in the store and the rows that point at
+// them. The export tests write both directly: rendering and encoding a job first would take far
+// longer and test the encode step again, which the job tests cover.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Actor } from '../../src/domain/actor.ts';
 import type { ObjectStore } from '../../src/ports.ts';
 import type { TestApp } from '../support/app.ts';
 
@@ -23,10 +23,6 @@ export interface ExportOptions {
   /** What the rows say the files weigh (the stored test objects are small). */
   mainSizeBytes?: bigint;
   gifSizeBytes?: bigint;
-}
-
-export function userActor(userId: string, isAdmin = false): Actor {
-  return { kind: 'user', userId, isAdmin, plan: null, isReseller: false };
 }
 
 /** An mp4 main file with a poster image, a gif with a thumbnail and a webm without one. */

@@ -18,7 +18,7 @@ let f: ReturnType<typeof snapshotFixtures>;
 
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false, env: { HTTP_BODY_LIMIT_BYTES: String(LIMIT) } });
-  f = snapshotFixtures(t, clock);
+  f = snapshotFixtures(t);
 });
 afterAll(() => t.close());
 
@@ -26,7 +26,7 @@ const padded = (bytes: number) => JSON.stringify({ saved_project_id: 'x', name: 
 
 describe('JSON bodies', () => {
   it('over the limit are refused with 413 and the error body; under it they reach validation', async () => {
-    const user = await f.newUser();
+    const user = await t.user();
     const big = await t.rest('POST', '/v1/renders', { token: user.token, rawBody: padded(LIMIT) });
     expect(big.status).toBe(413);
     expect(big.body).toEqual({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large', details: { limit: LIMIT } } });
@@ -44,7 +44,7 @@ describe('JSON bodies', () => {
 
 describe('GraphQL requests', () => {
   it('over the limit are refused with 413 in GraphQL’s error shape', async () => {
-    const user = await f.newUser();
+    const user = await t.user();
     const response = await fetch(`${t.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
@@ -57,7 +57,7 @@ describe('GraphQL requests', () => {
   });
 
   it('over the limit close the graphql-ws socket as too big (1009)', async () => {
-    const user = await f.newUser();
+    const user = await t.user();
     const client = createClient({
       url: `${t.url.replace('http', 'ws')}/graphql`,
       webSocketImpl: WebSocket,
@@ -73,9 +73,9 @@ describe('GraphQL requests', () => {
 
 describe('agent uploads', () => {
   it('take bodies far over the JSON limit on the upload routes, and the JSON limit elsewhere', async () => {
-    const owner = await f.newUser();
+    const owner = await t.user();
     const project = await f.savedProject(owner);
-    const node = await f.onlineNode([project.md5]);
+    const node = await t.onlineNode(undefined, { templates: [project.md5] });
     const asked = await t.rest('POST', '/v1/snapshots', { token: owner.token, body: { saved_project_id: project.id, scene_key: 'intro', frame_number: 1 } });
     expect(asked.status).toBe(202);
     await t.app.services.scheduler.assignWork();

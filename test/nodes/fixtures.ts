@@ -1,14 +1,9 @@
-// Nodes, clocks and callers for the node administration tests, each one line in a test.
+// Clocks and callers for the node administration tests, each one line in a test; nodes come
+// from the shared test app (t.node, t.onlineNode, t.heartbeat).
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import type { Clock } from '../../src/ports.ts';
 import { TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
-
-export interface TestNode {
-  id: string;
-  agentKey: string;
-  name: string;
-}
 
 export interface Callers {
   admin: string;
@@ -25,30 +20,6 @@ export async function callers(t: TestApp): Promise<Callers> {
     user: await t.token(randomUUID()),
     service: TEST_SERVICE_TOKEN,
   };
-}
-
-export async function registerNode(t: TestApp, admin: string, overrides: Record<string, unknown> = {}): Promise<TestNode> {
-  const name = `node-${randomUUID().slice(0, 8)}`;
-  const response = await t.rest('POST', '/v1/nodes', {
-    token: admin,
-    body: { name, region: 'eu-west', node_ip: '10.0.0.1', worker_port: 8181, current_ae_version: '24.1', ...overrides },
-  });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return { id: response.body.id, agentKey: response.body.agent_key, name };
-}
-
-/** A node that reported it started, so it is Online with a fresh heartbeat. */
-export async function onlineNode(t: TestApp, admin: string): Promise<TestNode> {
-  const node = await registerNode(t, admin);
-  const online = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, { node_agent_version: '1.0.0' });
-  expect(online.status).toBe(200);
-  return node;
-}
-
-export async function heartbeat(t: TestApp, node: TestNode, body: Record<string, unknown> = {}) {
-  const response = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, body);
-  expect(response.status, JSON.stringify(response.body)).toBe(200);
-  return response.body as { next_heartbeat_in_sec: number; pending_commands: Record<string, any>[] };
 }
 
 /** Real time plus an offset the test moves; tokens and signatures are checked by it too. */
@@ -92,6 +63,3 @@ export async function expectGraphQLAdminOnly(call: (token?: string) => Promise<{
   expect((await call(who.user)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   expect((await call(who.service)).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
 }
-
-export const problemPaths = (body: any): string[] =>
-  body.error.details.problems.map((problem: { path: string }) => problem.path).sort();

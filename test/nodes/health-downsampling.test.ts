@@ -3,7 +3,7 @@ import { DOWNSAMPLING_LOCK, downsampleHealth } from '../../src/domain/nodes/heal
 import type { NodeStatus } from '../../src/generated/prisma/client.ts';
 import type { Loop } from '../../src/loops/loop.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { type Callers, callers, controllableClock, registerNode } from './fixtures.ts';
+import { type Callers, callers, controllableClock } from './fixtures.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -56,7 +56,7 @@ async function history(nodeId: string, from: Date, to: Date) {
 
 describe('health history retention', () => {
   it('folds raw samples into minutes after an hour, minutes into hours after a day, and drops hours after 30 days', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     const b = base().getTime();
     await addRaw(node.id, new Date(b + 10 * MINUTE + 5_000), 10);
     await addRaw(node.id, new Date(b + 10 * MINUTE + 20_000), 30, 'Busy', true);
@@ -106,8 +106,8 @@ describe('health history retention', () => {
   });
 
   it('keeps each node’s samples to itself and leaves recent samples raw', async () => {
-    const first = await registerNode(t, who.admin);
-    const second = await registerNode(t, who.admin);
+    const first = await t.node();
+    const second = await t.node();
     const b = base().getTime();
     await addRaw(first.id, new Date(b + 5 * MINUTE), 10);
     await addRaw(second.id, new Date(b + 5 * MINUTE + 1_000), 80);
@@ -123,7 +123,7 @@ describe('health history retention', () => {
   });
 
   it('skips the pass while another replica holds the lock, and changes nothing', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     const b = base().getTime();
     await addRaw(node.id, new Date(b + MINUTE), 10);
     const before = await samplesOf(node.id);

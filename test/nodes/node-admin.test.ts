@@ -9,18 +9,8 @@ import {
   RestartRenderNodeDocument,
   UpdateRenderNodeDocument,
 } from '../generated/graphql.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
-import {
-  type Callers,
-  callers,
-  expectAdminOnly,
-  expectGraphQLAdminOnly,
-  heartbeat,
-  onlineNode,
-  problemPaths,
-  registerNode,
-  type TestNode,
-} from './fixtures.ts';
+import { startTestApp, type TestApp, problemPaths, type TestNode } from '../support/app.ts';
+import { type Callers, callers, expectAdminOnly, expectGraphQLAdminOnly } from './fixtures.ts';
 
 let t: TestApp;
 let who: Callers;
@@ -82,7 +72,7 @@ async function commandsOf(nodeId: string) {
 
 describe('PATCH /nodes/{node_id} and updateRenderNode', () => {
   it('changes the settings, answers the node, and lets running work carry on', async () => {
-    const node = await onlineNode(t, who.admin);
+    const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
     const running = await runningChunk(node);
     const owner = randomUUID();
     const maintenance = new Date(Date.now() - 60_000).toISOString();
@@ -119,7 +109,7 @@ describe('PATCH /nodes/{node_id} and updateRenderNode', () => {
   });
 
   it('clears the owner and the maintenance time with null, and answers the same through GraphQL', async () => {
-    const node = await registerNode(t, who.admin, { owner_user_id: randomUUID() });
+    const node = await t.node(undefined, { registration: { owner_user_id: randomUUID() } });
     const set = await t.gql(
       UpdateRenderNodeDocument,
       { id: node.id, input: { nextMaintenanceAt: '2031-01-02T03:04:05.000Z', maintenanceReason: 'disk', priority: 3, acceptsNewJobs: false } },
@@ -151,7 +141,7 @@ describe('PATCH /nodes/{node_id} and updateRenderNode', () => {
   });
 
   it('refuses bad input with the error body and changes nothing', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     const before = await nodeRow(node.id);
     const bad = await t.rest('PATCH', `/v1/nodes/${node.id}`, {
       token: who.admin,
@@ -178,7 +168,7 @@ describe('PATCH /nodes/{node_id} and updateRenderNode', () => {
   });
 
   it('is for admins only', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     const before = await nodeRow(node.id);
     await expectAdminOnly(t, who, 'PATCH', `/v1/nodes/${node.id}`, { priority: 9 });
     await expectGraphQLAdminOnly((token) => t.gql(UpdateRenderNodeDocument, { id: node.id, input: { priority: 9 } }, token), who);
@@ -188,14 +178,14 @@ describe('PATCH /nodes/{node_id} and updateRenderNode', () => {
 
 describe('restart', () => {
   it('queues a restart that the next signed heartbeat delivers, and moves the work off at once', async () => {
-    const node = await onlineNode(t, who.admin);
+    const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
     const running = await runningChunk(node);
     const response = await t.rest('POST', `/v1/nodes/${node.id}/restart`, { token: who.admin });
     expect(response.status).toBe(202);
     expect(response.body).toEqual({ command_id: expect.any(String), recut_chunks: 1 });
 
-    const answer = await heartbeat(t, node, { status: 'Busy' });
-    expect(answer.pending_commands).toEqual([
+    const answer = await t.heartbeat(node, { status: 'Busy' });
+    expect(answer).toEqual([
       { type: 'restart', command_id: response.body.command_id, requested_by: who.adminId },
     ]);
     const chunk = await prisma().frameJob.findUniqueOrThrow({ where: { id: running.chunk.id } });
@@ -205,7 +195,7 @@ describe('restart', () => {
   });
 
   it('replaces a restart still waiting, so the machine reboots once; GraphQL does the same', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     const first = await t.rest('POST', `/v1/nodes/${node.id}/restart`, { token: who.admin });
     const second = await t.gql(RestartRenderNodeDocument, { id: node.id }, who.admin);
     expect(second.errors).toBeUndefined();
@@ -220,7 +210,7 @@ describe('restart', () => {
   });
 
   it('refuses callers who are not admins and unknown nodes, and queues nothing', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     await expectAdminOnly(t, who, 'POST', `/v1/nodes/${node.id}/restart`);
     await expectGraphQLAdminOnly((token) => t.gql(RestartRenderNodeDocument, { id: node.id }, token), who);
     expect((await t.rest('POST', `/v1/nodes/${randomUUID()}/restart`, { token: who.admin })).status).toBe(404);
@@ -233,7 +223,7 @@ describe('restart', () => {
 
 describe('release', () => {
   it('re-cuts a running chunk so that only its missing frames are rendered again', async () => {
-    const node = await onlineNode(t, who.admin);
+    const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
     const { jobId, chunk, commandId } = await runningChunk(node);
     const rendered = [
       ...Array.from({ length: 5 }, (_, index) => chunk.startFrame + index),
@@ -274,7 +264,7 @@ describe('release', () => {
   });
 
   it('answers through GraphQL, also for a node without work', async () => {
-    const node = await onlineNode(t, who.admin);
+    const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
     await runningChunk(node);
     const first = await t.gql(ReleaseRenderNodeDocument, { id: node.id }, who.admin);
     expect(first.data?.releaseRenderNode).toMatchObject({ __typename: 'RenderNodeAction', recutChunks: 1, commandId: null });
@@ -283,7 +273,7 @@ describe('release', () => {
   });
 
   it('refuses callers who are not admins and unknown nodes, and leaves the work where it is', async () => {
-    const node = await onlineNode(t, who.admin);
+    const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
     const running = await runningChunk(node);
     await expectAdminOnly(t, who, 'POST', `/v1/nodes/${node.id}/release`);
     await expectGraphQLAdminOnly((token) => t.gql(ReleaseRenderNodeDocument, { id: node.id }, token), who);
@@ -296,12 +286,12 @@ describe('release', () => {
 
 describe('close-ae', () => {
   it('queues close_ae and leaves the work assigned, through both doors', async () => {
-    const node = await onlineNode(t, who.admin);
+    const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
     const running = await runningChunk(node);
     const response = await t.rest('POST', `/v1/nodes/${node.id}/close-ae`, { token: who.admin });
     expect(response.status).toBe(204);
-    const answer = await heartbeat(t, node);
-    expect(answer.pending_commands.map((command) => command.type)).toEqual(['close_ae']);
+    const answer = await t.heartbeat(node);
+    expect(answer.map((command) => command.type)).toEqual(['close_ae']);
     expect(await prisma().frameJob.findUniqueOrThrow({ where: { id: running.chunk.id } })).toMatchObject({
       status: 'Assigned',
       leaseToken: running.lease,
@@ -314,7 +304,7 @@ describe('close-ae', () => {
   });
 
   it('refuses callers who are not admins and unknown nodes', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     await expectAdminOnly(t, who, 'POST', `/v1/nodes/${node.id}/close-ae`);
     await expectGraphQLAdminOnly((token) => t.gql(CloseRenderNodeAeDocument, { id: node.id }, token), who);
     expect((await t.rest('POST', `/v1/nodes/${randomUUID()}/close-ae`, { token: who.admin })).status).toBe(404);
@@ -326,9 +316,9 @@ describe('close-ae', () => {
 
 describe('health', () => {
   it('answers what the last heartbeat said, through both doors', async () => {
-    const node = await onlineNode(t, who.admin);
+    const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
     const jobId = randomUUID();
-    await heartbeat(t, node, { status: 'Busy', cpu_pct: 64, ram_available_mb: 4096, ae_running: true, current_job_id: jobId, current_frame: 12, cache_used_gb: 7 });
+    await t.heartbeat(node, { status: 'Busy', cpu_pct: 64, ram_available_mb: 4096, ae_running: true, current_job_id: jobId, current_frame: 12, cache_used_gb: 7 });
     const response = await t.rest('GET', `/v1/nodes/${node.id}/health`, { token: who.admin });
     expect(response.status).toBe(200);
     expect(response.body).toEqual({
@@ -348,7 +338,7 @@ describe('health', () => {
   });
 
   it('has no time for a node that never sent a heartbeat; refuses non-admins and unknown nodes', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     const response = await t.rest('GET', `/v1/nodes/${node.id}/health`, { token: who.admin });
     expect(response.body).toMatchObject({ recorded_at: null, status: 'Registered' });
     await expectAdminOnly(t, who, 'GET', `/v1/nodes/${node.id}/health`);
@@ -361,11 +351,11 @@ describe('health', () => {
 
 describe('health history', () => {
   it('answers the last hour of samples oldest first by default, and the range asked for', async () => {
-    const node = await onlineNode(t, who.admin);
+    const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
     const now = Date.now();
     const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
     for (const [minutesAgo, cpu] of [[50, 10], [5, 20], [120, 30]] as const) {
-      await heartbeat(t, node, { recorded_at: at(minutesAgo), cpu_pct: cpu });
+      await t.heartbeat(node, { recorded_at: at(minutesAgo), cpu_pct: cpu });
     }
     const recent = await t.rest('GET', `/v1/nodes/${node.id}/health/history`, { token: who.admin });
     expect(recent.status).toBe(200);
@@ -388,7 +378,7 @@ describe('health history', () => {
   });
 
   it('refuses a range that ends before it starts, malformed times, non-admins and unknown nodes', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     const path = `/v1/nodes/${node.id}/health/history`;
     const backwards = await t.rest('GET', `${path}?from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z`, { token: who.admin });
     expect(backwards.status).toBe(400);
@@ -412,8 +402,8 @@ describe('health history', () => {
 
 describe('crashes', () => {
   it('answers the node’s crashes newest first, through both doors', async () => {
-    const node = await registerNode(t, who.admin);
-    const other = await registerNode(t, who.admin);
+    const node = await t.node();
+    const other = await t.node();
     const base = Date.now() - 3600_000;
     for (const [minutes, signal] of [[10, 'SIGSEGV'], [30, 'SIGABRT'], [20, 'EXCEPTION_ACCESS_VIOLATION']] as const) {
       await prisma().nodeCrash.create({
@@ -442,7 +432,7 @@ describe('crashes', () => {
   });
 
   it('refuses non-admins and unknown nodes', async () => {
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     await expectAdminOnly(t, who, 'GET', `/v1/nodes/${node.id}/crashes`);
     await expectGraphQLAdminOnly((token) => t.gql(RenderNodeCrashesDocument, { nodeId: node.id }, token), who);
     expect((await t.rest('GET', `/v1/nodes/${randomUUID()}/crashes`, { token: who.admin })).status).toBe(404);

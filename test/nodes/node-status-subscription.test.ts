@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { NodeStatusChangedDocument, type NodeStatusChangedSubscription } from '../generated/graphql.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { type Callers, callers, registerNode } from './fixtures.ts';
+import { type Callers, callers } from './fixtures.ts';
 
 let t: TestApp;
 let who: Callers;
@@ -74,7 +74,7 @@ function watch(client: Client) {
 /** The server subscribes to the bus after the subscribe message; registering probes until one is heard proves it is listening. */
 async function listening(watcher: ReturnType<typeof watch>) {
   for (let attempt = 0; attempt < 50 && watcher.events.length === 0; attempt++) {
-    await registerNode(t, who.admin);
+    await t.node();
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   expect(watcher.events.length).toBeGreaterThan(0);
@@ -85,7 +85,7 @@ describe('the nodeStatusChanged subscription', () => {
     const watcher = watch(connect(who.admin));
     await listening(watcher);
 
-    const node = await registerNode(t, who.admin);
+    const node = await t.node();
     await expect(watcher.until((event) => event.id === node.id)).resolves.toMatchObject({ name: node.name });
     const online = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, {});
     expect(online.status).toBe(200);

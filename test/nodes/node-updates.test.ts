@@ -8,19 +8,8 @@ import {
   RolloutNodeUpdateDocument,
   RolloutsDocument,
 } from '../generated/graphql.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
-import {
-  type Callers,
-  callers,
-  controllableClock,
-  expectAdminOnly,
-  expectGraphQLAdminOnly,
-  heartbeat,
-  onlineNode,
-  problemPaths,
-  registerNode,
-  type TestNode,
-} from './fixtures.ts';
+import { startTestApp, type TestApp, problemPaths, type TestNode } from '../support/app.ts';
+import { type Callers, callers, controllableClock, expectAdminOnly, expectGraphQLAdminOnly } from './fixtures.ts';
 
 const clock = controllableClock();
 let t: TestApp;
@@ -58,7 +47,7 @@ async function createUpdate(overrides: Record<string, unknown> = {}) {
 
 async function fleet(size: number): Promise<TestNode[]> {
   const nodes: TestNode[] = [];
-  for (let index = 0; index < size; index++) nodes.push(await onlineNode(t, who.admin));
+  for (let index = 0; index < size; index++) nodes.push(await t.onlineNode(undefined, { agentVersion: '1.0.0' }));
   return nodes;
 }
 
@@ -215,8 +204,8 @@ describe('a rollout', () => {
     expect(await statusOf(canary)).toBe('Updating');
     expect(await statusOf(second)).toBe('Online');
 
-    const delivered = await heartbeat(t, canary);
-    expect(delivered.pending_commands).toEqual([
+    const delivered = await t.heartbeat(canary);
+    expect(delivered).toEqual([
       {
         type: 'update_software',
         command_id: rollout.targets[0].command_id,
@@ -227,7 +216,7 @@ describe('a rollout', () => {
         sha256,
       },
     ]);
-    expect((await heartbeat(t, second)).pending_commands).toEqual([]);
+    expect((await t.heartbeat(second))).toEqual([]);
     expect(await rollouts.runOnce()).toMatchObject({ advanced: 0 });
 
     expect((await applied(canary, update.id)).status).toBe(204);
@@ -240,7 +229,7 @@ describe('a rollout', () => {
     clock.advance((SOAK_SECONDS + 1) * 1000);
     expect(await rollouts.runOnce()).toMatchObject({ advanced: 1 });
     expect((await updateCommands(nodes.slice(1))).map((command) => command.nodeId)).toEqual([second.id]);
-    expect((await heartbeat(t, second)).pending_commands.map((command) => command.type)).toEqual(['update_software']);
+    expect((await t.heartbeat(second)).map((command) => command.type)).toEqual(['update_software']);
     expect(await updateCommands([third])).toEqual([]);
 
     const list = await t.rest('GET', '/v1/node-updates', { token: who.admin });
@@ -309,7 +298,7 @@ describe('a rollout', () => {
     const [withdrawn] = await updateCommands([second]);
     expect(withdrawn?.status).toBe('Superseded');
     expect(await statusOf(second)).toBe('Online');
-    expect((await heartbeat(t, second)).pending_commands).toEqual([]);
+    expect((await t.heartbeat(second))).toEqual([]);
     expect(await updateCommands([third])).toEqual([]);
     expect((await rolloutRow(rollout.id)).status).toBe('Halted');
   });
@@ -446,7 +435,7 @@ describe('the agent update reports', () => {
 
   it('a node never in a rollout of the update is not found', async () => {
     const update = await createUpdate();
-    const stranger = await registerNode(t, who.admin);
+    const stranger = await t.node();
     const response = await t.signed(stranger, 'POST', `/v1/internal/nodes/${stranger.id}/updates/${update.id}/failed`, { error: 'boom' });
     expect(response.status).toBe(404);
   });

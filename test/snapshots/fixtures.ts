@@ -1,41 +1,23 @@
-// Users, saved projects and render nodes for the snapshot tests, and an agent's side of a
-// snapshot render, each one line in a test. The tests drive the scheduler and the clock by hand.
+// Saved projects for the snapshot tests and an agent's side of a snapshot render, each one line
+// in a test; users and nodes come from the shared test app. The tests drive the scheduler and the
+// clock by hand.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
-import { TEST_JWT_SECRET, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
-import type { ManualClock } from '../support/clock.ts';
-
-export interface User {
-  id: string;
-  token: string;
-}
-
-export interface Node {
-  id: string;
-  agentKey: string;
-}
+import { TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 
 export type Command = { type: string; command_id: string; lease: string; snapshot_id: string; [field: string]: unknown };
 
-// Outlives the expiry tests' jumps of the clock, which the server checks tokens against.
-const TOKEN_TTL_SECONDS = 60 * 24 * 3600;
+/** Tokens that outlive the expiry tests' jumps of the clock, which the server checks tokens against. */
+export const LONG_LIVED = { ttlSeconds: 60 * 24 * 3600 };
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-export function snapshotFixtures(t: TestApp, clock: ManualClock) {
-  let beat = 0;
+export function snapshotFixtures(t: TestApp) {
   const prisma = t.app.services.db.prisma;
-
-  async function newUser(options: { admin?: boolean } = {}): Promise<User> {
-    const id = randomUUID();
-    return { id, token: await signDevelopmentToken(TEST_JWT_SECRET, { sub: id, admin: options.admin, ttlSeconds: TOKEN_TTL_SECONDS }) };
-  }
-
-  const admin = newUser({ admin: true });
+  const admin = t.user(0, { admin: true, ...LONG_LIVED });
 
   /** A saved project as the studio service syncs it; owner null is a project anyone may use. */
-  async function savedProject(owner: User | null, md5: string = randomMd5()): Promise<{ id: string; md5: string }> {
+  async function savedProject(owner: TestUser | null, md5: string = randomMd5()): Promise<{ id: string; md5: string }> {
     const id = randomUUID();
     const synced = await t.rest('PUT', `/v1/saved-projects/${id}`, {
       token: TEST_SERVICE_TOKEN,
@@ -45,36 +27,9 @@ export function snapshotFixtures(t: TestApp, clock: ManualClock) {
     return { id, md5 };
   }
 
-  /** A node that started and holds the given templates. */
-  async function onlineNode(templates: string[] = [], options: { priority?: number } = {}): Promise<Node> {
-    const created = await t.rest('POST', '/v1/nodes', {
-      token: (await admin).token,
-      body: {
-        name: `snap-${randomUUID().slice(0, 8)}`,
-        region: 'eu',
-        node_ip: '10.0.0.1',
-        worker_port: 9000,
-        current_ae_version: '24.1',
-        priority: options.priority ?? 0,
-      },
-    });
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const node = { id: created.body.id as string, agentKey: created.body.agent_key as string };
-    const online = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, {
-      available_ae_versions: ['24.1'],
-      cached_template_md5s: templates,
-    });
-    expect(online.status).toBe(200);
-    return node;
-  }
-
   /** A heartbeat; the commands it delivers are acknowledged, as agents do. */
-  async function commandsFor(node: Node): Promise<Command[]> {
-    // Agents stamp each heartbeat, so two within one second are still different requests.
-    const recorded_at = new Date(clock.now().getTime() + beat++).toISOString();
-    const answer = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { cpu_pct: 10, recorded_at });
-    expect(answer.status).toBe(200);
-    const commands = answer.body.pending_commands as Command[];
+  async function commandsFor(node: TestNode): Promise<Command[]> {
+    const commands = (await t.heartbeat(node, { cpu_pct: 10 })) as Command[];
     for (const command of commands) {
       expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`)).status).toBe(204);
     }
@@ -82,16 +37,16 @@ export function snapshotFixtures(t: TestApp, clock: ManualClock) {
   }
 
   /** The render_snapshot command the node receives next. */
-  async function snapshotCommand(node: Node): Promise<Command> {
+  async function snapshotCommand(node: TestNode): Promise<Command> {
     const command = (await commandsFor(node)).find((candidate) => candidate.type === 'render_snapshot');
     expect(command, 'a render_snapshot command').toBeDefined();
     return command as Command;
   }
 
-  const upload = (node: Node, snapshotId: string, file: 'image' | 'thumbnail', lease: string | undefined, bytes: Buffer) =>
+  const upload = (node: TestNode, snapshotId: string, file: 'image' | 'thumbnail', lease: string | undefined, bytes: Buffer) =>
     t.signed(node, 'PUT', `/v1/internal/snapshots/${snapshotId}/${file}${lease === undefined ? '' : `?lease=${lease}`}`, bytes);
 
-  const complete = (node: Node, command: Command, body: Record<string, unknown> = {}) =>
+  const complete = (node: TestNode, command: Command, body: Record<string, unknown> = {}) =>
     t.signed(node, 'POST', `/v1/internal/snapshots/${command.snapshot_id}/complete`, {
       lease: command.lease,
       width: 1920,
@@ -101,7 +56,7 @@ export function snapshotFixtures(t: TestApp, clock: ManualClock) {
     });
 
   /** The agent's whole answer to a render_snapshot command; answers the bytes it uploaded. */
-  async function render(node: Node, command: Command): Promise<{ image: Buffer; thumbnail: Buffer }> {
+  async function render(node: TestNode, command: Command): Promise<{ image: Buffer; thumbnail: Buffer }> {
     const files = { image: pngBytes(4096), thumbnail: pngBytes(512) };
     expect((await upload(node, command.snapshot_id, 'image', command.lease, files.image)).status).toBe(204);
     expect((await upload(node, command.snapshot_id, 'thumbnail', command.lease, files.thumbnail)).status).toBe(204);
@@ -123,7 +78,7 @@ export function snapshotFixtures(t: TestApp, clock: ManualClock) {
   const snapshotCommands = (md5: string) =>
     prisma.nodeCommand.findMany({ where: { type: 'render_snapshot', payload: { path: ['aep_file_md5'], equals: md5 } } });
 
-  return { prisma, admin, newUser, savedProject, onlineNode, commandsFor, snapshotCommand, upload, complete, render, resetFleet, snapshotCommands };
+  return { prisma, admin, savedProject, commandsFor, snapshotCommand, upload, complete, render, resetFleet, snapshotCommands };
 }
 
 export function randomMd5(): string {
@@ -133,10 +88,3 @@ export function randomMd5(): string {
 export function pngBytes(size: number): Buffer {
   return Buffer.concat([PNG_SIGNATURE, randomBytes(size)]);
 }
-
-export async function download(url: string): Promise<{ status: number; bytes: Buffer; contentType: string | null }> {
-  const response = await fetch(url);
-  return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get('content-type') };
-}
-
-export const problemPaths = (body: any): string[] => body.error.details.problems.map((problem: { path: string }) => problem.path).sort();

@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SNAPSHOT_TTL_DAYS } from '../../src/domain/snapshots/snapshot-service.ts';
 import { RequestSnapshotDocument, SnapshotDocument, SnapshotEntitiesDocument } from '../generated/graphql.ts';
-import { startTestApp, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
+import { download, problemPaths, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestUser } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
-import { download, pngBytes, problemPaths, snapshotFixtures, type User } from './fixtures.ts';
+import { LONG_LIVED, pngBytes, snapshotFixtures } from './fixtures.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -16,13 +16,13 @@ let f: ReturnType<typeof snapshotFixtures>;
 
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
-  f = snapshotFixtures(t, clock);
+  f = snapshotFixtures(t);
 });
 afterAll(() => t.close());
 beforeEach(() => f.resetFleet());
 
-const request = (user: User | null, body: unknown) => t.rest('POST', '/v1/snapshots', { ...(user ? { token: user.token } : {}), body });
-const fetchSnapshot = (user: User, id: string) => t.rest('GET', `/v1/snapshots/${id}`, { token: user.token });
+const request = (user: TestUser | null, body: unknown) => t.rest('POST', '/v1/snapshots', { ...(user ? { token: user.token } : {}), body });
+const fetchSnapshot = (user: TestUser, id: string) => t.rest('GET', `/v1/snapshots/${id}`, { token: user.token });
 
 async function expectDownloads(body: { image_url: string; thumbnail_url: string }, files: { image: Buffer; thumbnail: Buffer }) {
   const [image, thumbnail] = await Promise.all([download(body.image_url), download(body.thumbnail_url)]);
@@ -34,11 +34,11 @@ async function expectDownloads(body: { image_url: string; thumbnail_url: string 
 
 describe('a snapshot that is not cached', () => {
   it('is Pending, goes to a node holding the template, is Rendering once acknowledged, then Cached', async () => {
-    const user = await f.newUser();
+    const user = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(user);
     // The node without the template is otherwise the better one.
-    const without = await f.onlineNode([], { priority: 10 });
-    const holder = await f.onlineNode([project.md5]);
+    const without = await t.onlineNode(undefined, { templates: [], priority: 10 });
+    const holder = await t.onlineNode(undefined, { templates: [project.md5] });
 
     const asked = await request(user, { saved_project_id: project.id, scene_key: 'intro', frame_number: 12 });
     expect(asked.status).toBe(202);
@@ -84,9 +84,9 @@ describe('a snapshot that is not cached', () => {
 
 describe('a cached snapshot', () => {
   it('answers Cached at once, with URLs of the same image, for the same frame of the same template', async () => {
-    const owner = await f.newUser();
+    const owner = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(owner);
-    const node = await f.onlineNode([project.md5]);
+    const node = await t.onlineNode(undefined, { templates: [project.md5] });
     const body = { saved_project_id: project.id, scene_key: 'outro', frame_number: 0 };
     const first = await request(owner, body);
     await t.app.services.scheduler.assignWork();
@@ -98,7 +98,7 @@ describe('a cached snapshot', () => {
     await expectDownloads(again.body, files);
 
     // Another user's project on the same template is other content: it is rendered for itself.
-    const other = await f.newUser();
+    const other = await t.user(0, LONG_LIVED);
     const theirs = await f.savedProject(other, project.md5);
     const separate = await request(other, { ...body, saved_project_id: theirs.id });
     expect(separate.body).toMatchObject({ status: 'Pending', image_url: null });
@@ -113,9 +113,9 @@ describe('a cached snapshot', () => {
   });
 
   it('is rendered again once it has expired', async () => {
-    const user = await f.newUser();
+    const user = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(user);
-    const node = await f.onlineNode([project.md5]);
+    const node = await t.onlineNode(undefined, { templates: [project.md5] });
     const body = { saved_project_id: project.id, scene_key: 'intro', frame_number: 5 };
     const first = await request(user, body);
     await t.app.services.scheduler.assignWork();
@@ -142,8 +142,8 @@ describe('a cached snapshot', () => {
 describe('identical requests arriving together', () => {
   it('share one render, and every one of them gets its result', async () => {
     const project = await f.savedProject(null);
-    const nodes = [await f.onlineNode([project.md5]), await f.onlineNode([project.md5])];
-    const users = await Promise.all(Array.from({ length: 5 }, () => f.newUser()));
+    const nodes = [await t.onlineNode(undefined, { templates: [project.md5] }), await t.onlineNode(undefined, { templates: [project.md5] })];
+    const users = await Promise.all(Array.from({ length: 5 }, () => t.user(0, LONG_LIVED)));
     const body = { saved_project_id: project.id, scene_key: 'logo', frame_number: 48 };
     const answers = await Promise.all(users.map((user) => request(user, body)));
     expect(answers.map((answer) => [answer.status, answer.body.status])).toEqual(users.map(() => [202, 'Pending']));
@@ -160,7 +160,7 @@ describe('identical requests arriving together', () => {
     expect(statuses.map((answer) => answer.body.status)).toEqual(users.map(() => 'Rendering'));
 
     // One more joins while it renders.
-    const late = await f.newUser();
+    const late = await t.user(0, LONG_LIVED);
     const joined = await request(late, body);
     expect(joined.body.status).toBe('Rendering');
 
@@ -174,7 +174,7 @@ describe('identical requests arriving together', () => {
   });
 
   it('from one user give that user one snapshot', async () => {
-    const user = await f.newUser();
+    const user = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(user);
     const body = { saved_project_id: project.id, scene_key: 'logo', frame_number: 1 };
     const answers = await Promise.all(Array.from({ length: 5 }, () => request(user, body)));
@@ -185,10 +185,10 @@ describe('identical requests arriving together', () => {
 
 describe('agent reports', () => {
   it('are refused with 409 under a lease that is no longer current; the render moves to another node', async () => {
-    const user = await f.newUser();
+    const user = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(user);
-    const first = await f.onlineNode([project.md5]);
-    const second = await f.onlineNode([]);
+    const first = await t.onlineNode(undefined, { templates: [project.md5] });
+    const second = await t.onlineNode(undefined, { templates: [] });
     const asked = await request(user, { saved_project_id: project.id, scene_key: 'intro', frame_number: 3 });
     const id = asked.body.snapshot_id as string;
     await t.app.services.scheduler.assignWork();
@@ -235,8 +235,8 @@ describe('agent reports', () => {
 
   it('of a failure fail every request sharing the render; asking again renders anew', async () => {
     const project = await f.savedProject(null);
-    const node = await f.onlineNode([project.md5]);
-    const [a, b] = [await f.newUser(), await f.newUser()];
+    const node = await t.onlineNode(undefined, { templates: [project.md5] });
+    const [a, b] = [await t.user(0, LONG_LIVED), await t.user(0, LONG_LIVED)];
     const body = { saved_project_id: project.id, scene_key: 'intro', frame_number: 9 };
     const [first, second] = await Promise.all([request(a, body), request(b, body)]);
     await t.app.services.scheduler.assignWork();
@@ -261,7 +261,7 @@ describe('agent reports', () => {
 
 describe('callers and input', () => {
   it('needs a signed-in user, and shows nobody else’s snapshot', async () => {
-    const owner = await f.newUser();
+    const owner = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(owner);
     const body = { saved_project_id: project.id, scene_key: 'intro', frame_number: 0 };
     expect((await request(null, body)).status).toBe(401);
@@ -269,7 +269,7 @@ describe('callers and input', () => {
     const id = asked.body.snapshot_id as string;
     expect((await t.rest('GET', `/v1/snapshots/${id}`)).status).toBe(401);
 
-    const other = await f.newUser();
+    const other = await t.user(0, LONG_LIVED);
     for (const unknown of [id, randomUUID()]) {
       const answer = await fetchSnapshot(other, unknown);
       expect(answer.status).toBe(404);
@@ -288,7 +288,7 @@ describe('callers and input', () => {
   });
 
   it('refuses malformed requests with 400 and writes nothing', async () => {
-    const user = await f.newUser();
+    const user = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(user);
     const before = await f.prisma.snapshot.count();
     const cases: Array<[unknown, string[]]> = [
@@ -324,9 +324,9 @@ describe('callers and input', () => {
 
 describe('through GraphQL', () => {
   it('requests, reads and resolves snapshots as entities, with the same rules', async () => {
-    const owner = await f.newUser();
+    const owner = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(owner);
-    const node = await f.onlineNode([project.md5]);
+    const node = await t.onlineNode(undefined, { templates: [project.md5] });
     const input = { savedProjectId: project.id, sceneKey: 'intro', frameNumber: 7 };
 
     const asked = await t.gql(RequestSnapshotDocument, { input }, owner.token);
@@ -338,7 +338,7 @@ describe('through GraphQL', () => {
     expect(invalid.data?.requestSnapshot).toMatchObject({ __typename: 'ValidationError', code: 'VALIDATION_FAILED' });
     const problems = invalid.data?.requestSnapshot.__typename === 'ValidationError' ? invalid.data.requestSnapshot.problems : [];
     expect(problems.map((problem) => problem.path).sort()).toEqual(['frameNumber', 'sceneKey']);
-    const other = await f.newUser();
+    const other = await t.user(0, LONG_LIVED);
     const notTheirs = await t.gql(RequestSnapshotDocument, { input }, other.token);
     expect(notTheirs.data?.requestSnapshot).toMatchObject({ __typename: 'NotFoundError', code: 'NOT_FOUND', entity: 'saved project' });
     expect((await t.gql(RequestSnapshotDocument, { input })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');

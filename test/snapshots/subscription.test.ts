@@ -4,9 +4,9 @@ import { type Client, createClient } from 'graphql-ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RequestSnapshotDocument, SnapshotUpdatedDocument, type SnapshotUpdatedSubscription } from '../generated/graphql.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { download, startTestApp, type TestApp } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
-import { download, snapshotFixtures } from './fixtures.ts';
+import { LONG_LIVED, snapshotFixtures } from './fixtures.ts';
 
 type Update = SnapshotUpdatedSubscription['snapshotUpdated'];
 
@@ -17,7 +17,7 @@ const clients: Client[] = [];
 
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
-  f = snapshotFixtures(t, clock);
+  f = snapshotFixtures(t);
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.dispose()));
@@ -73,9 +73,9 @@ function watch(token: string, id: string) {
 
 describe('snapshotUpdated', () => {
   it('starts with the current state and follows the render to Cached', async () => {
-    const user = await f.newUser();
+    const user = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(user);
-    const node = await f.onlineNode([project.md5]);
+    const node = await t.onlineNode(undefined, { templates: [project.md5] });
     const asked = await t.gql(
       RequestSnapshotDocument,
       { input: { savedProjectId: project.id, sceneKey: 'intro', frameNumber: 24 } },
@@ -100,12 +100,12 @@ describe('snapshotUpdated', () => {
   });
 
   it('does not show another user’s snapshot', async () => {
-    const owner = await f.newUser();
+    const owner = await t.user(0, LONG_LIVED);
     const project = await f.savedProject(owner);
     const asked = await t.gql(RequestSnapshotDocument, { input: { savedProjectId: project.id, sceneKey: 'intro', frameNumber: 0 } }, owner.token);
     const id = asked.data?.requestSnapshot.__typename === 'Snapshot' ? asked.data.requestSnapshot.id : '';
 
-    const stranger = watch((await f.newUser()).token, id);
+    const stranger = watch((await t.user(0, LONG_LIVED)).token, id);
     await stranger.ended();
     expect(stranger.updates).toEqual([]);
     expect(stranger.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'NOT_FOUND' }) })]);

@@ -36,6 +36,45 @@ export interface TestUser {
 export interface TestNode {
   id: string;
   agentKey: string;
+  /** As registered, for nodes this helper registers. */
+  name?: string;
+}
+
+export interface NodeOptions {
+  region?: string;
+  priority?: number;
+  /** Anything else of the registration body (POST /v1/nodes), over the defaults. */
+  registration?: Record<string, unknown>;
+}
+
+export interface OnlineNodeOptions extends NodeOptions {
+  aeVersions?: string[];
+  /** The templates (AEP md5s) the node says it has cached. */
+  templates?: string[];
+  /** The agent version the node reports when it starts; none when not given. */
+  agentVersion?: string;
+}
+
+export interface TokenOptions {
+  admin?: boolean;
+  roles?: string[];
+  plan?: string;
+  /** For tests that move the app's clock further than the default lifetime of an hour. */
+  ttlSeconds?: number;
+}
+
+/** An actor for service calls made directly in a test. */
+export function userActor(userId: string, isAdmin = false): Actor {
+  return { kind: 'user', userId, isAdmin, plan: null, isReseller: false };
+}
+
+/** The paths of a REST validation error's problems, sorted. */
+export const problemPaths = (body: any): string[] => body.error.details.problems.map((problem: { path: string }) => problem.path).sort();
+
+/** A GET of a (presigned) URL: its status, bytes and content type. */
+export async function download(url: string): Promise<{ status: number; bytes: Buffer; contentType: string | null }> {
+  const response = await fetch(url);
+  return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get('content-type') };
 }
 
 export type AgentCommand = { type: string; command_id: string; lease?: string; [field: string]: unknown };
@@ -49,7 +88,7 @@ export interface TestApp {
   databaseUrl?: string;
   /** Before every Redis channel and key of this app: test runs sharing a Redis hear only their own. */
   redisPrefix: string;
-  token(userId: string, options?: { admin?: boolean; roles?: string[]; plan?: string }): Promise<string>;
+  token(userId: string, options?: TokenOptions): Promise<string>;
   rest<T = any>(
     method: string,
     path: string,
@@ -67,11 +106,16 @@ export interface TestApp {
     options?: { timestamp?: number; headers?: Record<string, string> },
   ): Promise<HttpAnswer<T>>;
   /** A new user with a token, whose wallet holds amountMinor (credited by the billing service). */
-  user(amountMinor?: number, options?: { admin?: boolean; roles?: string[]; plan?: string }): Promise<TestUser>;
+  user(amountMinor?: number, options?: TokenOptions): Promise<TestUser>;
+  /** A node registered by an admin over REST (a made-up name when none is given), with its agent key. */
+  node(name?: string, options?: NodeOptions): Promise<TestNode>;
   /** A node registered by an admin over REST that has reported online, with its agent key. */
-  onlineNode(name: string, options?: { region?: string; aeVersions?: string[] }): Promise<TestNode>;
-  /** One signed heartbeat of the node (stamped, so two in one second differ); its pending commands. */
-  heartbeat(node: TestNode): Promise<AgentCommand[]>;
+  onlineNode(name?: string, options?: OnlineNodeOptions): Promise<TestNode>;
+  /**
+   * One signed heartbeat of the node (stamped, so two in one second differ; body adds to it or
+   * overrides the stamp); its pending commands.
+   */
+  heartbeat(node: TestNode, body?: Record<string, unknown>): Promise<AgentCommand[]>;
   gql<R, V>(
     document: TypedDocumentNode<R, V>,
     variables: V,
@@ -157,6 +201,25 @@ export async function startTestApp(
     return answer(await fetch(`${url}${path}`, { method, headers, body: payload }));
   };
 
+  // Outlives the clock jumps of tests that move the app's clock, which it checks tokens against.
+  const adminToken = signDevelopmentToken(TEST_JWT_SECRET, { sub: TEST_ADMIN.kind === 'user' ? TEST_ADMIN.userId : '', admin: true, ttlSeconds: 365 * 24 * 3600 });
+  const node: TestApp['node'] = async (name = `node-${randomUUID().slice(0, 8)}`, nodeOptions = {}) => {
+    const created = await rest('POST', '/v1/nodes', {
+      token: await adminToken,
+      body: {
+        name,
+        region: nodeOptions.region ?? 'eu',
+        node_ip: '10.0.0.1',
+        worker_port: 9000,
+        current_ae_version: '24.1',
+        ...(nodeOptions.priority === undefined ? {} : { priority: nodeOptions.priority }),
+        ...nodeOptions.registration,
+      },
+    });
+    if (created.status !== 201) throw new Error(`registering ${name} answered ${created.status}: ${JSON.stringify(created.body)}`);
+    return { id: created.body.id as string, agentKey: created.body.agent_key as string, name };
+  };
+
   let heartbeats = 0;
   const signed: TestApp['signed'] = async (node, method, path, body, signOptions = {}) => {
     const timestamp = signOptions.timestamp ?? (options.clock ? Math.floor(options.clock.now().getTime() / 1000) : undefined);
@@ -194,23 +257,22 @@ export async function startTestApp(
       }
       return { id, token: await signDevelopmentToken(TEST_JWT_SECRET, { sub: id, ...userOptions }) };
     },
+    node,
     async onlineNode(name, nodeOptions = {}) {
       const versions = nodeOptions.aeVersions ?? ['24.1'];
-      const admin = await signDevelopmentToken(TEST_JWT_SECRET, { sub: TEST_ADMIN.kind === 'user' ? TEST_ADMIN.userId : '', admin: true });
-      const created = await rest('POST', '/v1/nodes', {
-        token: admin,
-        body: { name, region: nodeOptions.region ?? 'eu', node_ip: '10.0.0.1', worker_port: 9000, current_ae_version: versions[0] },
+      const registered = await node(name, { ...nodeOptions, registration: { current_ae_version: versions[0], ...nodeOptions.registration } });
+      const online = await signed(registered, 'POST', `/v1/internal/nodes/${registered.id}/online`, {
+        available_ae_versions: versions,
+        ...(nodeOptions.templates ? { cached_template_md5s: nodeOptions.templates } : {}),
+        ...(nodeOptions.agentVersion ? { node_agent_version: nodeOptions.agentVersion } : {}),
       });
-      if (created.status !== 201) throw new Error(`registering ${name} answered ${created.status}`);
-      const node = { id: created.body.id as string, agentKey: created.body.agent_key as string };
-      const online = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, { available_ae_versions: versions });
-      if (online.status !== 200) throw new Error(`${name} online answered ${online.status}`);
-      return node;
+      if (online.status !== 200) throw new Error(`${registered.name} online answered ${online.status}: ${JSON.stringify(online.body)}`);
+      return registered;
     },
-    async heartbeat(node) {
+    async heartbeat(node, body = {}) {
       const recordedAt = new Date((options.clock?.now() ?? new Date()).getTime() + heartbeats++).toISOString();
-      const answer = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { recorded_at: recordedAt });
-      if (answer.status !== 200) throw new Error(`heartbeat answered ${answer.status}`);
+      const answer = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { recorded_at: recordedAt, ...body });
+      if (answer.status !== 200) throw new Error(`heartbeat answered ${answer.status}: ${JSON.stringify(answer.body)}`);
       return answer.body.pending_commands as AgentCommand[];
     },
     async gql(document, variables, token) {
