@@ -135,7 +135,8 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
   const frameReports = groupCommit<FrameReportToWrite, undefined>({
     write: async (batch) => {
       const { outcomes, events } = await retryOnConflict(() =>
-        prisma.$transaction((tx) => writeFrameReports(tx, batch, clock.now()), { timeout: 30_000 }),
+        // A batch answers many agents: it waits for a busy pool rather than failing them all after Prisma's default 2 s.
+        prisma.$transaction((tx) => writeFrameReports(tx, batch, clock.now()), { timeout: 30_000, maxWait: 10_000 }),
       );
       await publishJobEvents(bus, events);
       return outcomes;
