@@ -248,7 +248,7 @@ const rows: Row[] = [
     benchmark: 'placement',
     metric: 'full scheduler pass ms (PostgreSQL)',
     value: pass.ms,
-    note: `one pass over the same queue and fleet: read, place, write ${pass.assigned} commands in one transaction; the writes (three statements per placement, one after the other) take nearly all of it`,
+    note: `one pass over the same queue and fleet: read the queue and the nodes, place, write ${pass.assigned} commands in one transaction (three statements for the whole pass); no goal in the issue`,
   },
 ];
 report(rows);
