@@ -63,7 +63,8 @@ const database = await createBenchDatabase();
 const stoppers: Array<() => Promise<void>> = [];
 
 try {
-  const service = await startService({ databaseUrl: database.url, redisUrl: REDIS_URL });
+  // BENCH_PROFILE=1 writes the service's CPU profile into the working directory, as the other benchmarks do.
+  const service = await startService({ databaseUrl: database.url, redisUrl: REDIS_URL, nodeArgs: process.env.BENCH_PROFILE ? ['--cpu-prof'] : [] });
   stoppers.push(() => service.stop());
   const baseline = await startBaseline({ databaseUrl: database.url });
   stoppers.push(() => baseline.stop());
