@@ -75,30 +75,20 @@ export async function publishSnapshotUpdated(bus: EventBus, change: SnapshotChan
 }
 
 /**
- * The events of a topic as an async iterator, for GraphQL subscriptions: buffered in arrival
- * order, and unsubscribed when the consumer stops (return) or the iterator is thrown into.
+ * An async iterator that its owner feeds with push(): values wait in order until asked for.
+ * Stopping it (return or throw by the consumer, or end() by the owner) runs `onStop` once and
+ * ends a pending next().
  */
-export async function topicEvents<T>(bus: EventBus, topic: string, first: T[] = []): Promise<AsyncIterableIterator<T>> {
-  // `first` lets a subscriber start from the current state instead of waiting for a change.
-  const buffered: T[] = [...first];
+export function pushQueue<T>(onStop: () => Promise<void>) {
+  const buffered: T[] = [];
   let waiting: ((result: IteratorResult<T>) => void) | undefined;
   let done = false;
-  const unsubscribe = await bus.subscribe(topic, (payload) => {
-    if (done) return;
-    if (waiting) {
-      const resolve = waiting;
-      waiting = undefined;
-      resolve({ value: payload as T, done: false });
-    } else {
-      buffered.push(payload as T);
-    }
-  });
-  const finish = async (): Promise<IteratorResult<T>> => {
+  const end = async (): Promise<IteratorResult<T>> => {
     if (!done) {
       done = true;
       waiting?.({ value: undefined, done: true });
       waiting = undefined;
-      await unsubscribe();
+      await onStop();
     }
     return { value: undefined, done: true };
   };
@@ -110,12 +100,43 @@ export async function topicEvents<T>(bus: EventBus, topic: string, first: T[] = 
         waiting = resolve;
       });
     },
-    return: finish,
+    return: end,
     async throw(error) {
-      await finish();
+      await end();
       throw error;
     },
     [Symbol.asyncIterator]: () => iterator,
   };
-  return iterator;
+  return {
+    push(value: T) {
+      if (done) return;
+      if (waiting) {
+        const resolve = waiting;
+        waiting = undefined;
+        resolve({ value, done: false });
+      } else {
+        buffered.push(value);
+      }
+    },
+    end,
+    get done() {
+      return done;
+    },
+    iterator,
+  };
+}
+
+/**
+ * The events of a topic as an async iterator, for GraphQL subscriptions: buffered in arrival
+ * order, and unsubscribed when the consumer stops (return) or the iterator is thrown into.
+ */
+export async function topicEvents<T>(bus: EventBus, topic: string, first: T[] = []): Promise<AsyncIterableIterator<T>> {
+  let unsubscribe: (() => Promise<void>) | undefined;
+  const queue = pushQueue<T>(async () => {
+    await unsubscribe?.();
+  });
+  // `first` lets a subscriber start from the current state instead of waiting for a change.
+  for (const value of first) queue.push(value);
+  unsubscribe = await bus.subscribe(topic, (payload) => queue.push(payload as T));
+  return queue.iterator;
 }

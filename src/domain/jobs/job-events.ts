@@ -9,7 +9,7 @@
 import { type JobStep, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
-import type { JobEvent } from '../events.ts';
+import { type JobEvent, pushQueue } from '../events.ts';
 import { progressOf, type RenderProgress } from './progress.ts';
 
 /** How long an out-of-order event waits for the ones before it before they are read from the table. */
@@ -130,26 +130,23 @@ export interface FollowOptions {
 export async function followProgress(options: FollowOptions): Promise<AsyncIterableIterator<SequencedProgress>> {
   const { bus, current, recorded } = options;
   const grace = options.gapGraceMs ?? GAP_GRACE_MS;
-  const ready: SequencedProgress[] = [];
   const pending = new Map<number, JobEvent>();
-  let waiting: ((result: IteratorResult<SequencedProgress>) => void) | undefined;
+  let unsubscribe: (() => Promise<void>) | undefined;
+  let stopReconnects: (() => void) | undefined;
+  let gapTimer: NodeJS.Timeout | undefined;
+  const queue = pushQueue<SequencedProgress>(async () => {
+    clearTimeout(gapTimer);
+    stopReconnects?.();
+    await unsubscribe?.();
+  });
   let started = false;
-  let done = false;
   let next = 1;
   let preview: string | null = null;
-  let gapTimer: NodeJS.Timeout | undefined;
   let filling: Promise<void> | undefined;
 
   const emit = (event: JobEvent) => {
     if (event.progress.previewB64 !== null) preview = event.progress.previewB64;
-    const item: SequencedProgress = { ...event.progress, previewB64: preview, seq: event.seq };
-    if (waiting) {
-      const resolve = waiting;
-      waiting = undefined;
-      resolve({ value: item, done: false });
-    } else {
-      ready.push(item);
-    }
+    queue.push({ ...event.progress, previewB64: preview, seq: event.seq });
   };
 
   const drain = () => {
@@ -162,7 +159,7 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
     if (pending.size === 0) {
       clearTimeout(gapTimer);
       gapTimer = undefined;
-    } else if (gapTimer === undefined && !done) {
+    } else if (gapTimer === undefined && !queue.done) {
       gapTimer = setTimeout(() => {
         gapTimer = undefined;
         void catchUp();
@@ -174,7 +171,7 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
   /** Starts over from where the job stands now: for events no longer recorded. */
   const restart = async () => {
     const now = await current();
-    if (done || now.seq < next) return;
+    if (queue.done || now.seq < next) return;
     emit(now);
     next = now.seq + 1;
     drain();
@@ -183,7 +180,7 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
   const readRecorded = async () => {
     for (;;) {
       const events = await recorded(next - 1);
-      if (done) return;
+      if (queue.done) return;
       const first = events[0];
       if (first !== undefined && first.seq > next) return restart();
       for (const event of events) pending.set(event.seq, event);
@@ -198,11 +195,11 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
 
   /** Reads what the bus did not bring; one read at a time, retried while the database is away. */
   const catchUp = async (): Promise<void> => {
-    if (done || !started) return;
+    if (queue.done || !started) return;
     if (filling) return filling;
     filling = readRecorded()
       .catch(() => {
-        if (done) return;
+        if (queue.done) return;
         const retry = setTimeout(() => void catchUp(), Math.max(grace, 1000));
         retry.unref();
       })
@@ -212,25 +209,13 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
     return filling;
   };
 
-  const unsubscribe = await bus.subscribe(options.topic, (payload) => {
+  unsubscribe = await bus.subscribe(options.topic, (payload) => {
     const event = payload as JobEvent;
-    if (done || typeof event?.seq !== 'number' || event.seq < next) return;
+    if (queue.done || typeof event?.seq !== 'number' || event.seq < next) return;
     pending.set(event.seq, event);
     if (started) drain();
   });
-  const stopReconnects = bus.onReconnect(() => void catchUp());
-
-  const finish = async (): Promise<IteratorResult<SequencedProgress>> => {
-    if (!done) {
-      done = true;
-      clearTimeout(gapTimer);
-      stopReconnects();
-      waiting?.({ value: undefined, done: true });
-      waiting = undefined;
-      await unsubscribe();
-    }
-    return { value: undefined, done: true };
-  };
+  stopReconnects = bus.onReconnect(() => void catchUp());
 
   try {
     const now = await current();
@@ -248,25 +233,8 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
       if (next <= now.seq) await restart();
     }
   } catch (error) {
-    await finish();
+    await queue.end();
     throw error;
   }
-
-  const iterator: AsyncIterableIterator<SequencedProgress> = {
-    next() {
-      const item = ready.shift();
-      if (item !== undefined) return Promise.resolve({ value: item, done: false });
-      if (done) return Promise.resolve({ value: undefined, done: true });
-      return new Promise((resolve) => {
-        waiting = resolve;
-      });
-    },
-    return: finish,
-    async throw(error) {
-      await finish();
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+  return queue.iterator;
 }
