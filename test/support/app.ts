@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 // template, the shared Redis, the s3rver of the global setup, a free port. Talks to it over HTTP
 // like its users do.
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
@@ -16,6 +15,7 @@ import { type App, createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Actor } from '../../src/domain/actor.ts';
 import type { Clock } from '../../src/ports.ts';
+import { freePort } from '../../bench/lib/service.ts';
 import { createTestDatabase } from './database.ts';
 
 export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdef0123456789';
@@ -122,17 +122,6 @@ export interface TestApp {
     token?: string,
   ): Promise<{ data?: R; errors?: { message: string; extensions?: Record<string, any> }[]; status: number }>;
   close(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 async function answer(response: Response): Promise<HttpAnswer> {

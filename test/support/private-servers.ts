@@ -6,7 +6,7 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './app.ts';
+import { freePort } from '../../bench/lib/service.ts';
 
 const run = promisify(execFile);
 
