@@ -10,7 +10,7 @@ import {
   ExportsDocument,
 } from '../generated/graphql.ts';
 import { download, problemPaths, startTestApp, type TestApp, userActor } from '../support/app.ts';
-import { createStoredExport, existingObjects, rowsOf } from './fixtures.ts';
+import { createStoredExport, existingObjects, exportRow, rowsOf } from './fixtures.ts';
 
 let t: TestApp;
 let adminToken: string;
@@ -28,20 +28,9 @@ describe('listing exports', () => {
     const full = await createStoredExport(t, user.id, { produceDate: new Date(base + 30 * 60_000) });
     // Rows alone are enough to list; the objects of one export show that listing leaves them be.
     await t.app.services.db.prisma.export.createMany({
-      data: Array.from({ length: 21 }, (_, minute) => ({
-        userId: user.id,
-        savedProjectId: randomUUID(),
-        path: `exports/${user.id}/${minute}.mp4`,
-        durationSec: 10,
-        width: 1280,
-        height: 720,
-        fileExtension: 'mp4',
-        fileType: 'video',
-        renderQuality: 'Medium' as const,
-        createType: 'render',
-        produceDate: new Date(base + minute * 60_000),
-        autoDeleteDate: new Date(Date.now() + 86_400_000),
-      })),
+      data: Array.from({ length: 21 }, (_, minute) =>
+        exportRow(user.id, { path: `exports/${user.id}/${minute}.mp4`, produceDate: new Date(base + minute * 60_000) }),
+      ),
     });
     await createStoredExport(t, (await t.user()).id);
     const paths = (body: any) => body.data.map((e: { path: string }) => e.path);

@@ -70,6 +70,24 @@ export async function createStoredExport(t: TestApp, userId: string, options: Ex
   return { id: created.id, userId, objects, mainKey: keys.main, gifKey: keys.gif, webmKey: keys.webm };
 }
 
+/** The row of an export without stored objects: enough to list, page and resolve it. */
+export function exportRow(userId: string, overrides: { path?: string; produceDate?: Date } = {}) {
+  return {
+    userId,
+    savedProjectId: randomUUID(),
+    path: overrides.path ?? `exports/${userId}/${randomUUID()}.mp4`,
+    durationSec: 10,
+    width: 1280,
+    height: 720,
+    fileExtension: 'mp4',
+    fileType: 'video',
+    renderQuality: 'Medium' as const,
+    createType: 'render',
+    produceDate: overrides.produceDate ?? new Date(),
+    autoDeleteDate: new Date(Date.now() + DAY_MS),
+  };
+}
+
 export async function existingObjects(store: ObjectStore, exported: StoredExport): Promise<string[]> {
   const keys = [...exported.objects.keys()];
   const present = await Promise.all(keys.map((key) => store.exists(key)));

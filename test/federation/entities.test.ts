@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FederationEntitiesDocument, FederationEntityIdsDocument } from '../generated/graphql.ts';
 import { startTestApp, TEST_ADMIN, type TestApp, type TestUser } from '../support/app.ts';
+import { exportRow } from '../exports/fixtures.ts';
 
 const COUNT = 50;
 const ENTITY_TABLES = { RenderJob: 'render_jobs', FrameJob: 'frame_jobs', RenderNode: 'render_nodes', Snapshot: 'snapshots', Export: 'exports' };
@@ -35,23 +36,6 @@ async function submitJob(user: TestUser) {
 
 function snapshotRow(userId: string) {
   return { userId, savedProjectId: randomUUID(), sceneKey: 'intro', frameNumber: 1, aepFileMd5: 'a'.repeat(32) };
-}
-
-function exportRow(userId: string) {
-  return {
-    userId,
-    savedProjectId: randomUUID(),
-    path: `exports/${userId}/${randomUUID()}.mp4`,
-    durationSec: 10,
-    width: 1280,
-    height: 720,
-    fileExtension: 'mp4',
-    fileType: 'video',
-    renderQuality: 'Medium' as const,
-    createType: 'render',
-    produceDate: new Date(),
-    autoDeleteDate: new Date(Date.now() + 86_400_000),
-  };
 }
 
 beforeAll(async () => {
