@@ -76,26 +76,34 @@ export async function publishSnapshotUpdated(bus: EventBus, change: SnapshotChan
 
 /**
  * An async iterator that its owner feeds with push(): values wait in order until asked for.
- * Stopping it (return or throw by the consumer, or end() by the owner) runs `onStop` once and
- * ends a pending next().
+ * It stops when the consumer stops (return or throw), when the owner calls end(), or once a value
+ * `isLast` accepts was pushed: that value is still delivered, then the iterator is done. Stopping
+ * runs `onStop` once; whoever awaits the stop (end, return, or a next() once done) sees its failure.
  */
-export function pushQueue<T>(onStop: () => Promise<void>) {
+export function pushQueue<T>(onStop: () => Promise<void>, isLast: (value: T) => boolean = () => false) {
   const buffered: T[] = [];
   let waiting: ((result: IteratorResult<T>) => void) | undefined;
-  let done = false;
-  const end = async (): Promise<IteratorResult<T>> => {
-    if (!done) {
-      done = true;
-      waiting?.({ value: undefined, done: true });
+  let stopped: Promise<void> | undefined;
+  const finished = (): IteratorResult<T> => ({ value: undefined, done: true });
+  const stop = (): Promise<void> => {
+    if (!stopped) {
+      waiting?.(finished());
       waiting = undefined;
-      await onStop();
+      stopped = onStop();
+      // Stopped by its last value, the queue may never be asked again: a failed stop must not be
+      // an unhandled rejection, while whoever awaits it still gets the failure.
+      stopped.catch(() => undefined);
     }
-    return { value: undefined, done: true };
+    return stopped;
+  };
+  const end = async (): Promise<IteratorResult<T>> => {
+    await stop();
+    return finished();
   };
   const iterator: AsyncIterableIterator<T> = {
     next() {
       if (buffered.length > 0) return Promise.resolve({ value: buffered.shift() as T, done: false });
-      if (done) return Promise.resolve({ value: undefined, done: true });
+      if (stopped) return end();
       return new Promise((resolve) => {
         waiting = resolve;
       });
@@ -109,7 +117,7 @@ export function pushQueue<T>(onStop: () => Promise<void>) {
   };
   return {
     push(value: T) {
-      if (done) return;
+      if (stopped) return;
       if (waiting) {
         const resolve = waiting;
         waiting = undefined;
@@ -117,26 +125,41 @@ export function pushQueue<T>(onStop: () => Promise<void>) {
       } else {
         buffered.push(value);
       }
+      if (isLast(value)) void stop();
     },
     end,
     get done() {
-      return done;
+      return stopped !== undefined;
     },
     iterator,
   };
 }
 
+export interface TopicEventsOptions<T> {
+  /** Where the subject stands now, read once the subscription is active so no change is missed. */
+  current?: () => Promise<T>;
+  /** A value after which the topic has nothing more to say; the iterator ends once it is delivered. */
+  isLast?: (value: T) => boolean;
+}
+
 /**
  * The events of a topic as an async iterator, for GraphQL subscriptions: buffered in arrival
- * order, and unsubscribed when the consumer stops (return) or the iterator is thrown into.
+ * order, and unsubscribed when the consumer stops (return), the iterator is thrown into, or the
+ * last value was delivered.
  */
-export async function topicEvents<T>(bus: EventBus, topic: string, first: T[] = []): Promise<AsyncIterableIterator<T>> {
+export async function topicEvents<T>(bus: EventBus, topic: string, options: TopicEventsOptions<T> = {}): Promise<AsyncIterableIterator<T>> {
   let unsubscribe: (() => Promise<void>) | undefined;
   const queue = pushQueue<T>(async () => {
     await unsubscribe?.();
-  });
-  // `first` lets a subscriber start from the current state instead of waiting for a change.
-  for (const value of first) queue.push(value);
+  }, options.isLast);
   unsubscribe = await bus.subscribe(topic, (payload) => queue.push(payload as T));
+  if (options.current) {
+    try {
+      queue.push(await options.current());
+    } catch (error) {
+      await queue.end();
+      throw error;
+    }
+  }
   return queue.iterator;
 }

@@ -1,6 +1,7 @@
 // The contract's browser WebSocket, /ws/v1/render/{job_id}: one job's RenderProgress as JSON
-// messages (the REST shape), fed by the same events as the GraphQL subscription. Browsers cannot
-// set headers on a WebSocket, so the token may also come as `?token=` (or `?access_token=`).
+// messages (the REST shape), fed by the same events as the GraphQL subscription and closed with
+// 1000 once they end with the job's terminal step. Browsers cannot set headers on a WebSocket, so
+// the token may also come as `?token=` (or `?access_token=`).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -39,6 +40,8 @@ export function createLegacyProgressSockets(services: Services, maxPayload: numb
       stop = () => events.return?.() ?? Promise.resolve();
       if (closed) return void (await stop());
       for await (const progress of events) socket.send(JSON.stringify(toRestRenderProgress(progress)));
+      // The events end with the job's terminal step: a normal close tells the client it has them all.
+      if (!closed) socket.close(1000, 'job ended');
     })().catch((error: unknown) => {
       if (closed) return;
       if (error instanceof DomainError) socket.close(closeCodeFor(error.status), error.code);

@@ -11,6 +11,7 @@ import type { EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
 import { type JobEvent, pushQueue } from '../events.ts';
 import { progressOf, type RenderProgress } from './progress.ts';
+import { TERMINAL_STEPS } from './state-machine.ts';
 
 /** How long an out-of-order event waits for the ones before it before they are read from the table. */
 export const GAP_GRACE_MS = 200;
@@ -125,7 +126,8 @@ export interface FollowOptions {
 
 /**
  * A subscriber's view of one job: where it stands (or the events after `afterSeq`), then every
- * event exactly once, in seq order. The preview is carried forward from the event that set it.
+ * event exactly once, in seq order, up to the first one in a terminal step, where it ends. The
+ * preview is carried forward from the event that set it.
  */
 export async function followProgress(options: FollowOptions): Promise<AsyncIterableIterator<SequencedProgress>> {
   const { bus, current, recorded } = options;
@@ -134,11 +136,15 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
   let unsubscribe: (() => Promise<void>) | undefined;
   let stopReconnects: (() => void) | undefined;
   let gapTimer: NodeJS.Timeout | undefined;
-  const queue = pushQueue<SequencedProgress>(async () => {
-    clearTimeout(gapTimer);
-    stopReconnects?.();
-    await unsubscribe?.();
-  });
+  const queue = pushQueue<SequencedProgress>(
+    async () => {
+      clearTimeout(gapTimer);
+      stopReconnects?.();
+      await unsubscribe?.();
+    },
+    // Nothing follows a terminal step: its subscribers are done.
+    (progress) => TERMINAL_STEPS.includes(progress.step),
+  );
   let started = false;
   let next = 1;
   let preview: string | null = null;

@@ -223,10 +223,20 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
       return Promise.all(found.map(view));
     },
 
-    /** Changes of one snapshot the caller may see, starting with its current status. */
+    /**
+     * Changes of one snapshot the caller may see, with its current status, until it is Cached or
+     * Failed (a snapshot never leaves those).
+     */
     async watch(actor: Actor, id: string) {
-      const snapshot = await findVisible(requireUser(actor), id);
-      return topicEvents<SnapshotChanged>(bus, topics.snapshotUpdated(snapshot.id), [{ snapshotId: snapshot.id, status: snapshot.status }]);
+      const user = requireUser(actor);
+      const snapshotId = parseInput(uuid, id, 'snapshot id');
+      return topicEvents<SnapshotChanged>(bus, topics.snapshotUpdated(snapshotId), {
+        current: async () => {
+          const snapshot = await findVisible(user, snapshotId);
+          return { snapshotId: snapshot.id, status: snapshot.status };
+        },
+        isLast: (change) => !IN_FLIGHT.includes(change.status as SnapshotStatus),
+      });
     },
 
     /** A node acknowledged a command; for a render_snapshot one, the render is under way. */
