@@ -84,6 +84,21 @@ export function asGraphQLError(error: DomainError, http: Record<string, unknown>
 export const INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR';
 
 /**
+ * graphql-js reports syntax, validation and variable errors without a code; Apollo adds one over
+ * HTTP (GRAPHQL_PARSE_FAILED, ...). Operations over graphql-ws get theirs the same way, or they
+ * would be masked as internal.
+ */
+export function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, code },
+  });
+}
+
+/**
  * Errors GraphQL itself reports (syntax, validation, variables, limits) carry their own code and
  * domain errors are the caller's to act on; anything else is internal and its message may reveal
  * too much (a stack, a SQL statement).

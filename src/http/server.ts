@@ -1,20 +1,21 @@
 // One HTTP server, three doors: GraphQL (HTTP and graphql-ws on /graphql), REST under /v1, and
 // health endpoints. Everything behind the doors is in Services.
-import { ApolloServer, HeaderMap } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin, HeaderMap } from '@apollo/server';
+import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
-import { type DocumentNode, GraphQLError, parse, specifiedRules, validate } from 'graphql';
+import { type DocumentNode, getOperationAST, getVariableValues, GraphQLError, parse, specifiedRules, validate } from 'graphql';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { registerRestRoutes } from '../../rest-compat/routes.ts';
 import type { FolderObjectStore } from '../adapters/storage/folder-store.ts';
 import type { Actor } from '../domain/actor.ts';
 import { DomainError, RateLimitedError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
 import { connectionArgumentErrors, connectionArgumentsPlugin } from '../graphql/cursors.ts';
-import { asGraphQLError, formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalError } from '../graphql/errors.ts';
+import { asGraphQLError, formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalError, withCode } from '../graphql/errors.ts';
 import { limitsPlugin, MAX_DOCUMENT_TOKENS, operationRefusals } from '../graphql/limits.ts';
 import { schema } from '../graphql/schema.ts';
 import type { Services } from '../services.ts';
@@ -88,6 +89,49 @@ function authorizationOf(params: Record<string, unknown> | undefined): string | 
   const token = params?.token;
   if (typeof token !== 'string' || token === '') return undefined;
   return /^bearer /i.test(token) ? token : `Bearer ${token}`;
+}
+
+/** What a subscription sent over HTTP is refused with: it needs a socket to push its events on. */
+export const SUBSCRIPTION_REQUIRES_WEBSOCKET = 'SUBSCRIPTION_REQUIRES_WEBSOCKET';
+
+const subscriptionOverHttp = {
+  message:
+    'Subscriptions are served over WebSocket only: connect to this same /graphql path with graphql-ws (subprotocol graphql-transport-ws) and subscribe there',
+  extensions: { code: SUBSCRIPTION_REQUIRES_WEBSOCKET },
+};
+
+/**
+ * Refuses subscriptions over HTTP with 400 before anything runs (the resolver would answer null).
+ * Apollo refuses a GET of one itself, with 405 (GET runs queries only), which would send the
+ * client to POST: that answer is replaced by the same one.
+ */
+const subscriptionsOverWebSocketOnly: ApolloServerPlugin<GraphQLContext> = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ operation }) {
+        if (operation?.operation === 'subscription') {
+          throw new GraphQLError(subscriptionOverHttp.message, { extensions: { ...subscriptionOverHttp.extensions, http: { status: 400 } } });
+        }
+      },
+      async willSendResponse({ operation, response }) {
+        if (operation?.operation !== 'subscription') return;
+        response.body = { kind: 'single', singleResult: { errors: [subscriptionOverHttp] } };
+        response.http.status = 400;
+        response.http.headers.delete('allow');
+      },
+    };
+  },
+};
+
+/**
+ * Errors writing to a peer that is gone: reset, killed, or closed while an answer was on its way.
+ * Nothing the server can fix, so logged at debug.
+ */
+const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+
+function isPeerGone(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && PEER_GONE.has(code);
 }
 
 function isGraphQLPath(url: string): boolean {
@@ -222,11 +266,13 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
 
   const contextFor = (actor: Actor): GraphQLContext => ({ actor, services, prisma: services.db.prisma });
 
-  const formatWsError = (error: GraphQLError) => {
+  const formatWsError = (error: GraphQLError, peerGone = false) => {
     const formatted = formatGraphQLError(error.toJSON(), error);
     if (!isInternalError(error)) return formatted;
     const requestId = crypto.randomUUID();
-    options.logger.error({ err: error.originalError ?? error, requestId }, 'GraphQL operation over graphql-ws failed');
+    const fields = { err: error.originalError ?? error, requestId };
+    if (peerGone) options.logger.debug(fields, 'graphql-ws client went away while its operation was answered');
+    else options.logger.error(fields, 'GraphQL operation over graphql-ws failed');
     return { ...formatted, extensions: { ...formatted.extensions, requestId } };
   };
 
@@ -245,7 +291,7 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
   const sockets = closers.length;
   const wsServer = new WebSocketServer({ noServer: true, maxPayload: bodyLimit });
   const wsActors = new WeakMap<object, Actor>();
-  const wsCleanup = useServer<Record<string, unknown> | undefined, { request: { headers: Record<string, unknown> } }>(
+  const wsCleanup = useServer<Record<string, unknown> | undefined, { socket: WebSocket; request: { headers: Record<string, unknown> } }>(
     {
       schema,
       onConnect: async (ctx) => {
@@ -271,11 +317,11 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
           try {
             document = parse(payload.query, { maxTokens: MAX_DOCUMENT_TOKENS });
           } catch (error) {
-            if (error instanceof GraphQLError) return [error];
+            if (error instanceof GraphQLError) return [withCode(error, ApolloServerErrorCode.GRAPHQL_PARSE_FAILED)];
             throw error;
           }
           const invalid = validate(schema, document, specifiedRules);
-          if (invalid.length > 0) return invalid;
+          if (invalid.length > 0) return invalid.map((error) => withCode(error, ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED));
           remember(payload.query, document);
         }
         const refusals = operationRefusals({ schema, document, operationName: payload.operationName, variables: payload.variables }, limits.graphql, actor);
@@ -283,12 +329,20 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
         if (refusals.length > 0) return refusals;
         const badArguments = connectionArgumentErrors(schema, document, payload.operationName, payload.variables);
         if (badArguments.length > 0) return badArguments;
+        // Checked here, where graphql-ws would answer them as a result: Apollo refuses them over HTTP.
+        const operation = getOperationAST(document, payload.operationName);
+        const badVariables = operation ? getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}).errors : undefined;
+        if (badVariables) return badVariables.map((error) => withCode(error, ApolloServerErrorCode.BAD_USER_INPUT));
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
       // The same error shapes and masking as over HTTP.
       onNext: (_ctx, _id, _payload, _args, result) =>
-        'errors' in result && result.errors ? { ...result, errors: result.errors.map(formatWsError) } : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map(formatWsError),
+        'errors' in result && result.errors ? { ...result, errors: result.errors.map((error) => formatWsError(error)) } : undefined,
+      // A failed write to a client that left has closed its socket by the time this runs.
+      onError: (ctx, _id, _payload, errors) => {
+        const open = ctx.extra.socket.readyState === WebSocket.OPEN;
+        return errors.map((error) => formatWsError(error, !open && isPeerGone(error.originalError)));
+      },
     },
     wsServer,
   );
@@ -340,6 +394,7 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
           };
         },
       },
+      subscriptionsOverWebSocketOnly,
       limitsPlugin(limits.graphql, (code) => refused(code, 'graphql')),
       connectionArgumentsPlugin(),
       {
