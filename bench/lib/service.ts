@@ -61,7 +61,11 @@ export interface ServiceProcess {
   stop(): Promise<void>;
   /** Dies at once (SIGKILL): requests under way get no answer, transactions roll back. */
   kill(): Promise<void>;
+  /** What the process wrote to stdout (its log) and stderr so far, the last MAX_OUTPUT characters. */
+  output(): string;
 }
+
+const MAX_OUTPUT = 4 * 1024 * 1024;
 
 /** Starts one replica and resolves once /readyz answers 200. */
 export async function startService(options: {
@@ -75,7 +79,7 @@ export async function startService(options: {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-service-'));
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
     cwd: rootDir,
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
       NODE_ENV: 'development',
@@ -91,6 +95,16 @@ export async function startService(options: {
     },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Kept for tests that check what the service logged; stderr still shows, as it always did.
+  let output = '';
+  const record = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-MAX_OUTPUT);
+  };
+  child.stdout?.on('data', record);
+  child.stderr?.on('data', (chunk: Buffer) => {
+    record(chunk);
+    process.stderr.write(chunk);
+  });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -120,6 +134,7 @@ export async function startService(options: {
       await exited;
       rmSync(dataDir, { recursive: true, force: true });
     },
+    output: () => output,
   };
 }
 

@@ -1,0 +1,164 @@
+// Subscriptions end when what they follow has ended, through the service started as users run it
+// (`tsx src/main.ts`, a real process) over real WebSockets: renderProgress and the contract's
+// /ws/v1/render/{job_id} after the job's terminal step, snapshotUpdated after Cached.
+import { randomUUID } from 'node:crypto';
+import { print } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type Fleet, startFleet } from '../../agent-sim/fleet.ts';
+import { FollowRenderProgressDocument, SnapshotUpdatedDocument } from '../generated/graphql.ts';
+import { serviceClient } from '../support/app.ts';
+import { type Replicas, startReplicas } from '../support/replicas.ts';
+import { snapshotAgent } from '../snapshots/fixtures.ts';
+import { legacyProgress, subscribe } from './support.ts';
+
+let service: Replicas;
+let url: string;
+const fleets: Fleet[] = [];
+
+beforeAll(async () => {
+  service = await startReplicas(1);
+  url = service.urls[0] as string;
+}, 90_000);
+
+afterAll(async () => {
+  for (const fleet of fleets) await fleet.stop();
+  await service?.close();
+});
+
+const progressQuery = print(FollowRenderProgressDocument);
+
+/** A job; one for an After Effects version no node has stays Queued. */
+async function submit(token: string, aeVersion = '99.0', durationSec = 1): Promise<string> {
+  const response = await fetch(`${url}/v1/renders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', frame_rate: 30, duration_sec: durationSec, ae_version: aeVersion }),
+  });
+  const body = (await response.json()) as { id: string };
+  expect(response.status, JSON.stringify(body)).toBe(201);
+  return body.id;
+}
+
+async function cancel(token: string, jobId: string): Promise<void> {
+  const response = await fetch(`${url}/v1/renders/${jobId}/cancel`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: '{}',
+  });
+  expect(response.status, await response.text()).toBe(200);
+}
+
+const recordedSeqs = async (jobId: string) =>
+  (await service.db.prisma.renderJobEvent.findMany({ where: { renderJobId: jobId }, orderBy: { seq: 'asc' }, select: { seq: true } })).map(
+    (event) => event.seq,
+  );
+
+const stepsOf = (results: { data?: any }[]) => results.map((result) => result.data?.renderProgress.step);
+
+describe('renderProgress and the legacy progress socket end with the job', () => {
+  it('complete right after a Cancelled step', async () => {
+    const user = await service.user(10_000);
+    const jobId = await submit(user.token);
+    const live = subscribe(url, user.token, progressQuery, { jobId });
+    const legacy = legacyProgress(url, user.token, jobId);
+    await Promise.all([live.received(1), legacy.opened]);
+    await vi.waitFor(() => expect(legacy.messages.length).toBe(1));
+
+    await cancel(user.token, jobId);
+    await live.ended;
+    expect(live.results.every((result) => result.errors === undefined)).toBe(true);
+    expect(stepsOf(live.results)).toEqual(['Queued', 'Cancelled']);
+    expect(await legacy.closed).toEqual({ code: 1000, reason: 'job ended' });
+    expect(legacy.messages.map((message) => message.step)).toEqual(['Queued', 'Cancelled']);
+  });
+
+  it('deliver where an ended job stands, then complete', async () => {
+    const user = await service.user(10_000);
+    const jobId = await submit(user.token);
+    await cancel(user.token, jobId);
+    const [lastSeq] = (await recordedSeqs(jobId)).slice(-1);
+
+    const late = subscribe(url, user.token, progressQuery, { jobId });
+    const legacy = legacyProgress(url, user.token, jobId);
+    await late.ended;
+    expect(late.results.map((result) => [result.data?.renderProgress.seq, result.data?.renderProgress.step])).toEqual([[lastSeq, 'Cancelled']]);
+    expect(await legacy.closed).toMatchObject({ code: 1000 });
+    expect(legacy.messages.map((message) => message.step)).toEqual(['Cancelled']);
+  });
+
+  it('with afterSeq on an ended job, deliver the recorded events after it up to the terminal one, then complete', async () => {
+    const user = await service.user(10_000);
+    const jobId = await submit(user.token);
+    await cancel(user.token, jobId);
+    const seqs = await recordedSeqs(jobId);
+    expect(seqs.length).toBeGreaterThanOrEqual(2);
+
+    const fromStart = subscribe(url, user.token, progressQuery, { jobId, afterSeq: 0 });
+    const fromSecond = subscribe(url, user.token, progressQuery, { jobId, afterSeq: 1 });
+    await Promise.all([fromStart.ended, fromSecond.ended]);
+    const seqsOf = (results: { data?: any }[]) => results.map((result) => result.data?.renderProgress.seq);
+    expect(seqsOf(fromStart.results)).toEqual(seqs);
+    expect(seqsOf(fromSecond.results)).toEqual(seqs.slice(1));
+    expect(stepsOf(fromStart.results).at(-1)).toBe('Cancelled');
+    expect(stepsOf(fromStart.results).slice(0, -1)).not.toContain('Cancelled');
+  });
+
+  it('complete right after a Completed step, with a fleet rendering the job', { timeout: 90_000 }, async () => {
+    const user = await service.user(100_000);
+    const jobId = await submit(user.token, '24.1', 2);
+    const live = subscribe(url, user.token, progressQuery, { jobId });
+    const legacy = legacyProgress(url, user.token, jobId);
+    await Promise.all([live.received(1), legacy.opened]);
+    const admin = await service.token(randomUUID(), { admin: true });
+    fleets.push(await startFleet({ url, nodes: 2, adminToken: admin, frameMs: 5, heartbeatSeconds: 0.3, seed: 21 }));
+
+    await live.ended;
+    const last = live.results.at(-1)?.data?.renderProgress;
+    expect(last).toMatchObject({ step: 'Completed', progress: 100 });
+    expect(stepsOf(live.results).filter((step) => step === 'Completed')).toHaveLength(1);
+    expect(await legacy.closed).toMatchObject({ code: 1000 });
+    expect(legacy.messages.at(-1)).toMatchObject({ step: 'Completed', progress: 100 });
+  });
+});
+
+describe('snapshotUpdated ends with the snapshot', () => {
+  it('completes after Cached, and on a snapshot already Cached delivers it and completes', { timeout: 60_000 }, async () => {
+    const agent = snapshotAgent(serviceClient(url));
+    const user = await service.user(1);
+    const project = await agent.savedProject(user);
+    const node = await serviceClient(url).onlineNode(undefined, { templates: [project.md5] });
+    const asked = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
+      body: JSON.stringify({
+        query: 'mutation($input: RequestSnapshotInput!) { requestSnapshot(input: $input) { __typename ... on Snapshot { id status } } }',
+        variables: { input: { savedProjectId: project.id, sceneKey: 'intro', frameNumber: 24 } },
+      }),
+    });
+    const snapshot = ((await asked.json()) as any).data.requestSnapshot;
+    expect(snapshot).toMatchObject({ __typename: 'Snapshot', status: 'Pending' });
+
+    const watcher = subscribe(url, user.token, print(SnapshotUpdatedDocument), { id: snapshot.id });
+    await watcher.received(1);
+    // The service's scheduler hands the render to the node at one of its heartbeats.
+    const command = await vi.waitFor(
+      async () => {
+        const commands = await agent.commandsFor(node);
+        const found = commands.find((candidate) => candidate.type === 'render_snapshot');
+        if (!found) throw new Error('no render_snapshot command yet');
+        return found;
+      },
+      { timeout: 30_000, interval: 300 },
+    );
+    await agent.render(node, command as Parameters<typeof agent.render>[1]);
+    await watcher.ended;
+    const statuses = watcher.results.map((result) => result.data?.snapshotUpdated.status);
+    expect(statuses[0]).toBe('Pending');
+    expect(statuses.at(-1)).toBe('Cached');
+    expect(statuses.filter((status) => status === 'Cached')).toHaveLength(1);
+
+    const late = subscribe(url, user.token, print(SnapshotUpdatedDocument), { id: snapshot.id });
+    await late.ended;
+    expect(late.results.map((result) => result.data?.snapshotUpdated.status)).toEqual(['Cached']);
+  });
+});
