@@ -74,8 +74,10 @@ export async function startService(options: {
   env?: Record<string, string>;
   /** Extra Node.js flags, e.g. --cpu-prof for a profile of the service under load. */
   nodeArgs?: string[];
+  /** The port of a process that was stopped, to come back where its callers expect it. */
+  port?: number;
 }): Promise<ServiceProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-service-'));
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
     cwd: rootDir,

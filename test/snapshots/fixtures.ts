@@ -3,7 +3,7 @@
 // clock by hand.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import { TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
+import { type ServiceClient, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 
 export type Command = { type: string; command_id: string; lease: string; snapshot_id: string; [field: string]: unknown };
 
@@ -12,10 +12,8 @@ export const LONG_LIVED = { ttlSeconds: 60 * 24 * 3600 };
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-export function snapshotFixtures(t: TestApp) {
-  const prisma = t.app.services.db.prisma;
-  const admin = t.user(0, { admin: true, ...LONG_LIVED });
-
+/** The studio's and an agent's side of snapshots, against the service at the client's URL. */
+export function snapshotAgent(t: ServiceClient) {
   /** A saved project as the studio service syncs it; owner null is a project anyone may use. */
   async function savedProject(owner: TestUser | null, md5: string = randomMd5()): Promise<{ id: string; md5: string }> {
     const id = randomUUID();
@@ -65,6 +63,13 @@ export function snapshotFixtures(t: TestApp) {
     return files;
   }
 
+  return { savedProject, commandsFor, snapshotCommand, upload, complete, render };
+}
+
+export function snapshotFixtures(t: TestApp) {
+  const prisma = t.app.services.db.prisma;
+  const admin = t.user(0, { admin: true, ...LONG_LIVED });
+
   /**
    * Leaves the scheduler only the nodes and snapshots a test makes: earlier tests' nodes stop
    * taking work and their unfinished snapshots are closed.
@@ -78,7 +83,7 @@ export function snapshotFixtures(t: TestApp) {
   const snapshotCommands = (md5: string) =>
     prisma.nodeCommand.findMany({ where: { type: 'render_snapshot', payload: { path: ['aep_file_md5'], equals: md5 } } });
 
-  return { prisma, admin, savedProject, commandsFor, snapshotCommand, upload, complete, render, resetFleet, snapshotCommands };
+  return { ...snapshotAgent(t), prisma, admin, resetFleet, snapshotCommands };
 }
 
 export function randomMd5(): string {

@@ -82,12 +82,9 @@ export type AgentCommand = { type: string; command_id: string; lease?: string; [
 /** An administrator acting inside the test, for service calls made directly. */
 export const TEST_ADMIN: Actor = { kind: 'user', userId: '00000000-0000-4000-8000-00000000ad11', isAdmin: true, plan: null, isReseller: false };
 
-export interface TestApp {
-  app: App;
+/** A caller of a running service (in this process or another) over HTTP, as its users call it. */
+export interface ServiceClient {
   url: string;
-  databaseUrl?: string;
-  /** Before every Redis channel and key of this app: test runs sharing a Redis hear only their own. */
-  redisPrefix: string;
   token(userId: string, options?: TokenOptions): Promise<string>;
   rest<T = any>(
     method: string,
@@ -105,8 +102,6 @@ export interface TestApp {
     body?: unknown,
     options?: { timestamp?: number; headers?: Record<string, string> },
   ): Promise<HttpAnswer<T>>;
-  /** A new user with a token, whose wallet holds amountMinor (credited by the billing service). */
-  user(amountMinor?: number, options?: TokenOptions): Promise<TestUser>;
   /** A node registered by an admin over REST (a made-up name when none is given), with its agent key. */
   node(name?: string, options?: NodeOptions): Promise<TestNode>;
   /** A node registered by an admin over REST that has reported online, with its agent key. */
@@ -121,6 +116,15 @@ export interface TestApp {
     variables: V,
     token?: string,
   ): Promise<{ data?: R; errors?: { message: string; extensions?: Record<string, any> }[]; status: number }>;
+}
+
+export interface TestApp extends ServiceClient {
+  app: App;
+  databaseUrl?: string;
+  /** Before every Redis channel and key of this app: test runs sharing a Redis hear only their own. */
+  redisPrefix: string;
+  /** A new user with a token, whose wallet holds amountMinor (credited by the billing service). */
+  user(amountMinor?: number, options?: TokenOptions): Promise<TestUser>;
   close(): Promise<void>;
 }
 
@@ -129,6 +133,95 @@ async function answer(response: Response): Promise<HttpAnswer> {
   let body: unknown = text;
   if (response.headers.get('content-type')?.includes('application/json') && text !== '') body = JSON.parse(text);
   return { status: response.status, body, headers: response.headers };
+}
+
+/**
+ * A client of the service at `url` whose tokens and agent signatures are made with the test
+ * secrets; signed at `clock` when the test controls the service's clock.
+ */
+export function serviceClient(url: string, { clock }: { clock?: Clock } = {}): ServiceClient {
+  const rest: ServiceClient['rest'] = async (method, path, requestOptions = {}) => {
+    const headers: Record<string, string> = { ...requestOptions.headers };
+    if (requestOptions.token) headers.authorization = `Bearer ${requestOptions.token}`;
+    let payload: string | undefined = requestOptions.rawBody;
+    if (requestOptions.body !== undefined) payload = JSON.stringify(requestOptions.body);
+    if (payload !== undefined) headers['content-type'] ??= 'application/json';
+    return answer(await fetch(`${url}${path}`, { method, headers, body: payload }));
+  };
+
+  // Outlives the clock jumps of tests that move the app's clock, which it checks tokens against.
+  const adminToken = signDevelopmentToken(TEST_JWT_SECRET, { sub: TEST_ADMIN.kind === 'user' ? TEST_ADMIN.userId : '', admin: true, ttlSeconds: 365 * 24 * 3600 });
+  const node: ServiceClient['node'] = async (name = `node-${randomUUID().slice(0, 8)}`, nodeOptions = {}) => {
+    const created = await rest('POST', '/v1/nodes', {
+      token: await adminToken,
+      body: {
+        name,
+        region: nodeOptions.region ?? 'eu',
+        node_ip: '10.0.0.1',
+        worker_port: 9000,
+        current_ae_version: '24.1',
+        ...(nodeOptions.priority === undefined ? {} : { priority: nodeOptions.priority }),
+        ...nodeOptions.registration,
+      },
+    });
+    if (created.status !== 201) throw new Error(`registering ${name} answered ${created.status}: ${JSON.stringify(created.body)}`);
+    return { id: created.body.id as string, agentKey: created.body.agent_key as string, name };
+  };
+
+  let heartbeats = 0;
+  const signed: ServiceClient['signed'] = async (node, method, path, body, signOptions = {}) => {
+    const timestamp = signOptions.timestamp ?? (clock ? Math.floor(clock.now().getTime() / 1000) : undefined);
+    if (Buffer.isBuffer(body)) {
+      const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body, timestamp });
+      return answer(
+        await fetch(`${url}${path}`, {
+          method,
+          headers: { ...headers, 'content-type': 'application/octet-stream', ...signOptions.headers },
+          body,
+        }),
+      );
+    }
+    const payload = body === undefined ? '' : JSON.stringify(body);
+    const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body: payload, timestamp });
+    return rest(method, path, {
+      rawBody: body === undefined ? undefined : payload,
+      headers: { ...headers, ...signOptions.headers },
+    });
+  };
+
+  return {
+    url,
+    token: (userId, tokenOptions = {}) => signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, ...tokenOptions }),
+    rest,
+    signed,
+    node,
+    async onlineNode(name, nodeOptions = {}) {
+      const versions = nodeOptions.aeVersions ?? ['24.1'];
+      const registered = await node(name, { ...nodeOptions, registration: { current_ae_version: versions[0], ...nodeOptions.registration } });
+      const online = await signed(registered, 'POST', `/v1/internal/nodes/${registered.id}/online`, {
+        available_ae_versions: versions,
+        ...(nodeOptions.templates ? { cached_template_md5s: nodeOptions.templates } : {}),
+        ...(nodeOptions.agentVersion ? { node_agent_version: nodeOptions.agentVersion } : {}),
+      });
+      if (online.status !== 200) throw new Error(`${registered.name} online answered ${online.status}: ${JSON.stringify(online.body)}`);
+      return registered;
+    },
+    async heartbeat(node, body = {}) {
+      const recordedAt = new Date((clock?.now() ?? new Date()).getTime() + heartbeats++).toISOString();
+      const answer = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { recorded_at: recordedAt, ...body });
+      if (answer.status !== 200) throw new Error(`heartbeat answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+      return answer.body.pending_commands as AgentCommand[];
+    },
+    async gql(document, variables, token) {
+      const response = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query: print(document), variables }),
+      });
+      const body = (await response.json()) as { data?: any; errors?: any[] };
+      return { ...body, status: response.status };
+    },
+  };
 }
 
 export async function startTestApp(
@@ -181,97 +274,17 @@ export async function startTestApp(
     throw error;
   });
 
-  const rest: TestApp['rest'] = async (method, path, requestOptions = {}) => {
-    const headers: Record<string, string> = { ...requestOptions.headers };
-    if (requestOptions.token) headers.authorization = `Bearer ${requestOptions.token}`;
-    let payload: string | undefined = requestOptions.rawBody;
-    if (requestOptions.body !== undefined) payload = JSON.stringify(requestOptions.body);
-    if (payload !== undefined) headers['content-type'] ??= 'application/json';
-    return answer(await fetch(`${url}${path}`, { method, headers, body: payload }));
-  };
-
-  // Outlives the clock jumps of tests that move the app's clock, which it checks tokens against.
-  const adminToken = signDevelopmentToken(TEST_JWT_SECRET, { sub: TEST_ADMIN.kind === 'user' ? TEST_ADMIN.userId : '', admin: true, ttlSeconds: 365 * 24 * 3600 });
-  const node: TestApp['node'] = async (name = `node-${randomUUID().slice(0, 8)}`, nodeOptions = {}) => {
-    const created = await rest('POST', '/v1/nodes', {
-      token: await adminToken,
-      body: {
-        name,
-        region: nodeOptions.region ?? 'eu',
-        node_ip: '10.0.0.1',
-        worker_port: 9000,
-        current_ae_version: '24.1',
-        ...(nodeOptions.priority === undefined ? {} : { priority: nodeOptions.priority }),
-        ...nodeOptions.registration,
-      },
-    });
-    if (created.status !== 201) throw new Error(`registering ${name} answered ${created.status}: ${JSON.stringify(created.body)}`);
-    return { id: created.body.id as string, agentKey: created.body.agent_key as string, name };
-  };
-
-  let heartbeats = 0;
-  const signed: TestApp['signed'] = async (node, method, path, body, signOptions = {}) => {
-    const timestamp = signOptions.timestamp ?? (options.clock ? Math.floor(options.clock.now().getTime() / 1000) : undefined);
-    if (Buffer.isBuffer(body)) {
-      const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body, timestamp });
-      return answer(
-        await fetch(`${url}${path}`, {
-          method,
-          headers: { ...headers, 'content-type': 'application/octet-stream', ...signOptions.headers },
-          body,
-        }),
-      );
-    }
-    const payload = body === undefined ? '' : JSON.stringify(body);
-    const headers = signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path, body: payload, timestamp });
-    return rest(method, path, {
-      rawBody: body === undefined ? undefined : payload,
-      headers: { ...headers, ...signOptions.headers },
-    });
-  };
-
   return {
+    ...serviceClient(url, { clock: options.clock }),
     app,
-    url,
     databaseUrl,
     redisPrefix,
-    token: (userId, tokenOptions = {}) =>
-      signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, ...tokenOptions }),
-    rest,
-    signed,
     async user(amountMinor = 0, userOptions = {}) {
       const id = randomUUID();
       if (amountMinor > 0) {
         await app.services.billing.credit(TEST_ADMIN, { userId: id, amountMinor: BigInt(amountMinor), idempotencyKey: `test-funds-${randomUUID()}` });
       }
       return { id, token: await signDevelopmentToken(TEST_JWT_SECRET, { sub: id, ...userOptions }) };
-    },
-    node,
-    async onlineNode(name, nodeOptions = {}) {
-      const versions = nodeOptions.aeVersions ?? ['24.1'];
-      const registered = await node(name, { ...nodeOptions, registration: { current_ae_version: versions[0], ...nodeOptions.registration } });
-      const online = await signed(registered, 'POST', `/v1/internal/nodes/${registered.id}/online`, {
-        available_ae_versions: versions,
-        ...(nodeOptions.templates ? { cached_template_md5s: nodeOptions.templates } : {}),
-        ...(nodeOptions.agentVersion ? { node_agent_version: nodeOptions.agentVersion } : {}),
-      });
-      if (online.status !== 200) throw new Error(`${registered.name} online answered ${online.status}: ${JSON.stringify(online.body)}`);
-      return registered;
-    },
-    async heartbeat(node, body = {}) {
-      const recordedAt = new Date((options.clock?.now() ?? new Date()).getTime() + heartbeats++).toISOString();
-      const answer = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { recorded_at: recordedAt, ...body });
-      if (answer.status !== 200) throw new Error(`heartbeat answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-      return answer.body.pending_commands as AgentCommand[];
-    },
-    async gql(document, variables, token) {
-      const response = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ query: print(document), variables }),
-      });
-      const body = (await response.json()) as { data?: any; errors?: any[] };
-      return { ...body, status: response.status };
     },
     async close() {
       await app.close();

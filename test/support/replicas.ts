@@ -22,6 +22,8 @@ export interface Replicas {
   db: Database;
   redisPrefix: string;
   token(userId: string, options?: { admin?: boolean }): Promise<string>;
+  /** Starts process `index` again, on the port it had, after it was stopped or killed. */
+  revive(index: number): Promise<void>;
   /** A new user whose wallet holds amountMinor. */
   user(amountMinor: number): Promise<{ id: string; token: string }>;
   close(): Promise<void>;
@@ -35,29 +37,26 @@ export async function startReplicas(count: number): Promise<Replicas> {
   const database = await createTestDatabase();
   const redisPrefix = `test:${randomUUID()}:`;
   const s3 = inject('s3');
+  const options = {
+    databaseUrl: database.url,
+    redisUrl: inject('redisUrl'),
+    env: {
+      NODE_ENV: 'test',
+      REDIS_PREFIX: redisPrefix,
+      JWT_SECRET: TEST_JWT_SECRET,
+      NODE_HMAC_SECRET: TEST_NODE_HMAC_SECRET,
+      SERVICE_TOKENS: TEST_SERVICE_TOKEN,
+      S3_ENDPOINT: s3.endpoint,
+      S3_BUCKET: s3.bucket,
+      S3_REGION: s3.region,
+      S3_ACCESS_KEY_ID: s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      LOG_LEVEL: 'error',
+    },
+  };
   const processes: ServiceProcess[] = [];
   try {
-    const started = await Promise.allSettled(
-      Array.from({ length: count }, () =>
-        startService({
-          databaseUrl: database.url,
-          redisUrl: inject('redisUrl'),
-          env: {
-            NODE_ENV: 'test',
-            REDIS_PREFIX: redisPrefix,
-            JWT_SECRET: TEST_JWT_SECRET,
-            NODE_HMAC_SECRET: TEST_NODE_HMAC_SECRET,
-            SERVICE_TOKENS: TEST_SERVICE_TOKEN,
-            S3_ENDPOINT: s3.endpoint,
-            S3_BUCKET: s3.bucket,
-            S3_REGION: s3.region,
-            S3_ACCESS_KEY_ID: s3.accessKeyId,
-            S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-            LOG_LEVEL: 'error',
-          },
-        }),
-      ),
-    );
+    const started = await Promise.allSettled(Array.from({ length: count }, () => startService(options)));
     for (const outcome of started) if (outcome.status === 'fulfilled') processes.push(outcome.value);
     const failed = started.find((outcome) => outcome.status === 'rejected');
     if (failed) throw failed.reason;
@@ -75,9 +74,15 @@ export async function startReplicas(count: number): Promise<Replicas> {
     db,
     redisPrefix,
     token,
+    async revive(index) {
+      const process = processes[index] as ServiceProcess;
+      processes[index] = await startService({ ...options, port: Number(new URL(process.url).port) });
+    },
     async user(amountMinor) {
       const id = randomUUID();
-      await billing.credit(TEST_ADMIN, { userId: id, amountMinor: BigInt(amountMinor), idempotencyKey: `test-funds-${randomUUID()}` });
+      if (amountMinor > 0) {
+        await billing.credit(TEST_ADMIN, { userId: id, amountMinor: BigInt(amountMinor), idempotencyKey: `test-funds-${randomUUID()}` });
+      }
       return { id, token: await token(id) };
     },
     async close() {
