@@ -77,9 +77,9 @@ const REPLICAS = ['render-orchestrator-1', 'render-orchestrator-2'];
 const orchestrator = environmentOf(REPLICAS[0]!);
 
 describe('docker-compose.yml', () => {
-  it('defines the backends, two replicas of the service and the router', () => {
+  it('defines the backends, two replicas of the service, the gateway and the opt-in router', () => {
     expect(Object.keys(compose.services)).toEqual(
-      expect.arrayContaining(['postgres', 'redis', 'minio', 'minio-init', ...REPLICAS, 'router']),
+      expect.arrayContaining(['postgres', 'redis', 'minio', 'minio-init', ...REPLICAS, 'gateway', 'router']),
     );
     expect(compose.services.postgres?.image).toMatch(/^postgres:16/);
     expect(compose.services.redis?.image).toMatch(/^redis:7/);
@@ -213,45 +213,87 @@ describe('docker-compose.yml', () => {
   });
 });
 
-describe('the Apollo Router in docker-compose.yml', () => {
-  const router = compose.services.router as Json & { command: string[]; volumes: string[] };
-  /** The host file compose mounts at a path inside the router's container. */
-  const mounted = (target: string) => {
-    const volume = router.volumes.find((entry) => entry.split(':')[1] === target);
-    return volume ? new URL(volume.split(':')[0]!, root) : undefined;
-  };
-  const option = (name: string) => router.command[router.command.indexOf(name) + 1]!;
-  const configFile = mounted(option('--config'));
-  const supergraphFile = mounted(option('--supergraph'));
-  const config = parse(readFileSync(configFile ?? new URL('router/router.yaml', root), 'utf8')) as Record<string, any>;
-  const supergraph = readFileSync(supergraphFile ?? new URL('router/supergraph.graphql', root), 'utf8');
-  const graphs = Object.fromEntries(
+/** The supergraph's subgraphs by name, with their routing URLs. */
+function graphsOf(supergraph: string): Record<string, URL> {
+  return Object.fromEntries(
     [...supergraph.matchAll(/@join__graph\(name: "([^"]+)", url: "([^"]+)"\)/g)].map((match) => [match[1]!, new URL(match[2]!)]),
   );
+}
 
-  it('runs a pinned router image with the committed configuration and supergraph mounted read-only', () => {
-    expect(router.image).toMatch(/^ghcr\.io\/apollographql\/router:v\d+\.\d+\.\d+$/);
-    expect(configFile?.pathname).toBe(new URL('router/router.yaml', root).pathname);
-    expect(supergraphFile?.pathname).toBe(new URL('router/supergraph.graphql', root).pathname);
-    for (const volume of router.volumes) expect(volume, volume).toMatch(/:ro$/);
+/** The host file a service mounts at a path inside its container, and whether read-only. */
+function mountOf(service: string, target: string): { file: URL; readOnly: boolean } | undefined {
+  const volume = ((compose.services[service]?.volumes ?? []) as string[]).find((entry) => entry.split(':')[1] === target);
+  return volume ? { file: new URL(volume.split(':')[0]!, root), readOnly: volume.endsWith(':ro') } : undefined;
+}
+
+/** The replicas' shared network alias is where a supergraph must route the render subgraph. */
+function expectRenderRoutedToReplicas(graphs: Record<string, URL>) {
+  expect(Object.keys(graphs).sort()).toEqual(['identity', 'render']);
+  const render = graphs.render!;
+  const aliases = REPLICAS.map((replica) => (compose.services[replica]?.networks as Json).default as { aliases: string[] });
+  for (const alias of aliases) expect(alias.aliases).toContain(render.hostname);
+  expect(render.port).toBe(orchestrator.PORT);
+  expect(render.pathname).toBe('/graphql');
+}
+
+describe('Hive Gateway in docker-compose.yml', () => {
+  const gateway = compose.services.gateway as Json & { command: string[] };
+
+  it('runs a pinned Hive Gateway image on the committed configuration file and supergraph, read-only', () => {
+    expect(gateway.image).toMatch(/^ghcr\.io\/graphql-hive\/gateway:\d+\.\d+\.\d+$/);
+    expect(gateway.profiles).toBeUndefined();
+    expect(gateway.command).toEqual(['supergraph']);
+    // The image's CLI reads gateway.config.ts from its working directory, /gateway; the config
+    // names ./supergraph.graphql unless SUPERGRAPH says otherwise, which compose does not.
+    expect(mountOf('gateway', '/gateway/gateway.config.ts')).toEqual({ file: new URL('gateway/gateway.config.ts', root), readOnly: true });
+    expect(mountOf('gateway', '/gateway/supergraph.graphql')).toEqual({ file: new URL('router/supergraph.graphql', root), readOnly: true });
+    expect(environmentOf('gateway').SUPERGRAPH).toBeUndefined();
   });
 
-  it('publishes the supergraph endpoint on the port it listens on, and a health check', () => {
+  it('has a configuration that imports only types, so the image needs nothing of this repository', () => {
+    const source = readFileSync(new URL('gateway/gateway.config.ts', root), 'utf8');
+    const imports = source.split('\n').filter((line) => /^import\b/.test(line));
+    for (const line of imports) expect(line).toMatch(/^import type /);
+    expect(source).toMatch(/^export const gatewayConfig\b/m);
+  });
+
+  it('is the endpoint browsers use, on 4000, ready once the replicas are healthy', () => {
+    expect(publishedPorts('gateway')).toEqual([{ published: '4000', target: '4000' }]);
+    expect(((gateway.healthcheck as Json).test as string[]).join(' ')).toContain('127.0.0.1:4000/readiness');
+    expect(gateway.depends_on).toEqual(Object.fromEntries(REPLICAS.map((replica) => [replica, { condition: 'service_healthy' }])));
+  });
+
+  it('routes the render subgraph to the replicas: their network alias, port and GraphQL path', () => {
+    expectRenderRoutedToReplicas(graphsOf(readFileSync(mountOf('gateway', '/gateway/supergraph.graphql')!.file, 'utf8')));
+  });
+});
+
+describe('the Apollo Router in docker-compose.yml', () => {
+  const router = compose.services.router as Json & { command: string[]; volumes: string[] };
+  const option = (name: string) => router.command[router.command.indexOf(name) + 1]!;
+  const configFile = mountOf('router', option('--config'));
+  const supergraphFile = mountOf('router', option('--supergraph'));
+  const config = parse(readFileSync(configFile?.file ?? new URL('router/router.yaml', root), 'utf8')) as Record<string, any>;
+  const graphs = graphsOf(readFileSync(supergraphFile?.file ?? new URL('router/supergraph.graphql', root), 'utf8'));
+
+  it('runs only in its profile, a pinned router image with the committed configuration and supergraph mounted read-only', () => {
+    expect(router.profiles).toEqual(['apollo-router']);
+    expect(router.image).toMatch(/^ghcr\.io\/apollographql\/router:v\d+\.\d+\.\d+$/);
+    expect(configFile).toEqual({ file: new URL('router/router.yaml', root), readOnly: true });
+    expect(supergraphFile).toEqual({ file: new URL('router/supergraph.graphql', root), readOnly: true });
+  });
+
+  it('publishes the supergraph endpoint on the port it listens on, beside the gateway’s, and a health check', () => {
     const [host, port] = String(config.supergraph.listen).split(/:(?=\d+$)/);
     expect(host).toBe('0.0.0.0');
-    expect(publishedPorts('router')).toContainEqual({ published: '4000', target: port });
+    expect(publishedPorts('router')).toEqual([{ published: '4010', target: port }]);
     expect(config.supergraph.path).toBe('/graphql');
     expect(config.health_check).toMatchObject({ enabled: true, path: '/health' });
     expect(String(config.health_check.listen)).toMatch(/^0\.0\.0\.0:\d+$/);
   });
 
   it('routes the render subgraph to the replicas: their network alias, port and GraphQL path', () => {
-    expect(Object.keys(graphs).sort()).toEqual(['identity', 'render']);
-    const render = graphs.render!;
-    const aliases = REPLICAS.map((replica) => (compose.services[replica]?.networks as Json).default as { aliases: string[] });
-    for (const alias of aliases) expect(alias.aliases).toContain(render.hostname);
-    expect(render.port).toBe(orchestrator.PORT);
-    expect(render.pathname).toBe('/graphql');
+    expectRenderRoutedToReplicas(graphs);
     expect(config.override_subgraph_url?.render).toBeUndefined();
     expect(router.depends_on).toEqual(Object.fromEntries(REPLICAS.map((replica) => [replica, { condition: 'service_healthy' }])));
   });
@@ -273,11 +315,13 @@ describe('the Apollo Router in docker-compose.yml', () => {
     expect(config.include_subgraph_errors).toEqual({ all: true });
   });
 
-  it('gives the router every variable its configuration expands, the license ones without defaults', () => {
+  it('gives the router every variable its configuration expands, the license ones empty unless set', () => {
     const environment = compose.services.router?.environment as Record<string, string>;
-    const expanded = [...readFileSync(configFile!, 'utf8').matchAll(/\$\{env\.([A-Z0-9_]+)/g)].map((match) => match[1]!);
+    const expanded = [...readFileSync(configFile!.file, 'utf8').matchAll(/\$\{env\.([A-Z0-9_]+)/g)].map((match) => match[1]!);
     for (const name of expanded) expect(Object.keys(environment), name).toContain(name);
-    for (const name of ['APOLLO_KEY', 'APOLLO_GRAPH_REF']) expect(environment[name], name).toMatch(/^\$\{[A-Z0-9_]+:\?[^}]+\}$/);
+    // Compose interpolates every service, profile or not: a required (`:?`) license variable would
+    // stop `docker compose up` for everyone without a GraphOS account.
+    for (const name of ['APOLLO_KEY', 'APOLLO_GRAPH_REF']) expect(environment[name], name).toBe(`\${${name}:-}`);
   });
 });
 
