@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
 import { SUBGRAPH_SCHEMA_PATH } from './print-schema.ts';
@@ -28,7 +29,11 @@ export function composeSupergraph(urls: Record<keyof typeof ROUTING_URLS, string
   return `${composed.supergraphSdl.trim()}\n`;
 }
 
+// `npm run supergraph` writes the committed file; with `-- --render URL [--identity URL] --out FILE`
+// it writes one for subgraphs elsewhere, e.g. a gateway on a laptop in front of `npm start`.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await writeFile(SUPERGRAPH_PATH, composeSupergraph());
-  process.stdout.write('Wrote router/supergraph.graphql\n');
+  const { values } = parseArgs({ options: { render: { type: 'string' }, identity: { type: 'string' }, out: { type: 'string' } } });
+  const out = values.out ?? SUPERGRAPH_PATH;
+  await writeFile(out, composeSupergraph({ render: values.render ?? ROUTING_URLS.render, identity: values.identity ?? ROUTING_URLS.identity }));
+  process.stdout.write(`Wrote ${values.out ?? 'router/supergraph.graphql'}\n`);
 }
