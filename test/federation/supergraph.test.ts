@@ -1,25 +1,17 @@
 // This subgraph composed with a stand-in identity subgraph (@apollo/composition, the SDL the
-// router's supergraph is composed from) and served by @apollo/gateway: queries that start at the
-// identity's users and cross into their render jobs and exports.
+// supergraph is composed from) and served by the project's gateway (Hive Gateway, gateway/main.ts):
+// queries that start at the identity's users and cross into their render jobs and exports.
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
-import { ApolloServer } from '@apollo/server';
-import { startStandaloneServer } from '@apollo/server/standalone';
-import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
-import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { composeSupergraph, IDENTITY_SCHEMA_PATH } from '../../scripts/compose-supergraph.ts';
+import { type GatewayProcess, startGateway } from '../../bench/lib/gateway.ts';
 import { createStoredExport } from '../exports/fixtures.ts';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
-
-interface GatewayContext {
-  authorization?: string;
-}
+import { emailOf, startIdentitySubgraph } from '../support/identity.ts';
 
 let t: TestApp;
-const servers: ApolloServer<GatewayContext>[] = [];
+let identity: Awaited<ReturnType<typeof startIdentitySubgraph>>;
+let gateway: GatewayProcess;
 let gatewayUrl: string;
 let owner: { id: string; token: string };
 let jobId: string;
@@ -52,53 +44,14 @@ beforeAll(async () => {
     people.push({ ...person, jobIds: jobIds.reverse(), exportId: exported.id });
   }
 
-  const identitySdl = parse(await readFile(IDENTITY_SCHEMA_PATH, 'utf8'));
-  const identity = new ApolloServer<GatewayContext>({
-    schema: buildSubgraphSchema([
-      {
-        typeDefs: identitySdl,
-        resolvers: {
-          Query: {
-            me: (_root: unknown, _args: unknown, ctx: GatewayContext) =>
-              ctx.authorization ? { id: decodeJwt(ctx.authorization.replace(/^Bearer /, '')).sub } : null,
-            users: (_root: unknown, args: { ids: string[] }) => args.ids.map((id) => ({ id })),
-          },
-          User: { email: (user: { id: string }) => `${user.id.slice(0, 8)}@example.com` },
-        },
-      },
-    ]),
-  });
-  servers.push(identity);
-  const identityUrl = (
-    await startStandaloneServer(identity, {
-      listen: { port: 0, host: '127.0.0.1' },
-      context: async ({ req }) => ({ authorization: req.headers.authorization }),
-    })
-  ).url;
-
-  const gateway = new ApolloServer<GatewayContext>({
-    gateway: new ApolloGateway({
-      supergraphSdl: composeSupergraph({ identity: identityUrl, render: `${t.url}/graphql` }),
-      buildService: ({ url }) =>
-        new RemoteGraphQLDataSource<GatewayContext>({
-          url,
-          willSendRequest({ request, context }) {
-            if (context.authorization) request.http?.headers.set('authorization', context.authorization);
-          },
-        }),
-    }),
-  });
-  servers.push(gateway);
-  gatewayUrl = (
-    await startStandaloneServer(gateway, {
-      listen: { port: 0, host: '127.0.0.1' },
-      context: async ({ req }) => ({ authorization: req.headers.authorization }),
-    })
-  ).url;
+  identity = await startIdentitySubgraph();
+  gateway = await startGateway({ identity: identity.url, render: `${t.url}/graphql` });
+  gatewayUrl = `${gateway.url}/graphql`;
 }, 60_000);
 
 afterAll(async () => {
-  for (const server of servers) await server.stop();
+  await gateway?.stop();
+  await identity?.stop();
   await t.close();
 });
 
@@ -117,7 +70,7 @@ describe('the supergraph', () => {
     expect(result.errors).toBeUndefined();
     expect(result.data.me).toEqual({
       id: owner.id,
-      email: `${owner.id.slice(0, 8)}@example.com`,
+      email: emailOf(owner.id),
       renderJobs: { edges: [{ node: { id: jobId, step: 'Queued', priceType: 'Free' } }] },
     });
   });
@@ -142,7 +95,7 @@ describe('the supergraph', () => {
     for (const [index, person] of people.entries()) {
       const user = result.data.users[index];
       expect(user.id).toBe(person.id);
-      expect(user.email).toBe(`${person.id.slice(0, 8)}@example.com`);
+      expect(user.email).toBe(emailOf(person.id));
       const jobs = user.renderJobs.edges.map((edge: any) => edge.node);
       expect(jobs.map((job: any) => job.id)).toEqual(person.jobIds);
       expect(jobs.every((job: any) => job.userId === person.id && job.frameJobs.length > 0)).toBe(true);
