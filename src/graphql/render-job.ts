@@ -221,7 +221,8 @@ builder.subscriptionFields((t) => ({
     type: RenderProgressRef,
     description:
       "Every change of a job's progress, exactly once and in order, starting with where it stands now; " +
-      'with afterSeq, starting with the changes after that seq (a client resuming where it left off).',
+      'with afterSeq, starting with the changes after that seq (a client resuming where it left off). ' +
+      'Completes right after Completed, Failed or Cancelled.',
     args: { jobId: t.arg({ type: 'UUID', required: true }), afterSeq: t.arg.int({ required: false }) },
     subscribe: (_root, args, ctx) => ctx.services.jobs.watchProgress(ctx.actor, args.jobId, { afterSeq: args.afterSeq ?? undefined }),
     resolve: (progress: SequencedProgress) => progress,

@@ -65,7 +65,7 @@ builder.mutationFields((t) => ({
 builder.subscriptionFields((t) => ({
   snapshotUpdated: t.field({
     type: SnapshotRef,
-    description: 'Every change of a snapshot, starting with where it stands now.',
+    description: 'Every change of a snapshot, starting with where it stands now; completes after Cached or Failed.',
     args: { id: t.arg({ type: 'UUID', required: true }) },
     subscribe: (_root, args, ctx) => ctx.services.snapshots.watch(ctx.actor, args.id),
     // The row is re-read rather than taken from the event, so a subscriber whose events queued

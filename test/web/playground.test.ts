@@ -180,7 +180,7 @@ describe('the GraphQL playground', BROWSER_TEST, () => {
     expect(problems).toEqual([]);
   });
 
-  it('runs a subscription over graphql-ws with the same headers, live until stopped', async () => {
+  it('runs a subscription over graphql-ws with the same headers, live until the job ends', async () => {
     const token = await t.token(randomUUID());
     const jobId = await submitJob(token);
 
@@ -192,8 +192,7 @@ describe('the GraphQL playground', BROWSER_TEST, () => {
     expect((await t.rest('POST', `/v1/renders/${jobId}/cancel`, { token, body: {} })).status).toBe(200);
     expect(await responseShowing('Cancelled')).toEqual({ data: { renderProgress: { jobId, step: 'Cancelled' } } });
 
-    expect(await openWebSockets()).toBe(1);
-    await page.locator('.graphiql-execute-button').click();
+    // The stream ends with the job, and GraphiQL's client closes its socket once nothing runs on it.
     await expect.poll(openWebSockets).toBe(0);
 
     await typeInto(HEADERS_EDITOR, JSON.stringify({ Authorization: 'Bearer not-a-token' }));
