@@ -60,7 +60,6 @@ function follow<R, V>(...args: Parameters<typeof subscribe<R, V>>): Subscriber<R
 }
 
 const progressOf = (subscriber: Subscriber<{ renderProgress: Progress }>) => subscriber.received.map((result) => result.renderProgress);
-const TERMINAL = new Set(['Completed', 'Failed', 'Cancelled']);
 
 beforeAll(async () => {
   replicas = await startReplicas(2);
@@ -166,7 +165,7 @@ describe('subscriptions through the gateway', () => {
     expect(statuses[0]).toBe('Pending');
     expect(statuses.at(-1)).toBe('Cached');
     expect(watcher.received.at(-1)?.snapshotUpdated.imageUrl).toMatch(/^http/);
-  });
+  }, 90_000);
 
   it('follows renderProgress and renderJobUpdated from submit to Completed, then the progress stream ends', async () => {
     const user = await replicas.user(0);
@@ -189,7 +188,7 @@ describe('subscriptions through the gateway', () => {
     await jobs.until((result) => result.renderJobUpdated.id === jobId && result.renderJobUpdated.step === 'Completed');
     expect(jobs.errors).toEqual([]);
     await fleet.stop();
-  });
+  }, 150_000);
 
   it('authenticates from connection_init whichever way the client spells Authorization', async () => {
     const user = await replicas.user(0);
@@ -241,7 +240,6 @@ describe('subscriptions through the gateway', () => {
     const { eventSeq } = await replicas.db.prisma.renderJob.findUniqueOrThrow({ where: { id: jobId } });
     expect(auditSeqs(seen, eventSeq)).toMatchObject({ missing: 0, duplicated: 0, outOfOrder: 0 });
     expect(seen.at(-1)?.step).toBe('Cancelled');
-    expect(TERMINAL.has(seen.at(-1)?.step ?? '')).toBe(true);
   }, 150_000);
 });
 
