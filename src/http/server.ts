@@ -25,6 +25,7 @@ import { errorReply, INTERNAL_ERROR, toErrorReply } from './errors.ts';
 import { registerHealthRoutes } from './health.ts';
 import { createLegacyProgressSockets } from './legacy-progress-ws.ts';
 import { type Metrics, registerMetrics } from './metrics.ts';
+import { discardRestOfBody } from './oversized-body.ts';
 import { registerPlaygroundRoutes } from './playground.ts';
 import { createMemoryRateLimitCounter, createRateLimiter, createRedisRateLimitCounter } from './rate-limit.ts';
 
@@ -207,7 +208,7 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
 
   // GraphQL callers get GraphQL's error shape with the same code, REST callers the error body.
   // An unexpected failure names the request, so that its logged cause can be found.
-  app.setErrorHandler((error, request, reply) => {
+  app.setErrorHandler(async (error, request, reply) => {
     const mapped = toErrorReply(error);
     if (!mapped) request.log.error({ err: error }, 'Unhandled error');
     const graphQL = isGraphQLPath(request.url);
@@ -216,7 +217,9 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
     const details: Record<string, unknown> = { ...body.error.details, ...(mapped ? {} : { request_id: request.id }) };
     if (status === 413) {
       refused('payload_too_large', graphQL ? 'graphql' : 'rest');
-      details.limit = request.routeOptions.bodyLimit ?? bodyLimit;
+      const limit = request.routeOptions.bodyLimit ?? bodyLimit;
+      details.limit = limit;
+      if (!(await discardRestOfBody(request.raw, limit))) reply.header('connection', 'close');
     }
     if (graphQL) {
       const { request_id: requestId, ...rest } = details;

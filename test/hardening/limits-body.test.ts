@@ -1,10 +1,13 @@
 // Body size limits: JSON bodies, GraphQL requests and graphql-ws messages over
 // HTTP_BODY_LIMIT_BYTES are refused with 413 (or the socket closed as too big), while the agents'
 // uploads keep their own, larger limits.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config.ts';
+import { MAX_DISCARDED_BYTES } from '../../src/http/oversized-body.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
 import { pngBytes, snapshotFixtures } from '../snapshots/fixtures.ts';
@@ -39,6 +42,54 @@ describe('JSON bodies', () => {
   it('default to 1 MiB', () => {
     expect(loadConfig({}).limits.bodyLimitBytes).toBe(1024 * 1024);
     expect(() => loadConfig({ HTTP_BODY_LIMIT_BYTES: 'lots' })).toThrow(/HTTP_BODY_LIMIT_BYTES/);
+  });
+});
+
+describe('a JSON body over the limit that the client is still sending', () => {
+  const TOO_LARGE = { error: { code: 'PAYLOAD_TOO_LARGE', message: 'The request body is too large', details: { limit: LIMIT } } };
+
+  it('gets its 413 and the error body: 50 POSTs of 2 MB from Node’s fetch in another process, 30 one after another, 20 at once', async () => {
+    const user = await t.user();
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      '--import',
+      'tsx',
+      'test/hardening/oversized-client.ts',
+      `${t.url}/v1/renders`,
+      user.token,
+      '30',
+      '20',
+      String(2_000_000),
+    ]);
+    const outcomes = JSON.parse(stdout) as unknown[];
+    expect(outcomes).toHaveLength(50);
+    expect(outcomes.filter((outcome) => JSON.stringify(outcome) !== JSON.stringify({ status: 413, body: TOO_LARGE }))).toEqual([]);
+    expect(await t.app.services.db.prisma.renderJob.count()).toBe(0);
+  }, 60_000);
+
+  it('is read no further than a cap: a body that never ends has its connection closed', async () => {
+    const user = await t.user();
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let sent = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += chunk.length;
+        controller.enqueue(sent === chunk.length ? Buffer.concat([Buffer.from('{"name":"'), chunk]) : chunk);
+      },
+    });
+    const answer = await fetch(`${t.url}/v1/renders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
+      body: endless,
+      duplex: 'half',
+    } as RequestInit).then(
+      async (response) => ({ status: response.status, connection: response.headers.get('connection'), body: await response.json() }),
+      (error: Error) => error,
+    );
+    // The answer may or may not reach a client that keeps writing once the server stops reading.
+    if (!(answer instanceof Error)) expect(answer).toEqual({ status: 413, connection: 'close', body: TOO_LARGE });
+    // What the client wrote is what the server read, plus what the sockets' buffers hold.
+    expect(sent).toBeGreaterThan(LIMIT + MAX_DISCARDED_BYTES);
+    expect(sent).toBeLessThan(LIMIT + 4 * MAX_DISCARDED_BYTES);
   });
 });
 
@@ -97,7 +148,8 @@ describe('agent uploads', () => {
 
 describe('refusals', () => {
   it('are counted by door', async () => {
-    expect(await metric(t, 'http_requests_refused_total', { reason: 'payload_too_large', door: 'rest' })).toBe(2);
+    // The two JSON bodies of the first and last tests, the 50 from another process and the endless one.
+    expect(await metric(t, 'http_requests_refused_total', { reason: 'payload_too_large', door: 'rest' })).toBe(2 + 50 + 1);
     expect(await metric(t, 'http_requests_refused_total', { reason: 'payload_too_large', door: 'graphql' })).toBe(1);
     expect(await metric(t, 'http_requests_refused_total', { reason: 'payload_too_large', door: 'graphql_ws' })).toBe(1);
   });
