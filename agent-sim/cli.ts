@@ -1,19 +1,20 @@
-// npm run agent-sim -- --nodes 20 [--url http://localhost:4000] [--admin-token T | --keys file.json]
-//   [--frame-ms 50] [--failure-rate 0] [--crash-rate 0] [--hang-rate 0] [--duration 60] ...
-//
 // Runs a fleet of simulated render nodes against a running service until --duration elapses or
 // Ctrl-C, showing a progress bar per job, then a summary.
 import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { Board } from './board.ts';
 import { type Fleet, type NodeKey, startFleet } from './fleet.ts';
 import { Transport } from './http.ts';
+import { numberOption, parseCommandLine, usageError } from '../scripts/lib/command-line.ts';
 
+const ADMIN_TOKEN_VARIABLE = 'AGENT_SIM_ADMIN_TOKEN';
 const USAGE = `Usage: npm run agent-sim -- [options]
 
   --nodes N               number of simulated nodes (default 20; with --keys, all of them)
   --url URL               the service (default http://localhost:4000)
-  --admin-token T         admin JWT: registers new nodes and reads job progress
+  --admin-token-file F    file holding an admin JWT, which registers new nodes and reads job
+                          progress; or put the token in ${ADMIN_TOKEN_VARIABLE} (either way it stays
+                          out of the command line that npm echoes and ps shows)
+  --admin-token T         the admin JWT itself
   --keys FILE             JSON list of {"id", "agentKey"} of nodes registered before
   --save-keys FILE        write the registered nodes' keys, for a later --keys run
   --frame-ms MS           render time of one frame (default 50)
@@ -31,56 +32,60 @@ const USAGE = `Usage: npm run agent-sim -- [options]
 const TOKEN_HINT =
   'agent-sim needs an admin token to register nodes, or the keys of nodes registered before.\n' +
   'Make a development admin token (with the service\'s JWT_SECRET) and pass it:\n\n' +
-  '  npm run agent-sim -- --nodes 20 --admin-token "$(npm run -s token -- --sub <uuid> --admin)"\n';
+  `  ${ADMIN_TOKEN_VARIABLE}="$(npm run -s token -- --sub <uuid> --admin)" npm run agent-sim -- --nodes 20\n`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
   process.exit(code);
 }
 
-function number(name: string, value: string | undefined, check: (n: number) => boolean): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (value.trim() === '' || !Number.isFinite(parsed) || !check(parsed)) fail(`--${name}: bad value "${value}"\n\n${USAGE}`);
-  return parsed;
-}
+const number = (name: string, value: string | undefined, check: (n: number) => boolean) =>
+  numberOption(USAGE, name, value, check);
 
 const list = (value: string | undefined) => value?.split(',').map((item) => item.trim()).filter(Boolean);
 
-let parsed;
-try {
-  parsed = parseArgs({
-    options: {
-      nodes: { type: 'string' },
-      url: { type: 'string', default: 'http://localhost:4000' },
-      'admin-token': { type: 'string' },
-      keys: { type: 'string' },
-      'save-keys': { type: 'string' },
-      'frame-ms': { type: 'string' },
-      'failure-rate': { type: 'string' },
-      'crash-rate': { type: 'string' },
-      'hang-rate': { type: 'string' },
-      'heartbeat-seconds': { type: 'string' },
-      region: { type: 'string' },
-      'ae-version': { type: 'string' },
-      templates: { type: 'string' },
-      seed: { type: 'string' },
-      duration: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  }).values;
-} catch (error) {
-  fail(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
-}
-if (parsed.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
+const parsed = parseCommandLine(USAGE, {
+  nodes: { type: 'string' },
+  url: { type: 'string', default: 'http://localhost:4000' },
+  'admin-token': { type: 'string' },
+  'admin-token-file': { type: 'string' },
+  keys: { type: 'string' },
+  'save-keys': { type: 'string' },
+  'frame-ms': { type: 'string' },
+  'failure-rate': { type: 'string' },
+  'crash-rate': { type: 'string' },
+  'hang-rate': { type: 'string' },
+  'heartbeat-seconds': { type: 'string' },
+  region: { type: 'string' },
+  'ae-version': { type: 'string' },
+  templates: { type: 'string' },
+  seed: { type: 'string' },
+  duration: { type: 'string' },
+});
 
+// Every number is checked before any file is read or the service is asked.
 const isRate = (n: number) => n >= 0 && n <= 1;
-const adminToken = parsed['admin-token'];
+const requestedNodes = number('nodes', parsed.nodes, (n) => Number.isInteger(n) && n > 0);
+const duration = number('duration', parsed.duration, (n) => n > 0);
+const seed = number('seed', parsed.seed, (n) => Number.isInteger(n) && n >= 0);
+const heartbeatSeconds = number('heartbeat-seconds', parsed['heartbeat-seconds'], (n) => n > 0);
+const frameMs = number('frame-ms', parsed['frame-ms'], (n) => n >= 0) ?? 50;
+const failureRate = number('failure-rate', parsed['failure-rate'], isRate) ?? 0;
+const crashRate = number('crash-rate', parsed['crash-rate'], isRate) ?? 0;
+const hangRate = number('hang-rate', parsed['hang-rate'], isRate) ?? 0;
+
+async function readAdminToken(): Promise<string | undefined> {
+  const file = parsed['admin-token-file'];
+  if (parsed['admin-token'] !== undefined && file !== undefined) {
+    usageError(USAGE, '--admin-token and --admin-token-file: give one');
+  }
+  if (file === undefined) return parsed['admin-token'] ?? (process.env[ADMIN_TOKEN_VARIABLE] || undefined);
+  const contents = await readFile(file, 'utf8').catch((error: Error) => fail(`--admin-token-file ${file}: ${error.message}`));
+  const token = contents.trim();
+  if (token === '') fail(`--admin-token-file ${file}: the file is empty`);
+  return token;
+}
+const adminToken = await readAdminToken();
 let keys: NodeKey[] | undefined;
 if (parsed.keys !== undefined) {
   try {
@@ -96,10 +101,7 @@ if (parsed.keys !== undefined) {
 }
 if (adminToken === undefined && keys === undefined) fail(TOKEN_HINT);
 
-const nodes = number('nodes', parsed.nodes, (n) => Number.isInteger(n) && n > 0) ?? keys?.length ?? 20;
-const duration = number('duration', parsed.duration, (n) => n > 0);
-const seed = number('seed', parsed.seed, (n) => Number.isInteger(n) && n >= 0);
-const heartbeatSeconds = number('heartbeat-seconds', parsed['heartbeat-seconds'], (n) => n > 0);
+const nodes = requestedNodes ?? keys?.length ?? 20;
 const out = process.stdout;
 const board = new Board(out);
 const tty = out.isTTY === true;
@@ -115,10 +117,10 @@ try {
     ...(parsed.region ? { region: list(parsed.region) ?? [] } : {}),
     ...(parsed['ae-version'] ? { aeVersion: parsed['ae-version'] } : {}),
     ...(parsed.templates ? { templates: list(parsed.templates) ?? [] } : {}),
-    frameMs: number('frame-ms', parsed['frame-ms'], (n) => n >= 0) ?? 50,
-    failureRate: number('failure-rate', parsed['failure-rate'], isRate) ?? 0,
-    crashRate: number('crash-rate', parsed['crash-rate'], isRate) ?? 0,
-    hangRate: number('hang-rate', parsed['hang-rate'], isRate) ?? 0,
+    frameMs,
+    failureRate,
+    crashRate,
+    hangRate,
     ...(heartbeatSeconds !== undefined ? { heartbeatSeconds } : {}),
     ...(seed !== undefined ? { seed } : {}),
     onEvent: (event) => board.observe(event),

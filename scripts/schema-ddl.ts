@@ -1,16 +1,14 @@
 // Prints the PostgreSQL DDL that takes one Prisma datamodel to another, without a database or
 // the network: Prisma 6's JavaScript schema engine diffs datamodels in-process (Prisma 7's CLI
 // needs a downloaded engine). Used to write new migrations and by the drift test.
-//
-//   npm run db:diff                         -- DDL from an empty database to prisma/schema.prisma
-//   npm run db:diff -- --from old.prisma    -- DDL from old.prisma to prisma/schema.prisma
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { parseCommandLine, usageError } from './lib/command-line.ts';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -62,8 +60,21 @@ export async function schemaDiffSql(toSchemaPath: string, fromSchemaPath?: strin
   }
 }
 
+const USAGE = `Usage: npm run db:diff [-- --from <schema.prisma>]
+
+Prints the PostgreSQL DDL that takes the database of one Prisma schema to prisma/schema.prisma,
+offline. Without --from, from an empty database.
+
+To write a migration after editing prisma/schema.prisma:
+  git show HEAD:prisma/schema.prisma > previous.prisma
+  npm run -s db:diff -- --from previous.prisma > prisma/migrations/<timestamp>_<name>/migration.sql
+`;
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const fromIndex = process.argv.indexOf('--from');
-  const from = fromIndex > 0 ? resolve(process.argv[fromIndex + 1] ?? '') : undefined;
+  const args = parseCommandLine(USAGE, { from: { type: 'string' } });
+  const from = args.from === undefined ? undefined : resolve(args.from);
+  if (from !== undefined) {
+    await access(from).catch(() => usageError(USAGE, `--from: no such file "${args.from}"`));
+  }
   process.stdout.write(await schemaDiffSql(join(projectRoot, 'prisma', 'schema.prisma'), from));
 }

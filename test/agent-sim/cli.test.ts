@@ -1,13 +1,11 @@
 // `npm run agent-sim` as a child process against a real service.
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
-
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+import { runScript } from '../support/command.ts';
 
 let t: TestApp;
 
@@ -16,18 +14,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-async function agentSim(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)('npx', ['tsx', 'agent-sim/cli.ts', ...args], {
-      cwd: projectRoot,
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const agentSim = (args: string[], env: Record<string, string> = {}) =>
+  runScript('agent-sim/cli.ts', args, { env, timeoutMs: 60_000 });
 
 // Each case starts a TypeScript process, which takes seconds on a busy machine.
 describe('npm run agent-sim', { timeout: 90_000 }, () => {
@@ -49,10 +37,47 @@ describe('npm run agent-sim', { timeout: 90_000 }, () => {
     expect(simulated.every((node) => node.status === 'Online')).toBe(true);
   });
 
+  it('takes the admin token from AGENT_SIM_ADMIN_TOKEN or a file, out of the command line', async () => {
+    const admin = await t.token(randomUUID(), { admin: true });
+    const fromVariable = await agentSim(['--url', t.url, '--nodes', '1', '--duration', '1', '--heartbeat-seconds', '0.5'], {
+      AGENT_SIM_ADMIN_TOKEN: admin,
+    });
+    expect(fromVariable.stderr).toBe('');
+    expect(fromVariable.code).toBe(0);
+    expect(fromVariable.stdout).toContain('1/1 nodes online');
+
+    const folder = await mkdtemp(join(tmpdir(), 'agent-sim-token-'));
+    try {
+      const file = join(folder, 'admin.jwt');
+      await writeFile(file, `${admin}\n`);
+      const fromFile = await agentSim([
+        '--url', t.url, '--admin-token-file', file, '--nodes', '1', '--duration', '1', '--heartbeat-seconds', '0.5',
+      ]);
+      expect(fromFile.stderr).toBe('');
+      expect(fromFile.code).toBe(0);
+      expect(fromFile.stdout).toContain('1/1 nodes online');
+
+      const missing = await agentSim(['--url', t.url, '--admin-token-file', join(folder, 'none.jwt')]);
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toMatch(/^--admin-token-file \S+none\.jwt: ENOENT/);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
   it('explains how to make an admin token when it has neither a token nor keys', async () => {
-    const result = await agentSim(['--url', t.url, '--nodes', '2']);
+    const result = await agentSim(['--url', t.url, '--nodes', '2'], { AGENT_SIM_ADMIN_TOKEN: '' });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('npm run -s token -- --sub <uuid> --admin');
+    expect(result.stderr).toContain('AGENT_SIM_ADMIN_TOKEN="$(npm run -s token -- --sub <uuid> --admin)" npm run agent-sim');
+  });
+
+  it('answers bad arguments with the usage and exit code 2', async () => {
+    for (const args of [['--nodes', 'many'], ['--wings', '2'], ['--admin-token', 'a', '--admin-token-file', 'b']]) {
+      const result = await agentSim(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('Usage: npm run agent-sim');
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+    }
   });
 
   it('exits with the reason when the service refuses the registration', async () => {
