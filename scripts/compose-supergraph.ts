@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { composeServices } from '@apollo/composition';
 import { parse } from 'graphql';
+import { parseCommandLine, usageError } from './lib/command-line.ts';
 import { SUBGRAPH_SCHEMA_PATH } from './print-schema.ts';
 
 export const IDENTITY_SCHEMA_PATH = fileURLToPath(new URL('../router/identity.graphql', import.meta.url));
@@ -29,10 +29,22 @@ export function composeSupergraph(urls: Record<keyof typeof ROUTING_URLS, string
   return `${composed.supergraphSdl.trim()}\n`;
 }
 
-// `npm run supergraph` writes the committed file; with `-- --render URL [--identity URL] --out FILE`
-// it writes one for subgraphs elsewhere, e.g. a gateway on a laptop in front of `npm start`.
+const USAGE = `Usage: npm run supergraph [-- --render URL] [--identity URL] [--out FILE]
+
+Composes this subgraph (schema/subgraph.graphql) with the identity subgraph into a supergraph.
+Without options it writes router/supergraph.graphql, the one docker-compose.yml's gateway serves,
+with the compose network's URLs. With them it writes one for subgraphs elsewhere, e.g. a gateway
+on a laptop in front of \`npm start\`:
+
+  npm run supergraph -- --render http://localhost:4000/graphql --identity http://localhost:4001/graphql --out local.graphql
+`;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { render: { type: 'string' }, identity: { type: 'string' }, out: { type: 'string' } } });
+  const values = parseCommandLine(USAGE, { render: { type: 'string' }, identity: { type: 'string' }, out: { type: 'string' } });
+  for (const name of ['render', 'identity'] as const) {
+    const url = values[name];
+    if (url !== undefined && !URL.canParse(url)) usageError(USAGE, `--${name}: not a URL "${url}"`);
+  }
   const out = values.out ?? SUPERGRAPH_PATH;
   await writeFile(out, composeSupergraph({ render: values.render ?? ROUTING_URLS.render, identity: values.identity ?? ROUTING_URLS.identity }));
   process.stdout.write(`Wrote ${values.out ?? 'router/supergraph.graphql'}\n`);
