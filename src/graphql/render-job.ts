@@ -146,10 +146,20 @@ const RenderProgressRef = builder.objectRef<SequencedProgress>('RenderProgress')
       description: "The number of the job's latest change shown here; each change of a job gets the next one.",
     }),
     step: t.expose('step', { type: JobStepEnum }),
-    progress: t.exposeInt('progress', { description: 'Percent of frames rendered; 100 once Completed.' }),
-    currentFrame: t.exposeInt('currentFrame', { nullable: true }),
+    progress: t.exposeInt('progress', {
+      description: 'Percent of frames rendered (currentFrame of totalFrames, rounded down); at most 99 until Completed, then 100.',
+    }),
+    currentFrame: t.exposeInt('currentFrame', {
+      nullable: true,
+      description:
+        'How many frames are rendered, whatever their numbers (chunks render in parallel, out of order): 0 at first, totalFrames once Completed.',
+    }),
     totalFrames: t.exposeInt('totalFrames', { nullable: true }),
-    etaSeconds: t.exposeInt('etaSeconds', { nullable: true }),
+    etaSeconds: t.exposeInt('etaSeconds', {
+      nullable: true,
+      description:
+        'Seconds until every frame is rendered, at the rate frames completed over the last minute; null outside Rendering or while no frame completed in that minute, 0 once Completed.',
+    }),
     previewB64: t.exposeString('previewB64', { nullable: true }),
     activeNodes: t.exposeInt('activeNodes'),
     message: t.exposeString('message', { nullable: true }),

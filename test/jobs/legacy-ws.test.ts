@@ -46,7 +46,7 @@ describe('/ws/v1/render/{job_id}', () => {
       job_id: jobId,
       step: 'Queued',
       progress: 0,
-      current_frame: null,
+      current_frame: 0,
       total_frames: 60,
       eta_seconds: null,
       preview_b64: null,

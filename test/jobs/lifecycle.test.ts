@@ -667,7 +667,7 @@ describe('progress', () => {
       job_id: job.id,
       step: 'Queued',
       progress: 0,
-      current_frame: null,
+      current_frame: 0,
       total_frames: 1800,
       eta_seconds: null,
       preview_b64: null,
@@ -680,7 +680,7 @@ describe('progress', () => {
       jobId: job.id,
       step: 'Queued',
       progress: 0,
-      currentFrame: null,
+      currentFrame: 0,
       totalFrames: 1800,
       etaSeconds: null,
       previewB64: null,
@@ -702,7 +702,10 @@ describe('progress', () => {
     await prisma().frameJob.update({ where: { id: chunks[2]!.id }, data: { status: 'Rendering', nodeId: b!.id } });
     await prisma().frameJob.update({ where: { id: chunks[3]!.id }, data: { status: 'Completed', nodeId: c!.id } });
     await markRendered(job.id, 360);
-    await prisma().renderJob.update({ where: { id: job.id }, data: { startedAt: new Date(Date.now() - 60_000), imagePreviewB64: 'cHJldmlldw==' } });
+    // The chunks went out a minute ago and the frames completed within it; the job queued long before.
+    await prisma().frameJob.updateMany({ where: { renderJobId: job.id }, data: { assignedAt: new Date(Date.now() - 60_000) } });
+    await prisma().frame.updateMany({ where: { renderJobId: job.id, rendered: true }, data: { completedAt: new Date(Date.now() - 30_000) } });
+    await prisma().renderJob.update({ where: { id: job.id }, data: { startedAt: new Date(Date.now() - 3_600_000), imagePreviewB64: 'cHJldmlldw==' } });
 
     const rendering = await t.rest('GET', `/v1/renders/${job.id}/progress`, { token: owner.token });
     expect(rendering.status).toBe(200);
@@ -711,13 +714,13 @@ describe('progress', () => {
       job_id: job.id,
       step: 'Rendering',
       progress: 20,
-      current_frame: 359,
+      current_frame: 360,
       total_frames: 1800,
       preview_b64: 'cHJldmlldw==',
       active_nodes: 2,
       message: 'Rendering started',
     });
-    // 360 frames in about 60 s: the 1440 left take about 240 s.
+    // 360 frames in the last 60 s: the 1440 left take about 240 s.
     expect(rendering.body.eta_seconds).toBeGreaterThanOrEqual(240);
     expect(rendering.body.eta_seconds).toBeLessThan(270);
 
@@ -728,7 +731,7 @@ describe('progress', () => {
       jobId: job.id,
       step: 'Rendering',
       progress: 20,
-      currentFrame: 359,
+      currentFrame: 360,
       totalFrames: 1800,
       previewB64: 'cHJldmlldw==',
       activeNodes: 2,
@@ -740,10 +743,10 @@ describe('progress', () => {
     await markRendered(job.id, 1800);
     await jobs().move(job.id, { to: 'Encoding', log: info('Encoding') });
     const encoding = await t.rest('GET', `/v1/renders/${job.id}/progress`, { token: owner.token });
-    expect(encoding.body).toMatchObject({ step: 'Encoding', progress: 99, current_frame: 1799, eta_seconds: null });
+    expect(encoding.body).toMatchObject({ step: 'Encoding', progress: 99, current_frame: 1800, eta_seconds: null });
     await jobs().move(job.id, { to: 'Completed', log: info('Done') });
     const completed = await t.rest('GET', `/v1/renders/${job.id}/progress`, { token: owner.token });
-    expect(completed.body).toMatchObject({ step: 'Completed', progress: 100, eta_seconds: 0, message: 'Done' });
+    expect(completed.body).toMatchObject({ step: 'Completed', progress: 100, current_frame: 1800, total_frames: 1800, eta_seconds: 0, message: 'Done' });
 
     // Others' jobs do not exist; admins see them.
     const foreign = await t.rest('GET', `/v1/renders/${job.id}/progress`, { token: stranger.token });
@@ -1063,7 +1066,7 @@ describe('subscriptions over a real WebSocket (graphql-ws)', () => {
         jobId: job.id,
         step: 'Queued',
         progress: 0,
-        currentFrame: null,
+        currentFrame: 0,
         totalFrames: 300,
         etaSeconds: null,
         activeNodes: 0,
@@ -1085,7 +1088,7 @@ describe('subscriptions over a real WebSocket (graphql-ws)', () => {
         ['Rendering', 0, 'Rendering started'],
         ['Cancelled', 20, 'Job cancelled: Cancelled by the user'],
       ]);
-      expect(events[3]?.data?.renderProgress).toMatchObject({ currentFrame: 59, etaSeconds: null, totalFrames: 300 });
+      expect(events[3]?.data?.renderProgress).toMatchObject({ currentFrame: 60, etaSeconds: null, totalFrames: 300 });
       await pause(300);
       expect(watch.received).toHaveLength(4);
     } finally {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { refundOnCancel } from '../../src/domain/billing/pricing.ts';
 import { InvalidStateError } from '../../src/domain/errors.ts';
 import { CHUNKS_PER_NODE, chunkSizeFor, cutRange, type FrameRange, MAX_CHUNK_FRAMES, MIN_CHUNK_FRAMES, runsOf } from '../../src/domain/jobs/chunking.ts';
-import { type ProgressFacts, progressOf } from '../../src/domain/jobs/progress.ts';
+import { type ProgressFacts, progressOf, RATE_WINDOW_MS, rateWindowStart } from '../../src/domain/jobs/progress.ts';
 import { canMove, invalidMove, stepsBefore, TERMINAL_STEPS, TRANSITIONS } from '../../src/domain/jobs/state-machine.ts';
 import { JobStep } from '../../src/generated/prisma/enums.ts';
 
@@ -241,23 +241,24 @@ describe('runsOf', () => {
 
 describe('progressOf', () => {
   const now = new Date('2030-01-01T12:00:00.000Z');
-  const minuteAgo = new Date(now.getTime() - 60_000);
+  const ago = (ms: number) => new Date(now.getTime() - ms);
   const facts = (overrides: Partial<Omit<ProgressFacts, 'job'>> & { job?: Partial<ProgressFacts['job']> } = {}): ProgressFacts => ({
     framesRendered: 0,
-    currentFrame: null,
+    recentFrames: 0,
+    renderingSince: null,
     activeNodes: 0,
     message: null,
     now,
     ...overrides,
-    job: { id: 'job-1', step: 'Queued', totalFrames: 300, startedAt: null, imagePreviewB64: null, ...overrides.job },
+    job: { id: 'job-1', step: 'Queued', totalFrames: 300, imagePreviewB64: null, ...overrides.job },
   });
 
-  it('answers every field for a queued job', () => {
+  it('answers every field for a queued job, which has 0 frames done', () => {
     expect(progressOf(facts({ message: 'Job queued' }))).toEqual({
       jobId: 'job-1',
       step: 'Queued',
       progress: 0,
-      currentFrame: null,
+      currentFrame: 0,
       totalFrames: 300,
       etaSeconds: null,
       previewB64: null,
@@ -266,36 +267,41 @@ describe('progressOf', () => {
     });
   });
 
-  it('rounds the share of rendered frames down and caps it at 99 until Completed', () => {
-    const rendering = { step: 'Rendering' as const, startedAt: minuteAgo };
-    expect(progressOf(facts({ job: rendering, framesRendered: 1 })).progress).toBe(0);
-    expect(progressOf(facts({ job: rendering, framesRendered: 60 })).progress).toBe(20);
-    expect(progressOf(facts({ job: rendering, framesRendered: 299 })).progress).toBe(99);
-    expect(progressOf(facts({ job: rendering, framesRendered: 300 })).progress).toBe(99);
-    expect(progressOf(facts({ job: { step: 'Encoding', startedAt: minuteAgo }, framesRendered: 300 })).progress).toBe(99);
-    expect(progressOf(facts({ job: { step: 'Cancelled', startedAt: minuteAgo }, framesRendered: 300 })).progress).toBe(99);
-    expect(progressOf(facts({ job: { totalFrames: 0 } })).progress).toBe(0);
+  it('counts the frames done, whichever they are, and rounds their share down, capped at 99 until Completed', () => {
+    const rendering = { step: 'Rendering' as const };
+    expect(progressOf(facts({ job: rendering, framesRendered: 1 }))).toMatchObject({ currentFrame: 1, progress: 0 });
+    expect(progressOf(facts({ job: rendering, framesRendered: 60 }))).toMatchObject({ currentFrame: 60, progress: 20 });
+    expect(progressOf(facts({ job: rendering, framesRendered: 299 }))).toMatchObject({ currentFrame: 299, progress: 99 });
+    expect(progressOf(facts({ job: rendering, framesRendered: 300 }))).toMatchObject({ currentFrame: 300, progress: 99 });
+    expect(progressOf(facts({ job: { step: 'Encoding' }, framesRendered: 300 }))).toMatchObject({ currentFrame: 300, progress: 99 });
+    expect(progressOf(facts({ job: { step: 'Cancelled' }, framesRendered: 300 })).progress).toBe(99);
+    expect(progressOf(facts({ job: { totalFrames: 0 } }))).toMatchObject({ currentFrame: 0, progress: 0 });
   });
 
-  it('estimates the time left only while Rendering with frames rendered, at the rate so far', () => {
-    // 100 frames in 60 s: 200 left take 120 s.
-    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: minuteAgo }, framesRendered: 100 })).etaSeconds).toBe(120);
-    // Rounded up: 7 frames in 60 s, 293 left = 2511.43 s.
-    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: minuteAgo }, framesRendered: 7 })).etaSeconds).toBe(2512);
-    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: minuteAgo }, framesRendered: 0 })).etaSeconds).toBeNull();
-    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: null }, framesRendered: 100 })).etaSeconds).toBeNull();
-    expect(progressOf(facts({ job: { step: 'Rendering', startedAt: now }, framesRendered: 100 })).etaSeconds).toBeNull();
+  it('estimates the time left only while Rendering, at the rate frames completed within the window', () => {
+    const rendering = { job: { step: 'Rendering' as const }, framesRendered: 100 };
+    // 120 frames in the last 60 s: 200 left take 100 s, however long the job queued before.
+    expect(progressOf(facts({ ...rendering, recentFrames: 120, renderingSince: ago(3_600_000) })).etaSeconds).toBe(100);
+    // Chunks went out 10 s ago: 20 frames in those 10 s, not in the whole window.
+    expect(progressOf(facts({ ...rendering, recentFrames: 20, renderingSince: ago(10_000) })).etaSeconds).toBe(100);
+    // Rounded up: 7 frames in 60 s, 200 left = 1714.29 s.
+    expect(progressOf(facts({ ...rendering, recentFrames: 7, renderingSince: ago(600_000) })).etaSeconds).toBe(1715);
+    expect(RATE_WINDOW_MS).toBe(60_000);
+    expect(rateWindowStart(now)).toEqual(ago(RATE_WINDOW_MS));
+    // No frame completed within the window, no chunk assigned, or no time passed: unknown.
+    expect(progressOf(facts({ ...rendering, recentFrames: 0, renderingSince: ago(10_000) })).etaSeconds).toBeNull();
+    expect(progressOf(facts({ ...rendering, recentFrames: 20, renderingSince: null })).etaSeconds).toBeNull();
+    expect(progressOf(facts({ ...rendering, recentFrames: 20, renderingSince: now })).etaSeconds).toBeNull();
     for (const step of ['Queued', 'Preparing', 'Encoding', 'Failed', 'Cancelled'] as const) {
-      expect(progressOf(facts({ job: { step, startedAt: minuteAgo }, framesRendered: 100 })).etaSeconds, step).toBeNull();
+      expect(progressOf(facts({ ...rendering, job: { step }, recentFrames: 20, renderingSince: ago(10_000) })).etaSeconds, step).toBeNull();
     }
   });
 
-  it('answers 100 and eta 0 once Completed, and passes the other facts through', () => {
+  it('answers total/total, 100 and eta 0 once Completed, and passes the other facts through', () => {
     const done = progressOf(
       facts({
-        job: { step: 'Completed', startedAt: minuteAgo, imagePreviewB64: 'aW1n' },
+        job: { step: 'Completed', imagePreviewB64: 'aW1n' },
         framesRendered: 0,
-        currentFrame: 299,
         activeNodes: 3,
         message: 'Job completed',
       }),
@@ -304,7 +310,7 @@ describe('progressOf', () => {
       jobId: 'job-1',
       step: 'Completed',
       progress: 100,
-      currentFrame: 299,
+      currentFrame: 300,
       totalFrames: 300,
       etaSeconds: 0,
       previewB64: 'aW1n',

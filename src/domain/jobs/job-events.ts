@@ -10,7 +10,7 @@ import { type JobStep, Prisma, type PrismaClient } from '../../generated/prisma/
 import type { EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
 import { type JobEvent, pushQueue } from '../events.ts';
-import { progressOf, type RenderProgress } from './progress.ts';
+import { progressOf, rateWindowStart, type RenderProgress } from './progress.ts';
 import { TERMINAL_STEPS } from './state-machine.ts';
 
 /** How long an out-of-order event waits for the ones before it before they are read from the table. */
@@ -29,27 +29,30 @@ interface ProgressRow {
   step: JobStep;
   totalFrames: number;
   framesRendered: number;
-  startedAt: Date | null;
+  recentFrames: number;
+  renderingSince: Date | null;
   imagePreviewB64: string | null;
-  currentFrame: number | null;
   activeNodes: number;
   message: string | null;
 }
 
-// Everything progressOf needs, read in one statement; `j` is the render_jobs row.
-const PROGRESS_COLUMNS = Prisma.sql`
+// Everything progressOf needs at `now`, read in one statement; `j` is the render_jobs row.
+const progressColumns = (now: Date) => Prisma.sql`
   j.id, j.user_id AS "userId", j.event_seq AS seq, j.step::text AS step, j.total_frames AS "totalFrames",
-  j.frames_rendered AS "framesRendered", j.started_at AS "startedAt", j.image_preview_b64 AS "imagePreviewB64",
-  (SELECT max(f.frame_number) FROM frames f WHERE f.render_job_id = j.id AND f.rendered) AS "currentFrame",
+  j.frames_rendered AS "framesRendered", j.image_preview_b64 AS "imagePreviewB64",
+  (SELECT count(*)::int FROM frames f
+    WHERE f.render_job_id = j.id AND f.completed_at > ${rateWindowStart(now)}::timestamptz AND f.rendered) AS "recentFrames",
+  (SELECT min(fj.assigned_at) FROM frame_jobs fj WHERE fj.render_job_id = j.id) AS "renderingSince",
   (SELECT count(DISTINCT fj.node_id)::int FROM frame_jobs fj
     WHERE fj.render_job_id = j.id AND fj.status IN ('Assigned', 'Rendering')) AS "activeNodes",
   (SELECT l.message FROM job_logs l WHERE l.render_job_id = j.id ORDER BY l.timestamp DESC, l.id DESC LIMIT 1) AS message`;
 
 function eventOf(row: ProgressRow, now: Date): JobEvent {
   const progress = progressOf({
-    job: { id: row.id, step: row.step, totalFrames: row.totalFrames, startedAt: row.startedAt, imagePreviewB64: row.imagePreviewB64 },
+    job: { id: row.id, step: row.step, totalFrames: row.totalFrames, imagePreviewB64: row.imagePreviewB64 },
     framesRendered: row.framesRendered,
-    currentFrame: row.currentFrame,
+    recentFrames: row.recentFrames,
+    renderingSince: row.renderingSince,
     activeNodes: row.activeNodes,
     message: row.message,
     now,
@@ -71,7 +74,7 @@ export async function recordJobEvents(
   const ids = [...new Set(jobIds)];
   if (ids.length === 0) return [];
   const rows = await tx.$queryRaw<ProgressRow[]>`
-    UPDATE render_jobs AS j SET event_seq = j.event_seq + 1 WHERE j.id = ANY(${ids}::uuid[]) RETURNING ${PROGRESS_COLUMNS}`;
+    UPDATE render_jobs AS j SET event_seq = j.event_seq + 1 WHERE j.id = ANY(${ids}::uuid[]) RETURNING ${progressColumns(now)}`;
   const events = rows.map((row) => {
     const event = eventOf(row, now);
     return options.withPreview?.has(row.id) ? event : { ...event, progress: { ...event.progress, previewB64: null } };
@@ -84,7 +87,7 @@ export async function recordJobEvents(
 
 /** Where the job stands now, as an event carrying its latest seq and its preview. */
 export async function currentJobEvent(db: PrismaClient | Tx, jobId: string, now: Date): Promise<JobEvent | null> {
-  const [row] = await db.$queryRaw<ProgressRow[]>`SELECT ${PROGRESS_COLUMNS} FROM render_jobs AS j WHERE j.id = ${jobId}::uuid`;
+  const [row] = await db.$queryRaw<ProgressRow[]>`SELECT ${progressColumns(now)} FROM render_jobs AS j WHERE j.id = ${jobId}::uuid`;
   return row ? eventOf(row, now) : null;
 }
 
