@@ -1,7 +1,7 @@
 // The composition root: configuration -> adapters -> services -> HTTP server.
 import { createHmac } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { createAuthenticator } from './adapters/auth/authenticator.ts';
 import { createMemoryBus } from './adapters/bus/memory-bus.ts';
 import { withBestEffortPublishing } from './adapters/bus/best-effort-publishing.ts';
@@ -13,6 +13,7 @@ import { createRedisNonceStore } from './adapters/nonce/redis-nonce-store.ts';
 import { createFolderObjectStore, type FolderObjectStore } from './adapters/storage/folder-store.ts';
 import { createS3ObjectStore } from './adapters/storage/s3-store.ts';
 import { type Config, redisClientName } from './config.ts';
+import { createLogger } from './logger.ts';
 import type { Actor } from './domain/actor.ts';
 import { InvalidStateError } from './domain/errors.ts';
 import { createDiscountCodeService } from './domain/billing/discount-codes.ts';
@@ -64,7 +65,7 @@ function entitlementsOf(actor: Actor) {
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'render-orchestrator' } });
+  const logger = options.logger ?? createLogger(config);
   if (config.developmentDefaults.length > 0) {
     logger.warn(
       { variables: config.developmentDefaults },

@@ -39,6 +39,7 @@ const envSchema = z.object({
   NODE_HMAC_SECRET: optionalString,
   PUBLIC_BASE_URL: url('PUBLIC_BASE_URL'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
   HTTP_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(1).default(10),
   GRAPHQL_MAX_COST: z.coerce.number().int().min(1).default(20_000),
@@ -72,6 +73,8 @@ export interface Config {
   nodeHmacSecret: string;
   publicBaseUrl: string;
   logLevel: string;
+  /** `pretty`: one readable line per event, for a person at a terminal; `json`: for log collectors. */
+  logFormat: 'pretty' | 'json';
   limits: {
     /** JSON bodies, GraphQL requests and WebSocket messages; uploads have their own, larger limits. */
     bodyLimitBytes: number;
@@ -94,7 +97,10 @@ export function redisClientName(config: Pick<Config, 'redisPrefix'>): string {
   return `render-orchestrator${config.redisPrefix === '' ? '' : `:${config.redisPrefix}`}`;
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  { stdoutIsTTY = process.stdout.isTTY === true }: { stdoutIsTTY?: boolean } = {},
+): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
@@ -164,6 +170,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     nodeHmacSecret,
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
+    // Someone reads a terminal; anything else (a pipe, a file, a container's log driver) is parsed.
+    logFormat: e.LOG_FORMAT ?? (stdoutIsTTY && !production ? 'pretty' : 'json'),
     limits: {
       bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES,
       graphql: {

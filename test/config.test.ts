@@ -53,6 +53,31 @@ describe('configuration', () => {
     }
   });
 
+  it('logs one readable line per event at a terminal in development, JSON elsewhere, as LOG_FORMAT overrides', () => {
+    const format = (env: Record<string, string>, stdoutIsTTY: boolean) => loadConfig(env, { stdoutIsTTY }).logFormat;
+    expect(format({}, true)).toBe('pretty');
+    expect(format({ NODE_ENV: 'test' }, true)).toBe('pretty');
+    expect(format({}, false)).toBe('json');
+    expect(format({ LOG_FORMAT: 'json' }, true)).toBe('json');
+    expect(format({ LOG_FORMAT: 'pretty' }, false)).toBe('pretty');
+
+    const production = {
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgresql://db/orchestrator',
+      S3_ENDPOINT: 'http://minio:9000',
+      S3_BUCKET: 'renders',
+      S3_ACCESS_KEY_ID: 'key',
+      S3_SECRET_ACCESS_KEY: 'secret',
+      JWT_SECRET: 'x'.repeat(32),
+      NODE_HMAC_SECRET: 'y'.repeat(32),
+      SERVICE_TOKENS: 'one',
+      PUBLIC_BASE_URL: 'https://render.example.com',
+    };
+    expect(format(production, true)).toBe('json');
+    expect(format({ ...production, LOG_FORMAT: 'pretty' }, true)).toBe('pretty');
+    expect(() => loadConfig({ LOG_FORMAT: 'text' })).toThrow(/LOG_FORMAT/);
+  });
+
   it('refuses malformed values with a clear message', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
     expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow(/DATABASE_URL must be a URL/);

@@ -1,0 +1,23 @@
+import pino, { type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
+import type { Config } from './config.ts';
+
+/** The service's log on stdout: JSON lines, or one readable line per event (LOG_FORMAT). */
+export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
+  const options = { level: config.logLevel, base: { service: 'render-orchestrator' } };
+  if (config.logFormat === 'json') return pino(options);
+  // A stream in this thread rather than pino's `transport` option, whose worker thread loads
+  // pino-pretty by name at run time. Synchronous, so that the lines written just before the
+  // process exits (a failed start, the end of a shutdown) are not lost.
+  return pino(
+    options,
+    pinoPretty({
+      sync: true,
+      singleLine: true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      // The same on every line of one process.
+      ignore: 'pid,hostname,service',
+      colorize: process.stdout.isTTY === true,
+    }),
+  );
+}
