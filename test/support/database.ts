@@ -7,8 +7,6 @@ import { inject } from 'vitest';
 import { openDatabase } from '../../src/adapters/db/database.ts';
 import { applyMigrations, MIGRATIONS_DIR } from '../../src/adapters/db/migrator.ts';
 
-const DEFAULT_ADMIN_URL = 'postgresql://postgres@127.0.0.1:5432/postgres';
-
 function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
 }
@@ -35,12 +33,11 @@ async function admin(adminUrl: string, statements: string[]): Promise<void> {
 // child process) instead of failing.
 const dropStatement = (name: string) => `DROP DATABASE IF EXISTS ${quote(name)} WITH (FORCE)`;
 
-export async function prepareTemplateDatabase(): Promise<{
+/** Migrates a template database on the server of `adminUrl`, a superuser's URL. */
+export async function prepareTemplateDatabase(adminUrl: string): Promise<{
   templateName: string;
-  adminUrl: string;
   dropTemplate(): Promise<void>;
 }> {
-  const adminUrl = process.env.TEST_DATABASE_URL ?? DEFAULT_ADMIN_URL;
   const templateName = uniqueName('orch_tpl');
   await admin(adminUrl, [`CREATE DATABASE ${quote(templateName)}`]);
   const dropTemplate = () =>
@@ -58,7 +55,7 @@ export async function prepareTemplateDatabase(): Promise<{
     await dropTemplate();
     throw error;
   }
-  return { templateName, adminUrl, dropTemplate };
+  return { templateName, dropTemplate };
 }
 
 export async function createTestDatabase(

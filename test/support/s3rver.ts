@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -43,6 +44,9 @@ export async function startS3rver(): Promise<S3rverHandle> {
     await rm(directory, { recursive: true, force: true });
     throw error;
   }
+  // Vitest exits without teardown on Ctrl-C (SIGINT) and SIGTERM; the folder must not outlive it.
+  const removeNow = () => rmSync(directory, { recursive: true, force: true });
+  process.once('exit', removeNow);
   return {
     config: {
       endpoint: `http://127.0.0.1:${address.port}`,
@@ -53,6 +57,7 @@ export async function startS3rver(): Promise<S3rverHandle> {
       region: 'us-east-1',
     },
     async stop() {
+      process.off('exit', removeNow);
       const closed = server.close();
       // Clients' keep-alive sockets would otherwise hold the server open.
       server.httpServer.closeAllConnections();
