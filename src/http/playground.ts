@@ -4,7 +4,7 @@
 // 18's UMD builds, which React 19 no longer ships): plain <script> tags, no bundler and no import
 // map. GraphiQL 4 and 5 are ES modules importing React, Monaco and their workers by bare name,
 // which a browser cannot load without a build step or a CDN that rewrites them.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { assetOf, packageAsset, sendAsset, serveAssets } from './static-assets.ts';
 
 const DEFAULT_HEADERS = JSON.stringify({ Authorization: 'Bearer ' }, null, 2);
@@ -98,7 +98,40 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** The weight (q) the Accept header gives a media type, by its most specific entry that names it; 0 when none does. */
+function weightOf(accept: string, type: string): number {
+  const [major] = type.split('/');
+  let best = { specificity: -1, q: 0 };
+  for (const entry of accept.split(',')) {
+    const [range = '', ...parameters] = entry.split(';').map((part) => part.trim().toLowerCase());
+    const specificity = range === type ? 2 : range === `${major}/*` ? 1 : range === '*/*' ? 0 : -1;
+    if (specificity <= best.specificity) continue;
+    const q = parameters.find((parameter) => parameter.startsWith('q='));
+    best = { specificity, q: q === undefined ? 1 : Number(q.slice(2)) || 0 };
+  }
+  return best.q;
+}
+
+/**
+ * A browser opening /graphql: a GET that asks for no operation and prefers HTML to GraphQL's JSON.
+ * Clients' GET queries carry `query`, and they accept JSON at least as much as HTML.
+ */
+function isBrowserVisit(request: FastifyRequest): boolean {
+  if (request.method !== 'GET' || request.url.split('?')[0] !== '/graphql') return false;
+  if ((request.query as Record<string, unknown>).query !== undefined) return false;
+  const accept = request.headers.accept ?? '';
+  const html = weightOf(accept, 'text/html');
+  return html > 0 && html > Math.max(weightOf(accept, 'application/json'), weightOf(accept, 'application/graphql-response+json'));
+}
+
 export async function registerPlaygroundRoutes(app: FastifyInstance): Promise<void> {
+  // Where people land who try the service's address or its GraphQL URL in a browser: Apollo would
+  // answer the latter with a CSRF refusal, as it must for GETs without a query.
+  app.get('/', (_request, reply) => reply.redirect('/playground'));
+  app.addHook('onRequest', async (request, reply) => {
+    if (isBrowserVisit(request)) return reply.redirect('/playground');
+  });
+
   const urls = await serveAssets(app, '/playground/assets', {
     'react.js': packageAsset('react', 'umd/react.production.min.js'),
     'react-dom.js': packageAsset('react-dom', 'umd/react-dom.production.min.js'),
