@@ -4,6 +4,7 @@
 // jobs, so that a newcomer watches renders go from Queued to Completed without setting anything
 // up. Then it keeps serving (with the fleet) for the playground until Ctrl-C.
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import { type Fleet, startFleet } from '../agent-sim/fleet.ts';
 import { signDevelopmentToken } from '../src/adapters/auth/jwt.ts';
 import { type App, createApp } from '../src/app.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { ensurePortFree, explainListenError, PortUnavailableError } from '../src/port.ts';
+import { stopOnSignals } from '../src/signals.ts';
 
 const USAGE = `Usage: npm run demo [-- --exit-when-done]
 
@@ -67,7 +70,7 @@ const exitWhenDone = parsed['exit-when-done'];
 const out = process.stdout;
 const tty = out.isTTY === true;
 
-const dataDir = await mkdtemp(join(tmpdir(), 'render-orchestrator-demo-'));
+let dataDir: string | undefined;
 let app: App | undefined;
 let fleet: Fleet | undefined;
 const timers: NodeJS.Timeout[] = [];
@@ -76,7 +79,7 @@ async function shutDown(code: number): Promise<never> {
   for (const timer of timers) clearInterval(timer);
   await fleet?.stop();
   await app?.close();
-  await rm(dataDir, { recursive: true, force: true });
+  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
   process.exit(code);
 }
 
@@ -85,49 +88,48 @@ function fail(message: string): Promise<never> {
   return shutDown(1);
 }
 
-let stopping = false;
-// Apollo Server stops itself on the first signal and then sends the same signal again, so
-// repeated signals are ignored rather than taken for an impatient second Ctrl-C.
-const onSignal = () => {
-  if (stopping) return;
-  stopping = true;
-  out.write('\nStopping the demo.\n');
-  void shutDown(0);
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
+const didNotStart = (error: unknown) =>
+  fail(error instanceof PortUnavailableError ? error.message : `the service did not start: ${error instanceof Error ? error.message : String(error)}`);
 
-let config;
-try {
-  // Only what the demo chooses: a DATABASE_URL or S3_ENDPOINT of the caller's shell must not point
-  // the demo's sample data at a real database or bucket.
-  config = loadConfig({
-    PORT: process.env.PORT ?? '4000',
-    // The demo signs tokens with the development secrets, so it stays on this machine.
-    HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
-  });
-} catch (error) {
-  process.stderr.write(`${error instanceof ConfigError ? error.message : String(error)}\n`);
-  await rm(dataDir, { recursive: true, force: true });
-  process.exit(2);
-}
+stopOnSignals(
+  () => {
+    out.write('\nStopping the demo.\n');
+    return shutDown(0);
+  },
+  () => {
+    out.write('Stopping now, without waiting for the service to drain.\n');
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+  },
+);
+
+const config = (() => {
+  try {
+    // Only what the demo chooses: a DATABASE_URL or S3_ENDPOINT of the caller's shell must not point
+    // the demo's sample data at a real database or bucket.
+    return loadConfig({
+      PORT: process.env.PORT ?? '4000',
+      // The demo signs tokens with the development secrets, so it stays on this machine.
+      HOST: '127.0.0.1',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
+      LOG_FORMAT: process.env.LOG_FORMAT,
+    });
+  } catch (error) {
+    process.stderr.write(`${error instanceof ConfigError ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+})();
 const jwtSecret = config.jwt.secret as string;
 
+// Before the data folder exists: a port in use must not leave one behind.
+await ensurePortFree(config).catch(didNotStart);
+dataDir = await mkdtemp(join(tmpdir(), 'render-orchestrator-demo-'));
+
 out.write('Starting the render orchestrator on its embedded defaults (PGlite, in-process bus, folder store)...\n');
-const service = await createApp(config).catch((error: unknown) =>
-  fail(`the service did not start: ${error instanceof Error ? error.message : String(error)}`),
-);
-app = service;
+// createApp and listen close what they opened when they fail, so `app` is set only once serving.
+const service = await createApp({ ...config, dataDir }).catch(didNotStart);
 // The fleet and the demo's own requests use the bound address; the printed links the public one.
-const { url: local } = await service.listen().catch((error: unknown) =>
-  fail(
-    (error as { code?: string }).code === 'EADDRINUSE'
-      ? `port ${config.port} is in use; choose another with PORT=<port> npm run demo`
-      : `the service did not start: ${error instanceof Error ? error.message : String(error)}`,
-  ),
-);
+const { url: local } = await service.listen().catch((error: unknown) => didNotStart(explainListenError(error, config)));
+app = service;
 const base = config.publicBaseUrl;
 
 const adminId = randomUUID();

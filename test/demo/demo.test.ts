@@ -1,25 +1,14 @@
 // `npm run demo` as a newcomer runs it, in its non-interactive form: it must start on its own
 // defaults, print where to look, and take every sample job to Completed.
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../../bench/lib/service.ts';
+import { expectPortRefusal, holdPort, launch } from '../started/process.ts';
 
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DEMO_TIMEOUT_MS = 120_000;
 const SAMPLE_JOBS = 4;
-
-async function freePort(): Promise<number> {
-  return new Promise((done, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 interface Run {
   code: number | null;
@@ -31,25 +20,11 @@ interface Run {
 
 async function runDemo(port: number): Promise<Run> {
   const started = Date.now();
-  // Its own process group, so that a demo past its time is stopped with npx's and tsx's children.
-  const child = spawn('npx', ['tsx', 'scripts/demo.ts', '--exit-when-done'], {
-    cwd: projectRoot,
-    env: { ...process.env, PORT: String(port) },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), DEMO_TIMEOUT_MS);
-  return new Promise((done, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      done({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+  const demo = launch('npm', ['run', 'demo', '--', '--exit-when-done'], { ...process.env, PORT: String(port) });
+  // A demo past its time is stopped with everything it started.
+  const timer = setTimeout(() => demo.kill(), DEMO_TIMEOUT_MS);
+  const exit = await demo.exited.finally(() => clearTimeout(timer));
+  return { ...exit, stdout: demo.stdout(), stderr: demo.stderr(), ms: Date.now() - started };
 }
 
 describe('npm run demo', () => {
@@ -71,4 +46,19 @@ describe('npm run demo', () => {
     }
     expect(run.stdout).toContain('Every sample job is Completed');
   }, DEMO_TIMEOUT_MS + 10_000);
+
+  it('refuses a port already in use with one line naming it and PORT, and leaves no data folder behind', async () => {
+    const { port, release } = await holdPort();
+    // The demo makes its data folder in TMPDIR; tsx keeps a compile cache there, which is not what is checked.
+    const temporary = mkdtempSync(join(tmpdir(), 'demo-port-test-'));
+    const demo = launch('npm', ['run', 'demo', '--', '--exit-when-done'], { ...process.env, PORT: String(port), TMPDIR: temporary, TSX_DISABLE_CACHE: '1' });
+    try {
+      await expectPortRefusal(demo, port);
+      expect(readdirSync(temporary)).toEqual([]);
+    } finally {
+      demo.kill();
+      await release();
+      rmSync(temporary, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
