@@ -79,7 +79,7 @@ builder.queryFields((t) => ({
   exportDownloadUrl: t.field({
     type: ExportDownloadUrlRef,
     description:
-      'A download URL for one format of an export, valid for a few minutes (see expiresAt). NOT_FOUND when the export has no file in that format.',
+      'A download URL for one format of an export, valid for a few minutes (see expiresAt); the file saves as `<job name>-<short id>.<format>`. NOT_FOUND when the export has no file in that format.',
     args: {
       id: t.arg({ type: 'UUID', required: true }),
       format: t.arg.string({ defaultValue: DEFAULT_DOWNLOAD_FORMAT, description: 'A file type of the export, or its main file extension.' }),

@@ -2,7 +2,8 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../domain/errors.ts';
-import { systemClock, type Clock, type ObjectStore, type StoredObject } from '../../ports.ts';
+import type { DownloadStore } from '../../domain/exports/download-name.ts';
+import { systemClock, type Clock, type StoredObject } from '../../ports.ts';
 
 export interface FolderObjectStoreOptions {
   root: string;
@@ -12,12 +13,27 @@ export interface FolderObjectStoreOptions {
   clock?: Clock;
 }
 
-export interface FolderObjectStore extends ObjectStore {
-  /** Serves a presigned URL: checks its signature and expiry, then reads the object. */
-  readSigned(key: string, expires: string | undefined, signature: string | undefined): Promise<StoredObject>;
+/** The `disposition` and `disposition_signature` of a presigned URL that names its download. */
+export interface SignedDisposition {
+  value?: string;
+  signature?: string;
+}
+
+export interface FolderObjectStore extends DownloadStore {
+  /**
+   * Serves a presigned URL: checks its signature and expiry, then reads the object, with the
+   * Content-Disposition the URL names when its own signature holds.
+   */
+  readSigned(
+    key: string,
+    expires: string | undefined,
+    signature: string | undefined,
+    disposition?: SignedDisposition,
+  ): Promise<StoredObject & { contentDisposition?: string }>;
 }
 
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+const SIGNATURE = /^[0-9a-f]{64}$/;
 const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
 // A rename into a directory that a concurrent delete has just pruned fails with ENOENT; the
 // directory is recreated and the rename tried again.
@@ -36,8 +52,8 @@ export function createFolderObjectStore(options: FolderObjectStoreOptions): Fold
   const publicBaseUrl = options.publicBaseUrl.replace(/\/+$/, '');
   const clock = options.clock ?? systemClock;
 
-  const sign = (key: string, expires: string) =>
-    createHmac('sha256', options.signingSecret).update(`${key}\n${expires}`).digest();
+  const sign = (...parts: string[]) => createHmac('sha256', options.signingSecret).update(parts.join('\n')).digest();
+  const holds = (signature: string, ...parts: string[]) => timingSafeEqual(Buffer.from(signature, 'hex'), sign(...parts));
 
   const writeTemp = async (data: Buffer | Uint8Array | string): Promise<string> => {
     await mkdir(tmpDir, { recursive: true });
@@ -134,33 +150,41 @@ export function createFolderObjectStore(options: FolderObjectStoreOptions): Fold
       }
     },
 
-    async presignGet(key, expiresInSeconds) {
+    async presignGet(key, expiresInSeconds, { contentDisposition } = {}) {
       checkKey(key);
       checkExpiresIn(expiresInSeconds);
       // Rounded up to whole seconds so the URL lives at least as long as asked.
-      const expires = Math.ceil(clock.now().getTime() / 1000 + expiresInSeconds);
-      const signature = sign(key, String(expires)).toString('hex');
+      const expires = String(Math.ceil(clock.now().getTime() / 1000 + expiresInSeconds));
+      const query = new URLSearchParams({ expires, signature: sign(key, expires).toString('hex') });
+      // The name is signed apart from the read: a server that does not name downloads still
+      // serves the URL, and nobody can change the name without the secret.
+      if (contentDisposition !== undefined) {
+        query.set('disposition', contentDisposition);
+        query.set('disposition_signature', sign(key, expires, contentDisposition).toString('hex'));
+      }
       const encodedKey = key.split('/').map(encodeURIComponent).join('/');
-      return {
-        url: `${publicBaseUrl}/v1/objects/${encodedKey}?expires=${expires}&signature=${signature}`,
-        expiresAt: new Date(expires * 1000),
-      };
+      return { url: `${publicBaseUrl}/v1/objects/${encodedKey}?${query}`, expiresAt: new Date(Number(expires) * 1000) };
     },
 
-    async readSigned(key, expires, signature) {
+    async readSigned(key, expires, signature, disposition = {}) {
       if (expires === undefined || !/^\d{1,15}$/.test(expires)) {
         throw new ForbiddenError('Missing or malformed expires');
       }
-      if (signature === undefined || !/^[0-9a-f]{64}$/.test(signature)) {
+      if (signature === undefined || !SIGNATURE.test(signature)) {
         throw new ForbiddenError('Missing or malformed signature');
       }
-      if (!timingSafeEqual(Buffer.from(signature, 'hex'), sign(key, expires))) {
-        throw new ForbiddenError('Invalid signature');
+      if (!holds(signature, key, expires)) throw new ForbiddenError('Invalid signature');
+      const contentDisposition = disposition.value;
+      if (contentDisposition !== undefined) {
+        const given = disposition.signature;
+        if (given === undefined || !SIGNATURE.test(given) || !holds(given, key, expires, contentDisposition)) {
+          throw new ForbiddenError('Invalid disposition signature');
+        }
       }
       if (clock.now().getTime() > Number(expires) * 1000) throw new ForbiddenError('This link has expired');
       const object = await get(key);
       if (object === null) throw new NotFoundError('object', key);
-      return object;
+      return contentDisposition === undefined ? object : { ...object, contentDisposition };
     },
 
     async ping() {

@@ -16,7 +16,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
 import type { S3Config } from '../../config.ts';
 import { ValidationError } from '../../domain/errors.ts';
-import type { ObjectStore } from '../../ports.ts';
+import type { DownloadStore } from '../../domain/exports/download-name.ts';
 
 export interface S3ObjectStoreOptions {
   /**
@@ -31,7 +31,7 @@ const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 // The longest a SigV4 presigned URL may live.
 const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
 
-export async function createS3ObjectStore(config: S3Config, options: S3ObjectStoreOptions = {}): Promise<ObjectStore> {
+export async function createS3ObjectStore(config: S3Config, options: S3ObjectStoreOptions = {}): Promise<DownloadStore> {
   const clientFor = (endpoint: string) =>
     new S3Client({
       endpoint,
@@ -88,7 +88,7 @@ export async function createS3ObjectStore(config: S3Config, options: S3ObjectSto
       }
     },
 
-    async presignGet(key, expiresInSeconds) {
+    async presignGet(key, expiresInSeconds, { contentDisposition } = {}) {
       if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > MAX_EXPIRES_IN_SECONDS) {
         throw new ValidationError('Invalid expiry', [
           {
@@ -98,7 +98,9 @@ export async function createS3ObjectStore(config: S3Config, options: S3ObjectSto
         ]);
       }
       const signedAt = new Date();
-      const url = await getSignedUrl(signer, new GetObjectCommand({ Bucket, Key: key }), {
+      // Signed into the URL (response-content-disposition), so the name cannot be changed.
+      const command = new GetObjectCommand({ Bucket, Key: key, ResponseContentDisposition: contentDisposition });
+      const url = await getSignedUrl(signer, command, {
         expiresIn: expiresInSeconds,
         signingDate: signedAt,
       });

@@ -14,13 +14,14 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { type Export, type ExportFile, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
-import type { Clock, ObjectStore, PresignedUrl } from '../../ports.ts';
+import type { Clock, PresignedUrl } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import { charge } from '../billing/ledger.ts';
 import { MAX_EXTENSION_DAYS, MIN_EXTENSION_DAYS, quoteExtension } from '../billing/storage-pricing.ts';
 import type { Tx } from '../db.ts';
 import { NotFoundError } from '../errors.ts';
 import { requireUser, type UserActor } from '../guards.ts';
+import { type DownloadStore, downloadDisposition } from './download-name.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
 
 export const DEFAULT_DOWNLOAD_FORMAT = 'mp4';
@@ -59,7 +60,7 @@ export interface ExportExtension {
 
 export interface ExportServiceDeps {
   prisma: PrismaClient;
-  store: ObjectStore;
+  store: DownloadStore;
   clock: Clock;
   downloadUrlTtlSeconds?: number;
   sweepBatchSize?: number;
@@ -212,18 +213,28 @@ export function createExportService({
 
     /**
      * A short-lived URL for one format of the export: the additional file of that type, else the
-     * main file when its extension matches.
+     * main file when its extension matches. It saves as the job's name (the saved project's when
+     * the job is gone) and a short id (see download-name.ts).
      */
     async downloadUrl(actor: Actor, id: string, format?: string): Promise<PresignedUrl> {
       const scope = visibleTo(actor);
       const exportId = parseInput(uuid, id, 'export id');
       const wanted = parseInput(downloadSchema, { format }, 'download request').format;
-      const exported = await prisma.export.findFirst({ where: { ...scope, id: exportId }, include: { files: true } });
+      const exported = await prisma.export.findFirst({
+        where: { ...scope, id: exportId },
+        include: { files: true, renderJob: { select: { name: true } } },
+      });
       if (!exported) throw new NotFoundError('export', exportId);
       const file = exported.files.find((candidate) => normalizeFormat(candidate.fileType) === wanted);
       const key = file ? file.path : normalizeFormat(exported.fileExtension) === wanted ? exported.path : '';
       if (key === '') throw new NotFoundError(`export ${exportId} in format`, wanted);
-      return store.presignGet(key, downloadUrlTtlSeconds);
+      const name =
+        exported.renderJob?.name ??
+        (await prisma.savedProject.findUnique({ where: { id: exported.savedProjectId }, select: { name: true } }))?.name ??
+        '';
+      return store.presignGet(key, downloadUrlTtlSeconds, {
+        contentDisposition: downloadDisposition(name, exported.renderJobId ?? exported.id, wanted),
+      });
     },
 
     /**

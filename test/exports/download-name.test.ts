@@ -1,0 +1,138 @@
+// The name an export downloads as: the rule itself, then its Content-Disposition through both
+// doors on both object stores (S3 names the download from the presigned URL; the folder store's
+// URLs carry the name signed).
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FolderObjectStore } from '../../src/adapters/storage/folder-store.ts';
+import { ForbiddenError } from '../../src/domain/errors.ts';
+import { downloadDisposition } from '../../src/domain/exports/download-name.ts';
+import { ExportDownloadUrlDocument } from '../generated/graphql.ts';
+import { startTestApp, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
+
+const JOB_ID = '0195f3a2-7c4e-7d10-9a6b-8c1d2e3f4a5b';
+
+describe('downloadDisposition', () => {
+  it('names the file after the job with the tail of its id, plainly when the name is ASCII', () => {
+    expect(downloadDisposition('Summer promo', JOB_ID, 'mp4')).toBe('attachment; filename="Summer promo-2e3f4a5b.mp4"');
+    expect(downloadDisposition('  v2.1 final_cut  ', JOB_ID, 'gif')).toBe('attachment; filename="v2.1 final_cut-2e3f4a5b.gif"');
+  });
+
+  it('adds filename* (UTF-8) for other names, with an ASCII filename beside it', () => {
+    expect(downloadDisposition('Café – été', JOB_ID, 'mp4')).toBe(
+      `attachment; filename="Cafe ete-2e3f4a5b.mp4"; filename*=UTF-8''Caf%C3%A9%20%C3%A9t%C3%A9-2e3f4a5b.mp4`,
+    );
+    expect(downloadDisposition('東京プロモ', JOB_ID, 'mp4')).toBe(
+      `attachment; filename="export-2e3f4a5b.mp4"; filename*=UTF-8''${encodeURIComponent('東京プロモ-2e3f4a5b.mp4')}`,
+    );
+  });
+
+  it('keeps only safe characters: no paths, quotes, line breaks, direction overrides or hidden files', () => {
+    expect(downloadDisposition('../../etc/passwd"; x=1\r\nSet-Cookie: a', JOB_ID, 'mp4')).toBe(
+      'attachment; filename="etc passwd x 1 Set-Cookie a-2e3f4a5b.mp4"',
+    );
+    expect(downloadDisposition('gpj.\u202Eevil', JOB_ID, 'mp4')).toBe('attachment; filename="gpj. evil-2e3f4a5b.mp4"');
+    expect(downloadDisposition('.hidden', JOB_ID, 'mp4')).toBe('attachment; filename="hidden-2e3f4a5b.mp4"');
+    for (const nothing of ['', '   ', '***', '...']) {
+      expect(downloadDisposition(nothing, JOB_ID, 'mp4')).toBe('attachment; filename="export-2e3f4a5b.mp4"');
+    }
+    const long = downloadDisposition('a'.repeat(300), JOB_ID, 'mp4');
+    expect(long).toBe(`attachment; filename="${'a'.repeat(80)}-2e3f4a5b.mp4"`);
+  });
+});
+
+/** A rendered job named after its saved project, and its export's mp4 and gif in the app's store. */
+async function namedExport(t: TestApp, projectName: string) {
+  const user = await t.user(10_000);
+  const projectId = randomUUID();
+  const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, {
+    token: TEST_SERVICE_TOKEN,
+    body: { owner_user_id: user.id, name: projectName, duration_sec: 2 },
+  });
+  expect(synced.status).toBe(200);
+  const submitted = await t.rest('POST', '/v1/renders', {
+    token: user.token,
+    body: { saved_project_id: projectId, quality: 'Low', resolution: 'HD', price_type: 'Free' },
+  });
+  expect(submitted.status).toBe(201);
+  const jobId = submitted.body.id as string;
+  const bytes = { mp4: Buffer.from('an mp4'), gif: Buffer.from('a gif') };
+  const keys = { mp4: `exports/${jobId}/output.mp4`, gif: `exports/${jobId}/output.gif` };
+  await t.app.services.store.put(keys.mp4, bytes.mp4, 'video/mp4');
+  await t.app.services.store.put(keys.gif, bytes.gif, 'image/gif');
+  const exported = await t.app.services.db.prisma.export.create({
+    data: {
+      userId: user.id,
+      renderJobId: jobId,
+      savedProjectId: projectId,
+      path: keys.mp4,
+      durationSec: 2,
+      width: 1280,
+      height: 720,
+      fileExtension: 'mp4',
+      fileType: 'mp4',
+      renderQuality: 'Low',
+      createType: 'Render',
+      autoDeleteDate: new Date(Date.now() + 24 * 3600 * 1000),
+      files: { create: [{ fileType: 'gif', path: keys.gif }] },
+    },
+  });
+  return { user, jobId, exportId: exported.id, bytes };
+}
+
+describe('export downloads on S3', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ startLoops: false });
+  });
+  afterAll(() => t.close());
+
+  it('answer with the Content-Disposition the presigned URL signs, through REST and GraphQL', async () => {
+    const { user, jobId, exportId, bytes } = await namedExport(t, 'Café – été');
+    const link = await t.rest('GET', `/v1/exports/${exportId}/download-url`, { token: user.token });
+    expect(link.status).toBe(200);
+    const expected = downloadDisposition('Café – été', jobId, 'mp4');
+    expect(new URL(link.body.url).searchParams.get('response-content-disposition')).toBe(expected);
+    const downloaded = await fetch(link.body.url);
+    expect(downloaded.status).toBe(200);
+    expect(downloaded.headers.get('content-disposition')).toBe(expected);
+    expect(Buffer.from(await downloaded.arrayBuffer())).toEqual(bytes.mp4);
+
+    const gql = await t.gql(ExportDownloadUrlDocument, { id: exportId, format: 'gif' }, user.token);
+    const gif = await fetch(gql.data?.exportDownloadUrl.url ?? '');
+    expect(gif.headers.get('content-disposition')).toBe(downloadDisposition('Café – été', jobId, 'gif'));
+    expect(Buffer.from(await gif.arrayBuffer())).toEqual(bytes.gif);
+  });
+});
+
+describe('export downloads on the folder store', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ startLoops: false, env: { S3_ENDPOINT: '' } });
+  });
+  afterAll(() => t.close());
+
+  it('carry the Content-Disposition in the URL, signed so that it cannot be changed', async () => {
+    const { user, jobId, exportId, bytes } = await namedExport(t, 'Summer promo');
+    const link = await t.rest('GET', `/v1/exports/${exportId}/download-url`, { token: user.token });
+    expect(link.status).toBe(200);
+    const url = new URL(link.body.url);
+    expect(url.pathname).toBe(`/v1/objects/exports/${jobId}/output.mp4`);
+    const expected = downloadDisposition('Summer promo', jobId, 'mp4');
+    expect(url.searchParams.get('disposition')).toBe(expected);
+    const downloaded = await fetch(url);
+    expect(downloaded.status).toBe(200);
+    expect(Buffer.from(await downloaded.arrayBuffer())).toEqual(bytes.mp4);
+
+    // What the service's download route reads from the URL.
+    const store = t.app.services.store as FolderObjectStore;
+    const read = (disposition: string | null) =>
+      store.readSigned(`exports/${jobId}/output.mp4`, url.searchParams.get('expires') ?? undefined, url.searchParams.get('signature') ?? undefined, {
+        value: disposition ?? undefined,
+        signature: url.searchParams.get('disposition_signature') ?? undefined,
+      });
+    const object = await read(url.searchParams.get('disposition'));
+    object.body.destroy();
+    expect(object).toMatchObject({ contentType: 'video/mp4', contentDisposition: expected });
+    await expect(read('attachment; filename="invoice.exe"')).rejects.toBeInstanceOf(ForbiddenError);
+  });
+});
