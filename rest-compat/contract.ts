@@ -69,6 +69,110 @@ export function listOperations(contract: OpenApiDocument): ContractOperation[] {
   return operations;
 }
 
+/** An OpenAPI 3.0 schema once resolved (see resolveSchema): no $ref, no allOf. */
+export interface Schema {
+  type?: 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object';
+  format?: string;
+  pattern?: string;
+  enum?: unknown[];
+  nullable?: boolean;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: boolean;
+  exclusiveMaximum?: boolean;
+  minLength?: number;
+  maxLength?: number;
+  items?: Schema;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  additionalProperties?: boolean | Schema;
+}
+
+export function pointer(contract: OpenApiDocument, ref: string): unknown {
+  if (!ref.startsWith('#/')) throw new Error(`Only local references are supported: ${ref}`);
+  return ref
+    .slice(2)
+    .split('/')
+    .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], contract);
+}
+
+/** Follows $ref and folds allOf, so a schema is one flat object. */
+export function resolveSchema(contract: OpenApiDocument, raw: unknown): Schema {
+  const { $ref, ...beside } = raw as Record<string, unknown>;
+  if (typeof $ref === 'string') {
+    const target = pointer(contract, $ref);
+    // Keywords beside a $ref (the original's `{ $ref: Export, nullable: true }`) count, as their
+    // authors meant and as OpenAPI 3.1 reads them, where 3.0 would ignore them.
+    return resolveSchema(contract, Object.keys(beside).length === 0 ? target : { ...beside, allOf: [target, ...((beside.allOf as unknown[]) ?? [])] });
+  }
+  const { allOf, properties, items, ...rest } = beside as Record<string, unknown> & Schema;
+  let schema: Schema = { ...rest };
+  if (Array.isArray(allOf)) {
+    // A later part narrows what an earlier one says of the same field.
+    const parts = allOf.map((member) => resolveSchema(contract, member));
+    schema = {
+      ...Object.assign({}, ...parts),
+      ...rest,
+      properties: Object.assign({}, ...parts.map((part) => part.properties)),
+      required: [...parts.flatMap((part) => part.required ?? []), ...(rest.required ?? [])],
+    };
+  }
+  if (properties) {
+    schema.properties = {
+      ...schema.properties,
+      ...Object.fromEntries(Object.entries(properties).map(([name, member]) => [name, resolveSchema(contract, member)])),
+    };
+  }
+  if (items) schema.items = resolveSchema(contract, items);
+  if (!schema.type && schema.properties) schema.type = 'object';
+  return schema;
+}
+
+/** The operation's documented statuses, each with its JSON body schema when it has one. */
+export function documentedResponses(contract: OpenApiDocument, operation: OpenApiOperation): Record<string, Schema | undefined> {
+  return Object.fromEntries(
+    Object.entries(operation.responses).map(([status, response]) => {
+      const resolved = (typeof response.$ref === 'string' ? pointer(contract, response.$ref) : response) as { content?: Record<string, { schema?: unknown }> };
+      const json = resolved.content?.['application/json']?.schema;
+      return [status, json === undefined ? undefined : resolveSchema(contract, json)];
+    }),
+  );
+}
+
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Where a JSON value departs from a schema (types, nullability, enums, formats, required fields). */
+export function schemaProblems(schema: Schema, value: unknown, path = '$'): string[] {
+  if (value === null) return schema.nullable || !schema.type ? [] : [`${path} is null`];
+  if (schema.enum && !schema.enum.includes(value)) return [`${path} = ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`];
+  switch (schema.type) {
+    case 'string':
+      if (typeof value !== 'string') return [`${path} is not a string`];
+      if (schema.format === 'uuid' && !UUID_TEXT.test(value)) return [`${path} = ${value} is not a UUID`];
+      if (schema.format === 'date-time' && (Number.isNaN(Date.parse(value)) || !value.includes('T'))) return [`${path} = ${value} is not a date-time`];
+      return [];
+    case 'integer':
+      return Number.isInteger(value) ? [] : [`${path} = ${JSON.stringify(value)} is not an integer`];
+    case 'number':
+      return typeof value === 'number' ? [] : [`${path} is not a number`];
+    case 'boolean':
+      return typeof value === 'boolean' ? [] : [`${path} is not a boolean`];
+    case 'array':
+      if (!Array.isArray(value)) return [`${path} is not an array`];
+      return value.flatMap((item, index) => (schema.items ? schemaProblems(schema.items, item, `${path}[${index}]`) : []));
+    case 'object': {
+      if (typeof value !== 'object' || Array.isArray(value)) return [`${path} is not an object`];
+      const record = value as Record<string, unknown>;
+      return [
+        ...(schema.required ?? []).filter((name) => !(name in record)).map((name) => `${path}.${name} is missing`),
+        ...Object.entries(schema.properties ?? {}).flatMap(([name, member]) => (name in record ? schemaProblems(member, record[name], `${path}.${name}`) : [])),
+      ];
+    }
+    default:
+      return [];
+  }
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

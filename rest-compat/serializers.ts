@@ -1,7 +1,12 @@
 // Rows shaped into the contract's JSON: snake_case names exactly as the contract gives them,
 // money as integer minor units, times as ISO 8601.
+//
+// The contract's nullability is kept as the original has it: a field it marks nullable is null
+// when it has no value, any other field is then left out (`optional`), because callers written
+// against the original read a field that is present as holding a value of its type.
 import type { RenderProgress } from '../src/domain/jobs/progress.ts';
 import type { HealthSample, NodeHealth } from '../src/domain/nodes/health-history.ts';
+import type { SnapshotView } from '../src/domain/snapshots/snapshot-service.ts';
 import type {
   Export,
   ExportFile,
@@ -16,6 +21,12 @@ import type {
 } from '../src/generated/prisma/client.ts';
 
 const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null);
+
+/** A field the contract does not mark nullable: left out of the JSON when it has no value. */
+const optional = <T>(value: T | null): T | undefined => value ?? undefined;
+
+/** Exports store an empty key for a file that was never produced. */
+const storedFile = (key: string) => (key === '' ? null : key);
 
 export function toRestRenderJob(job: RenderJob & { export?: Pick<Export, 'id'> | null }) {
   return {
@@ -44,7 +55,7 @@ export function toRestRenderJob(job: RenderJob & { export?: Pick<Export, 'id'> |
 export function toRestFrameJob(frameJob: FrameJob) {
   return {
     id: frameJob.id,
-    node_id: frameJob.nodeId,
+    node_id: optional(frameJob.nodeId),
     start_frame: frameJob.startFrame,
     end_frame: frameJob.endFrame,
     order_value: frameJob.orderValue,
@@ -56,12 +67,41 @@ export function toRestFrameJob(frameJob: FrameJob) {
   };
 }
 
+export function toRestSnapshot(snapshot: SnapshotView) {
+  return {
+    id: snapshot.id,
+    saved_project_id: snapshot.savedProjectId,
+    scene_key: snapshot.sceneKey,
+    frame_number: snapshot.frameNumber,
+    status: snapshot.status,
+    image_url: snapshot.imageUrl,
+    thumbnail_url: snapshot.thumbnailUrl,
+    width: snapshot.width,
+    height: snapshot.height,
+    duration_ms: snapshot.durationMs,
+    expires_at: optional(iso(snapshot.expiresAt)),
+    requested_at: iso(snapshot.requestedAt),
+    completed_at: iso(snapshot.completedAt),
+  };
+}
+
+/** The answer to a snapshot request, whose `expires_at` the contract marks nullable. */
+export function toRestSnapshotRequested(snapshot: SnapshotView) {
+  return {
+    snapshot_id: snapshot.id,
+    status: snapshot.status,
+    image_url: snapshot.imageUrl,
+    thumbnail_url: snapshot.thumbnailUrl,
+    expires_at: iso(snapshot.expiresAt),
+  };
+}
+
 export function toRestExport(exported: Export) {
   return {
     id: exported.id,
     saved_project_id: exported.savedProjectId,
     path: exported.path,
-    image: exported.image,
+    image: optional(storedFile(exported.image)),
     size_bytes: Number(exported.sizeBytes),
     duration_sec: exported.durationSec,
     width: exported.width,
@@ -78,7 +118,7 @@ export function toRestExport(exported: Export) {
 export function toRestExportFile(file: ExportFile) {
   return {
     id: file.id,
-    thumbnail: file.thumbnail,
+    thumbnail: optional(storedFile(file.thumbnail)),
     path: file.path,
     size_bytes: Number(file.sizeBytes),
     file_type: file.fileType,
@@ -106,13 +146,13 @@ export function toRestNode(node: RenderNode & { _count: { templates: number } })
     node_kind: node.nodeKind,
     owner_user_id: node.ownerUserId,
     current_ae_version: node.currentAeVersion,
-    node_agent_version: node.nodeAgentVersion,
+    node_agent_version: optional(node.nodeAgentVersion),
     ram_gb: node.ramGb,
     cpu_cores: node.cpuCores,
     priority: node.priority,
     is_active: node.isActive,
     accepts_new_jobs: node.acceptsNewJobs,
-    last_heartbeat_at: iso(node.lastHeartbeatAt),
+    last_heartbeat_at: optional(iso(node.lastHeartbeatAt)),
     current_job_id: node.currentJobId,
     last_cpu_pct: node.lastCpuPct,
     last_ram_available_mb: node.lastRamAvailableMb,
@@ -130,7 +170,7 @@ export function toRestNodeDetail(node: RenderNode & { _count: { templates: numbe
     ...toRestNode(node),
     available_ae_versions: node.availableAeVersions,
     cached_template_md5s: node.templates.map((template) => template.aepFileMd5),
-    last_maintenance_at: iso(node.lastMaintenanceAt),
+    last_maintenance_at: optional(iso(node.lastMaintenanceAt)),
     next_maintenance_at: iso(node.nextMaintenanceAt),
   };
 }
@@ -162,7 +202,7 @@ export function toRestJobLog(line: JobLog) {
 export function toRestNodeHealth(health: NodeHealth) {
   return {
     node_id: health.nodeId,
-    recorded_at: iso(health.recordedAt),
+    recorded_at: optional(iso(health.recordedAt)),
     status: health.status,
     cpu_pct: health.cpuPct,
     ram_available_mb: health.ramAvailableMb,
@@ -188,7 +228,7 @@ export function toRestNodeCrash(crash: NodeCrash) {
     error_log: crash.errorLog,
     log_file_url: crash.logFileUrl,
     auto_recovered: crash.autoRecovered,
-    recovery_action: crash.recoveryAction,
+    recovery_action: optional(crash.recoveryAction),
     recovered_at: iso(crash.recoveredAt),
   };
 }

@@ -1,6 +1,6 @@
 import { validate } from '@readme/openapi-parser';
 import { describe, expect, it } from 'vitest';
-import { listOperations, loadContract, type OpenApiDocument, type OpenApiOperation } from '../../rest-compat/contract.ts';
+import { listOperations, loadContract, type OpenApiDocument, type OpenApiOperation, resolveSchema, type Schema } from '../../rest-compat/contract.ts';
 
 // The original contract as its owners published it: every operation with its parameters
 // (`in name: type[/format]`) and the responses it documented. Written out here because the repo
@@ -111,6 +111,7 @@ const CONFLICTING_OPERATIONS = [
 
 const ADDED = 'render-orchestrator';
 const contract = loadContract();
+const original = loadContract(new URL('../fixtures/original-openapi.yaml', import.meta.url));
 
 type Json = Record<string, unknown>;
 
@@ -143,8 +144,17 @@ function fieldsOf(name: string): Record<string, Json> {
 }
 
 function describeParameter(parameter: Json): string {
-  const s = parameter.schema as Json;
+  const s = resolveSchema(contract, parameter.schema);
   return `${String(parameter.in)} ${String(parameter.name)}: ${String(s.type)}${s.format ? `/${String(s.format)}` : ''}`;
+}
+
+/** Every field of a resolved schema and of the objects and arrays in it, by path: `frame_jobs[].node_id`. */
+function fieldsByPath(schema: Schema, prefix = ''): [string, Schema][] {
+  const members = Object.entries(schema.properties ?? {}).map(([name, member]): [string, Schema] => [`${prefix}${name}`, member]);
+  return members.flatMap(([path, member]) => [
+    [path, member] as [string, Schema],
+    ...fieldsByPath(member.type === 'array' ? (member.items ?? {}) : member, `${path}${member.type === 'array' ? '[]' : ''}.`),
+  ]);
 }
 
 describe('rest-compat/openapi.yaml', () => {
@@ -178,6 +188,14 @@ describe('rest-compat/openapi.yaml', () => {
 
   it.each(Object.entries(ORIGINAL_SCHEMA_FIELDS))('schema %s keeps its fields', (name, fields) => {
     expect(Object.keys(fieldsOf(name))).toEqual(expect.arrayContaining(fields));
+  });
+
+  it.each(Object.keys(ORIGINAL_SCHEMA_FIELDS))('schema %s keeps the nullability of every field and requires none the original does not', (name) => {
+    const ref = { $ref: `#/components/schemas/${name}` };
+    const [ours, theirs] = [resolveSchema(contract, ref), resolveSchema(original, ref)];
+    const oursByPath = new Map(fieldsByPath(ours));
+    for (const [path, field] of fieldsByPath(theirs)) expect(oursByPath.get(path)?.nullable ?? false, path).toBe(field.nullable ?? false);
+    expect([...(ours.required ?? [])].sort()).toEqual([...(theirs.required ?? [])].sort());
   });
 
   it('keeps RenderJobDetail.export a nullable Export', () => {

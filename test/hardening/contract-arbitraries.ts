@@ -4,25 +4,15 @@
 // itself (or by the strictness every service applies to bodies: unknown fields are refused), so a
 // 2xx answer to one is a finding, not noise.
 import fc from 'fast-check';
-import type { ContractOperation, OpenApiDocument, OpenApiOperation } from '../../rest-compat/contract.ts';
-
-export interface Schema {
-  type?: 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object';
-  format?: string;
-  pattern?: string;
-  enum?: unknown[];
-  nullable?: boolean;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: boolean;
-  exclusiveMaximum?: boolean;
-  minLength?: number;
-  maxLength?: number;
-  items?: Schema;
-  properties?: Record<string, Schema>;
-  required?: string[];
-  additionalProperties?: boolean | Schema;
-}
+import {
+  type ContractOperation,
+  documentedResponses,
+  type OpenApiDocument,
+  type OpenApiOperation,
+  pointer,
+  resolveSchema,
+  type Schema,
+} from '../../rest-compat/contract.ts';
 
 export interface Parameter {
   name: string;
@@ -65,41 +55,6 @@ export const HUGE_STRING_LENGTH = 1_000_000;
 // ---------------------------------------------------------------------------------------------
 // Reading the contract
 
-function pointer(contract: OpenApiDocument, ref: string): unknown {
-  if (!ref.startsWith('#/')) throw new Error(`Only local references are supported: ${ref}`);
-  return ref
-    .slice(2)
-    .split('/')
-    .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], contract);
-}
-
-/** Follows $ref and folds allOf, so a schema is one flat object. */
-export function resolveSchema(contract: OpenApiDocument, raw: unknown): Schema {
-  let node = raw as Record<string, unknown>;
-  while (typeof node.$ref === 'string') node = pointer(contract, node.$ref) as Record<string, unknown>;
-  const { allOf, properties, items, ...rest } = node;
-  let schema: Schema = { ...(rest as Schema) };
-  if (Array.isArray(allOf)) {
-    for (const part of allOf.map((member) => resolveSchema(contract, member))) {
-      schema = {
-        ...part,
-        ...schema,
-        properties: { ...part.properties, ...schema.properties },
-        required: [...(part.required ?? []), ...(schema.required ?? [])],
-      };
-    }
-  }
-  if (properties) {
-    schema.properties = {
-      ...schema.properties,
-      ...Object.fromEntries(Object.entries(properties).map(([name, member]) => [name, resolveSchema(contract, member)])),
-    };
-  }
-  if (items) schema.items = resolveSchema(contract, items);
-  if (!schema.type && schema.properties) schema.type = 'object';
-  return schema;
-}
-
 export function operationShape(contract: OpenApiDocument, operation: ContractOperation): OperationShape {
   const raw = contract.paths[operation.path]?.[operation.method.toLowerCase() as 'get'] as OpenApiOperation;
   const parameters = (raw.parameters ?? []).map((parameter) => {
@@ -113,16 +68,9 @@ export function operationShape(contract: OpenApiDocument, operation: ContractOpe
   });
   const content = raw.requestBody?.content as Record<string, { schema?: unknown }> | undefined;
   const [contentType, media] = Object.entries(content ?? {})[0] ?? [];
-  const responses = Object.fromEntries(
-    Object.entries(raw.responses).map(([status, response]) => {
-      const resolved = (typeof response.$ref === 'string' ? pointer(contract, response.$ref) : response) as { content?: Record<string, { schema?: unknown }> };
-      const json = resolved.content?.['application/json']?.schema;
-      return [status, json === undefined ? undefined : resolveSchema(contract, json)];
-    }),
-  );
   return {
     operation,
-    responses,
+    responses: documentedResponses(contract, raw),
     parameters: parameters.filter((parameter) => parameter.in === 'path' || parameter.in === 'query'),
     ...(contentType && media
       ? { body: { contentType, required: raw.requestBody?.required === true, schema: resolveSchema(contract, media.schema ?? {}) } }
@@ -505,41 +453,4 @@ export function invalidRequest(shape: OperationShape, fixtures: Fixtures): fc.Ar
     );
   }
   return cases.length > 0 ? fc.oneof(...cases) : undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Answers
-
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Where a JSON value departs from a schema (types, nullability, enums, formats, required fields). */
-export function schemaProblems(schema: Schema, value: unknown, path = '$'): string[] {
-  if (value === null) return schema.nullable || !schema.type ? [] : [`${path} is null`];
-  if (schema.enum && !schema.enum.includes(value)) return [`${path} = ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`];
-  switch (schema.type) {
-    case 'string':
-      if (typeof value !== 'string') return [`${path} is not a string`];
-      if (schema.format === 'uuid' && !UUID_TEXT.test(value)) return [`${path} = ${value} is not a UUID`];
-      if (schema.format === 'date-time' && (Number.isNaN(Date.parse(value)) || !value.includes('T'))) return [`${path} = ${value} is not a date-time`];
-      return [];
-    case 'integer':
-      return Number.isInteger(value) ? [] : [`${path} = ${JSON.stringify(value)} is not an integer`];
-    case 'number':
-      return typeof value === 'number' ? [] : [`${path} is not a number`];
-    case 'boolean':
-      return typeof value === 'boolean' ? [] : [`${path} is not a boolean`];
-    case 'array':
-      if (!Array.isArray(value)) return [`${path} is not an array`];
-      return value.flatMap((item, index) => (schema.items ? schemaProblems(schema.items, item, `${path}[${index}]`) : []));
-    case 'object': {
-      if (typeof value !== 'object' || Array.isArray(value)) return [`${path} is not an object`];
-      const record = value as Record<string, unknown>;
-      return [
-        ...(schema.required ?? []).filter((name) => !(name in record)).map((name) => `${path}.${name} is missing`),
-        ...Object.entries(schema.properties ?? {}).flatMap(([name, member]) => (name in record ? schemaProblems(member, record[name], `${path}.${name}`) : [])),
-      ];
-    }
-    default:
-      return [];
-  }
 }

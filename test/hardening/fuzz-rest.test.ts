@@ -9,13 +9,13 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listOperations, loadContract } from '../../rest-compat/contract.ts';
+import { listOperations, loadContract, schemaProblems } from '../../rest-compat/contract.ts';
 import { MAX_CLOCK_SKEW_SECONDS, signAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
 import { createStoredExport } from '../exports/fixtures.ts';
 import { pngBytes, randomMd5 } from '../snapshots/fixtures.ts';
 import { type HttpAnswer, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import { changedTables, databaseDigest } from './authz-matrix.ts';
-import { type Fixtures, type FuzzRequest, invalidRequest, operationShape, type OperationShape, schemaProblems, validRequest } from './contract-arbitraries.ts';
+import { type Fixtures, type FuzzRequest, invalidRequest, operationShape, type OperationShape, validRequest } from './contract-arbitraries.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_129);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40);
