@@ -1,5 +1,8 @@
-# The render orchestrator. tsx runs the TypeScript sources directly, so there is no build step.
-FROM node:20-slim
+# The render orchestrator, compiled: a build stage with the development dependencies turns the
+# TypeScript into JavaScript (`npm run build`); the image runs that with node alone, on the
+# production dependencies, as one process that receives the container's signals itself.
+
+FROM node:20-slim AS build
 
 WORKDIR /app
 
@@ -10,11 +13,22 @@ WORKDIR /app
 # existing file, never the engine.
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
-RUN npm ci --omit=dev --ignore-scripts \
-  && npm run generate:prisma \
-  && npm cache clean --force
+RUN npm ci --ignore-scripts && npm run generate:prisma
 
 COPY . .
+RUN npm run build
+
+
+FROM node:20-slim
+
+WORKDIR /app
+
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+
+# The generated Prisma client is compiled into dist/ with the sources; the REST contract and the
+# migrations, which the service reads at run time, are copied beside them.
+COPY --from=build /app/dist ./dist
 
 # The embedded stores write under DATA_DIR when no DATABASE_URL or S3 endpoint is given, so the
 # unprivileged user needs it writable.
@@ -29,4 +43,4 @@ EXPOSE 4000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 4000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
-CMD ["npm", "start"]
+CMD ["node", "dist/src/main.js"]

@@ -7,7 +7,9 @@ import { cpus, freemem, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { startS3rver } from '../test/support/s3rver.ts';
 import { type Row, table } from './lib/report.ts';
+import { ensureBuilt, s3Environment } from './lib/service.ts';
 
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
 const rootDir = join(benchDir, '..');
@@ -26,12 +28,12 @@ if (unknown.length > 0) {
 }
 const names = wanted.length > 0 ? wanted : available;
 
-function runOne(name: string, resultsFile: string): Promise<number> {
+function runOne(name: string, env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, `${name}.bench.ts`)], {
       cwd: rootDir,
       stdio: 'inherit',
-      env: { ...process.env, BENCH_RESULTS_FILE: resultsFile },
+      env: { ...process.env, ...env },
     });
     child.once('error', reject);
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
@@ -78,13 +80,18 @@ function record(rows: Row[], durationSeconds: number, failed: string[]): void {
 const scratch = mkdtempSync(join(tmpdir(), 'bench-'));
 const resultsFile = join(scratch, 'rows.jsonl');
 writeFileSync(resultsFile, '');
+// The services run in production mode, which keeps objects in S3 only: one S3 server serves the
+// whole run. The build comes first, so that no benchmark's time includes it.
+const s3 = await startS3rver();
+ensureBuilt();
 const started = performance.now();
 const failed: string[] = [];
 for (const name of names) {
   process.stdout.write(`\n== ${name} ==\n`);
-  const code = await runOne(name, resultsFile);
+  const code = await runOne(name, { BENCH_RESULTS_FILE: resultsFile, ...s3Environment(s3.config) });
   if (code !== 0) failed.push(name);
 }
+await s3.stop();
 const rows = readFileSync(resultsFile, 'utf8')
   .split('\n')
   .filter(Boolean)

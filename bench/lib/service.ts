@@ -1,8 +1,10 @@
-// The service as benchmarks run it: real processes (`tsx src/main.ts`) on a PostgreSQL database
-// of their own and the machine's Redis, measured from outside like production traffic would be.
-import { type ChildProcess, spawn } from 'node:child_process';
+// The service as benchmarks run it: real processes of the compiled build under NODE_ENV=production
+// (`node dist/src/main.js`, as the Docker image runs it) on a PostgreSQL database of their own, the
+// machine's Redis and the S3 server `npm run bench` starts, measured from outside like production
+// traffic would be. Tests start the same processes from the TypeScript sources instead.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,43 @@ import pg from 'pg';
 import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 
 const rootDir = fileURLToPath(new URL('../..', import.meta.url));
+const BUILT_MAIN = join(rootDir, 'dist/src/main.js');
+/** What `npm run build` turns into dist/: a change to any of them makes the build stale. */
+const BUILD_INPUTS = ['src', 'rest-compat', 'prisma/migrations', 'scripts/build.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
+
+function newestInputMs(): number {
+  return Math.max(
+    ...BUILD_INPUTS.map((input) => join(rootDir, input)).flatMap((input) => [
+      input,
+      ...(statSync(input).isDirectory() ? readdirSync(input, { recursive: true, encoding: 'utf8' }).map((file) => join(input, file)) : []),
+    ]).map((path) => statSync(path).mtimeMs),
+  );
+}
+
+/** Runs `npm run build` unless dist/ is newer than every file it is built from. */
+export function ensureBuilt(): void {
+  if (existsSync(BUILT_MAIN) && statSync(BUILT_MAIN).mtimeMs >= newestInputMs()) return;
+  process.stderr.write('Building the service: npm run build\n');
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: rootDir, stdio: ['ignore', 2, 2] });
+}
+
+/**
+ * `compiled`: `node dist/src/main.js` under NODE_ENV=production, built first when stale; production
+ * takes S3 only, from `S3_*` in the environment (`npm run bench` sets them). `source`: the
+ * TypeScript sources under tsx in development mode, no build needed.
+ */
+export type ServiceRuntime = 'compiled' | 'source';
+
+/** The variables that point a service at an S3 server. */
+export function s3Environment(s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string }) {
+  return {
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: s3.bucket,
+    S3_REGION: s3.region,
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  };
+}
 
 export const BENCH_SECRETS = {
   JWT_SECRET: 'bench-jwt-secret-0123456789abcdef0123456789',
@@ -76,15 +115,20 @@ export async function startService(options: {
   nodeArgs?: string[];
   /** The port of a process that was stopped, to come back where its callers expect it. */
   port?: number;
+  /** Benchmarks measure what production runs; tests (under vitest) skip the build. */
+  runtime?: ServiceRuntime;
 }): Promise<ServiceProcess> {
+  const runtime = options.runtime ?? (process.env.VITEST === undefined ? 'compiled' : 'source');
+  if (runtime === 'compiled') ensureBuilt();
   const port = options.port ?? (await freePort());
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-service-'));
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
+  const main = runtime === 'compiled' ? [BUILT_MAIN] : ['--import', 'tsx', 'src/main.ts'];
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), ...main], {
     cwd: rootDir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
-      NODE_ENV: 'development',
+      NODE_ENV: runtime === 'compiled' ? 'production' : 'development',
       PORT: String(port),
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,

@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config.ts';
@@ -170,6 +173,15 @@ describe('docker-compose.yml', () => {
     expect(REPLICAS.flatMap((replica) => publishedPorts(replica).map((port) => port.published))).not.toContain('4000');
   });
 
+  it("runs the image's compiled service: no replica names a stage or a command of its own (tsx, npm start)", () => {
+    for (const replica of REPLICAS) {
+      const service = compose.services[replica]!;
+      expect(service.build, replica).toBe('.');
+      expect(service.command, replica).toBeUndefined();
+      expect(service.entrypoint, replica).toBeUndefined();
+    }
+  });
+
   it('starts the replicas after their backends are ready', () => {
     for (const replica of REPLICAS) {
       expect(compose.services[replica]?.depends_on, replica).toEqual({
@@ -325,17 +337,48 @@ describe('the Apollo Router in docker-compose.yml', () => {
   });
 });
 
+/** The Dockerfile's stages in order, each from its FROM line to the next. */
+const stages = dockerfile.split(/^(?=FROM )/m).filter((stage) => stage.startsWith('FROM '));
+const buildStage = stages.find((stage) => /^FROM \S+ AS build$/m.test(stage)) ?? '';
+const runtimeStage = stages.at(-1) ?? '';
+
+/** The arguments of an exec-form instruction of a stage (`CMD ["node", "…"]`). */
+function execForm(stage: string, instruction: string): string[] | undefined {
+  const line = new RegExp(`^${instruction} (\\[.*\\])$`, 'm').exec(stage);
+  return line ? (JSON.parse(line[1]!) as string[]) : undefined;
+}
+
+/** Where `npm run build` puts the compiled src/main.ts, read from tsconfig.build.json. */
+function compiledMain(): string {
+  const rootDir = fileURLToPath(root);
+  const { config } = ts.readConfigFile(join(rootDir, 'tsconfig.build.json'), ts.sys.readFile);
+  const { options, fileNames } = ts.parseJsonConfigFileContent(config, ts.sys, rootDir);
+  expect(fileNames).toContain(join(rootDir, 'src/main.ts'));
+  return join(relative(rootDir, options.outDir!), relative(options.rootDir!, join(rootDir, 'src/main.ts'))).replace(/\.ts$/, '.js');
+}
+
 describe('Dockerfile', () => {
-  it('builds on node:20-slim with a clean install and runs npm start as a non-root user', () => {
-    expect(dockerfile).toMatch(/^FROM node:20-slim\b/m);
-    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
-    expect(dockerfile).toContain('npm run generate:prisma');
-    expect(dockerfile).toMatch(/^USER (?!root\b|0\b)\S+/m);
-    expect(dockerfile).toMatch(/^CMD \["npm", "start"\]$/m);
+  it('compiles the service in a build stage on node:20-slim, with the development dependencies', () => {
+    expect(stages).toHaveLength(2);
+    expect(buildStage).toMatch(/^FROM node:20-slim AS build$/m);
+    expect(buildStage).toMatch(/^RUN npm ci --ignore-scripts\b(?!.*--omit)/m);
+    expect(buildStage).toContain('npm run generate:prisma');
+    expect(buildStage).toMatch(/^RUN npm run build$/m);
+  });
+
+  it('runs the compiled service with node under NODE_ENV=production as a non-root user, without tsx or development dependencies', () => {
+    expect(runtimeStage).toMatch(/^FROM node:20-slim$/m);
+    expect(runtimeStage).toMatch(/^RUN npm ci --omit=dev\b/m);
+    expect(runtimeStage).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    expect(runtimeStage).toMatch(/^ENV NODE_ENV=production\b/m);
+    expect(runtimeStage).toMatch(/^USER (?!root\b|0\b)\S+/m);
+    expect(execForm(runtimeStage, 'ENTRYPOINT')).toBeUndefined();
+    expect(execForm(runtimeStage, 'CMD')).toEqual(['node', compiledMain()]);
+    expect(runtimeStage).not.toMatch(/\btsx\b|npm start/);
   });
 
   it('checks /healthz with node itself, since the slim image has no curl', () => {
-    const healthcheck = /^HEALTHCHECK[\s\S]*?CMD (.+)$/m.exec(dockerfile);
+    const healthcheck = /^HEALTHCHECK[\s\S]*?CMD (.+)$/m.exec(runtimeStage);
     expect(healthcheck?.[1]).toMatch(/^\["node", "-e", ".*fetch\(.*\/healthz.*"\]$/);
   });
 });
