@@ -1,6 +1,8 @@
 import { validate } from '@readme/openapi-parser';
 import { describe, expect, it } from 'vitest';
 import { listOperations, loadContract, type OpenApiDocument, type OpenApiOperation, resolveSchema, type Schema } from '../../rest-compat/contract.ts';
+import { heartbeatSchema, registerNodeSchema } from '../../src/domain/nodes/node-service.ts';
+import { updateNodeSchema } from '../../src/domain/nodes/node-admin-service.ts';
 
 // The original contract as its owners published it: every operation with its parameters
 // (`in name: type[/format]`) and the responses it documented. Written out here because the repo
@@ -97,6 +99,9 @@ const ORIGINAL_SCHEMA_FIELDS: Record<string, string[]> = {
     'rolled_out_to_node_ids', 'create_date',
   ],
 };
+
+/** Operations that charge the caller's wallet. */
+const PAYING_OPERATIONS = ['POST /renders', 'POST /renders/{job_id}/retry', 'POST /exports/{export_id}/extend'];
 
 const CONFLICTING_OPERATIONS = [
   'POST /renders/{job_id}/cancel',
@@ -231,13 +236,13 @@ describe('what the service adds to the contract', () => {
   it.each(ORIGINAL_OPERATIONS.map((o) => o.operation))('%s documents its error responses', (key) => {
     const op = operation(key);
     const [, path] = key.split(' ') as [string, string];
-    const expected = ['400', '401'];
-    if (op.tags?.includes('Nodes') || op.tags?.includes('Internal')) expected.push('403');
-    if (path.includes('{')) expected.push('404');
+    // Every original operation is refused to some caller: users' to services, admins' to users,
+    // an agent's to another node.
+    const expected = ['400', '401', '403'];
+    // Renders and snapshots are of a saved project the studio service synced for the caller.
+    if (path.includes('{') || key === 'POST /renders' || key === 'POST /snapshots') expected.push('404');
     if (CONFLICTING_OPERATIONS.includes(key)) expected.push('409');
-    if (key === 'POST /renders' || key === 'POST /exports/{export_id}/extend') expected.push('402');
-    // A snapshot is of a saved project the studio service synced and the caller owns.
-    if (key === 'POST /snapshots') expected.push('404');
+    if (PAYING_OPERATIONS.includes(key)) expected.push('402');
     const errorStatuses = Object.keys(op.responses).filter((status) => status.startsWith('4'));
     expect(errorStatuses.sort()).toEqual(expected.sort());
     for (const status of errorStatuses) {
@@ -280,6 +285,26 @@ describe('what the service adds to the contract', () => {
     expect(new RegExp(String(fields.aep_file_md5?.pattern)).test('d41d8cd98f00b204e9800998ecf8427e')).toBe(true);
     expect(new RegExp(String(fields.aep_file_md5?.pattern)).test('d41d8cd98f00b204e9800998ecf8427')).toBe(false);
     expect(fields.ae_version).toMatchObject({ type: 'string', 'x-added-by': ADDED });
+  });
+
+  it('names what an agent may report as its status, and the kinds of node, as the service checks them', () => {
+    const heartbeat = resolveSchema(contract, { $ref: '#/components/schemas/NodeHeartbeat' });
+    expect(heartbeat.properties?.status?.enum).toEqual(heartbeatSchema.shape.status.unwrap().options);
+    const kinds = registerNodeSchema.shape.nodeKind.unwrap().options;
+    expect(kinds).toEqual(['Farm', 'Dedicated', 'Private']);
+    expect(fieldsOf('RenderNodeCreate').node_kind).toEqual({ $ref: '#/components/schemas/NodeKind' });
+    expect(fieldsOf('RenderNode').node_kind).toEqual({ $ref: '#/components/schemas/NodeKind' });
+    const patch = (operation('PATCH /nodes/{node_id}').requestBody?.content as Record<string, Json>)['application/json']?.schema as Json;
+    expect((patch.properties as Record<string, Json>).node_kind).toEqual({ $ref: '#/components/schemas/NodeKind' });
+    expect(updateNodeSchema.safeParse({ nodeKind: 'Cloud' }).success).toBe(false);
+    expect(schema('NodeKind').enum).toEqual(kinds);
+  });
+
+  it('says which sync of the saved project a render and a snapshot need', () => {
+    const render = String(operation('POST /renders').description);
+    for (const fact of ['PUT /saved-projects/{saved_project_id}', '`duration_sec` is then required', '400', '402']) expect(render).toContain(fact);
+    const snapshot = String(operation('POST /snapshots').description);
+    for (const fact of ['PUT /saved-projects/{saved_project_id}', '`aep_file_md5`', '404', '400']) expect(snapshot).toContain(fact);
   });
 
   it('bounds the GET /renders parameters', () => {

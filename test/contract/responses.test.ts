@@ -14,6 +14,8 @@ import { type AgentCommand, type HttpAnswer, startTestApp, TEST_SERVICE_TOKEN, t
 const original = loadContract(new URL('../fixtures/original-openapi.yaml', import.meta.url));
 const copy = loadContract();
 
+/** Statuses the copy says any operation may answer, besides those it lists per operation. */
+const ANY_OPERATION = ['413', '415', '429', '503'];
 /** The embedded store's downloads exist only without S3; test/embedded.test.ts covers them. */
 const ONLY_EMBEDDED = 'GET /objects/{key}';
 
@@ -383,6 +385,12 @@ describe('every answer of this suite', () => {
     const called = new Set(exchanges.map((exchange) => exchange.operation));
     const operations = listOperations(copy).map((operation) => `${operation.method} ${operation.path}`);
     expect(operations.filter((operation) => operation !== ONLY_EMBEDDED && !called.has(operation))).toEqual([]);
+  });
+
+  it('has a status the project’s copy documents for its operation', () => {
+    const undocumented = exchanges.filter((exchange) => !ANY_OPERATION.includes(String(exchange.status)) && problemsBy(copy, exchange) === undefined);
+    expect(undocumented.map((exchange) => `${exchange.operation} -> ${exchange.status} ${JSON.stringify(exchange.body)}`)).toEqual([]);
+    console.log(`responses: ${exchanges.length} answers of ${new Set(exchanges.map((exchange) => exchange.operation)).size} operations`);
   });
 
   it('matches the project’s copy', () => {

@@ -366,6 +366,8 @@ export function invalidRequest(shape: OperationShape, fixtures: Fixtures): fc.Ar
         broken
           // A parameter is text: objects and arrays have no meaning there, and null would be "null".
           .filter(({ value }) => value === null || typeof value !== 'object' || value instanceof RawJson)
+          // Written as text, a value of the wrong type or null is a string like any other.
+          .filter(({ kind }) => type !== 'string' || (kind !== 'wrong type' && kind !== 'null'))
           .map(({ kind, value }) => ({ kind, text: value instanceof RawJson ? value.text : String(value) }))
           .filter(({ text }) => parameter.in === 'query' || text !== '')
           // Node refuses a request line over its header limit (16 KiB) before the service sees it.

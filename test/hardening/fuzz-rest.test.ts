@@ -183,14 +183,10 @@ beforeAll(async () => {
     available_ae_versions: fc.constant(['24.1']),
     // Rules the service adds to what the contract says, so that valid cases are often accepted.
     node_ip: fc.ipV4(),
-    node_kind: fc.constantFrom('Farm', 'Dedicated', 'Private'),
-    worker_port: fc.integer({ min: 1, max: 65_535 }),
-    cpu_pct: fc.integer({ min: 0, max: 100 }),
     replica_md5: fc.constant(md5),
     discount_code: fc.constant(undefined),
     download_url: fc.constant(undefined),
     region: fc.constantFrom('eu', 'us-east'),
-    status: fc.constantFrom('Online', 'Busy'),
     format: fc.constantFrom('mp4', 'gif', 'webm'),
     'body:bytes': fc.integer({ min: 16, max: 256 }).map(pngBytes),
   };
