@@ -17,7 +17,9 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
       translateTime: 'SYS:HH:MM:ss.l',
       // The same on every line of one process.
       ignore: 'pid,hostname,service',
-      colorize: process.stdout.isTTY === true,
+      // Colours only for a terminal, unless NO_COLOR (no-color.org) says otherwise: a pipe or a
+      // file given LOG_FORMAT=pretty gets no escape codes.
+      colorize: process.stdout.isTTY === true && process.env.NO_COLOR === undefined,
     }),
   );
 }
