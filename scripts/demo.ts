@@ -8,7 +8,6 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Board } from '../agent-sim/board.ts';
 import { type Fleet, startFleet } from '../agent-sim/fleet.ts';
 import { signDevelopmentToken } from '../src/adapters/auth/jwt.ts';
@@ -16,6 +15,7 @@ import { type App, createApp } from '../src/app.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { ensurePortFree, explainListenError, PortUnavailableError } from '../src/port.ts';
 import { stopOnSignals } from '../src/signals.ts';
+import { parseCommandLine } from './lib/command-line.ts';
 
 const USAGE = `Usage: npm run demo [-- --exit-when-done]
 
@@ -48,24 +48,7 @@ interface Submitted {
   step: string;
 }
 
-let parsed;
-try {
-  parsed = parseArgs({
-    options: {
-      'exit-when-done': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  }).values;
-} catch (error) {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
-  process.exit(2);
-}
-if (parsed.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
+const parsed = parseCommandLine(USAGE, { 'exit-when-done': { type: 'boolean', default: false } });
 const exitWhenDone = parsed['exit-when-done'];
 const out = process.stdout;
 const tty = out.isTTY === true;
