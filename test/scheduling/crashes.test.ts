@@ -2,7 +2,7 @@
 // agent routes.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHUNK_STALL_TIMEOUT_MS, sweepStalledChunks } from '../../src/domain/scheduling/stall-sweeper.ts';
+import { STALL_TIMEOUT_MS, sweepStalledChunks } from '../../src/domain/scheduling/stall-sweeper.ts';
 import { type AgentCommand, startTestApp, TEST_ADMIN, type TestApp, type TestNode } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
 
@@ -187,7 +187,7 @@ describe('stalled chunks', () => {
     const chunk = await chunkOn(hung);
     expect((await sweepStalledChunks(prisma, clock)).stalled).toBe(0);
     // The manual clock started with the file, so it lags the rows' write times by the tests before.
-    clock.advance(CHUNK_STALL_TIMEOUT_MS + 60_000);
+    clock.advance(STALL_TIMEOUT_MS + 60_000);
     expect((await sweepStalledChunks(prisma, clock)).stalled).toBe(1);
     const stalled = await prisma.frameJob.findUniqueOrThrow({ where: { id: String(chunk.frame_job_id) } });
     expect(stalled).toMatchObject({ status: 'Failed', leaseToken: null });

@@ -7,6 +7,7 @@ import {
   CommandType,
   FrameJobStatus,
   JobStep,
+  type Prisma,
 } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
 import { runsOf } from '../jobs/chunking.ts';
@@ -20,6 +21,16 @@ export const WORK_COMMANDS: CommandType[] = [
   CommandType.render_snapshot,
 ];
 export const OPEN_COMMAND: CommandStatus[] = [CommandStatus.Pending, CommandStatus.Acknowledged];
+/**
+ * The open work that keeps a node from more work: all of it but a render_snapshot the node has
+ * not acknowledged. A node slow to take its still, or whose agent renders no stills, goes on
+ * getting chunks; the still goes to another node once its command stalls (stall-sweeper.ts).
+ */
+export const OCCUPYING_COMMAND = {
+  type: { in: WORK_COMMANDS },
+  status: { in: OPEN_COMMAND },
+  NOT: { type: CommandType.render_snapshot, status: CommandStatus.Pending },
+} satisfies Prisma.NodeCommandWhereInput;
 export const ACTIVE_CHUNK: FrameJobStatus[] = [FrameJobStatus.Assigned, FrameJobStatus.Rendering];
 
 export interface RecutResult {

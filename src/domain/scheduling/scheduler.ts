@@ -3,6 +3,7 @@
 // number of replicas can run it: one of them does a pass at a time, the others skip.
 import { randomUUID } from 'node:crypto';
 import {
+  CommandStatus,
   CommandType,
   FrameJobStatus,
   JobStep,
@@ -11,17 +12,18 @@ import {
   type PrismaClient,
   type PriorityQueue,
   type RenderJob,
+  SnapshotStatus,
 } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
-import { type JobEvent, publishJobEvents, publishNodeStatusChanged } from '../events.ts';
+import { type JobEvent, publishJobEvents, publishNodeStatusChanged, publishSnapshotUpdated, type SnapshotChanged } from '../events.ts';
 import { recordJobEvents } from '../jobs/job-events.ts';
 import { moveJob } from '../jobs/state-machine.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS, HELD_TEMPLATES } from '../nodes/node-service.ts';
-import { IN_FLIGHT, type SnapshotToRender, snapshotsAwaitingRender } from '../snapshots/snapshot-renders.ts';
+import { IN_FLIGHT, lockRender, moveRender, type SnapshotToRender, snapshotsAwaitingRender } from '../snapshots/snapshot-renders.ts';
 import { RESTART_AFTER_CONSECUTIVE_FAILURES } from './crash-policy.ts';
 import { type NodeCandidate, type Placement, placeWork, type WorkItem } from './placement.ts';
-import { OPEN_COMMAND, releaseNodeWork, WORK_COMMANDS } from './recut.ts';
+import { OCCUPYING_COMMAND, OPEN_COMMAND, releaseNodeWork } from './recut.ts';
 
 /** A node that missed this many heartbeats is Offline and its work moves. */
 export const MISSED_HEARTBEATS_FOR_OFFLINE = 3;
@@ -32,6 +34,8 @@ export const MAINTENANCE_LEAD_MS = 10 * 60 * 1000;
 export const MAX_ITEMS_PER_PASS = 10_000;
 /** Times a frame range may be handed out before its job fails. */
 export const MAX_CHUNK_ATTEMPTS = 5;
+/** Times a still may be handed out before it fails: fewer than a chunk, as a person waits for it. */
+export const MAX_SNAPSHOT_ATTEMPTS = 3;
 /** Encode outputs every job gets. */
 export const OUTPUT_FORMATS = ['mp4'];
 
@@ -116,7 +120,8 @@ export interface SchedulerDeps {
 }
 
 export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: SchedulerDeps) {
-  async function freeNodes(tx: Tx, now: Date): Promise<NodeCandidate[]> {
+  /** Nodes that can take work now, and those of them still to acknowledge a render_snapshot. */
+  async function freeNodes(tx: Tx, now: Date): Promise<{ candidates: NodeCandidate[]; stillPending: Set<string> }> {
     const nodes = await tx.renderNode.findMany({
       where: {
         status: { in: [NodeStatus.Online, NodeStatus.Busy] },
@@ -125,7 +130,7 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
         consecutiveFailures: { lt: RESTART_AFTER_CONSECUTIVE_FAILURES },
         lastHeartbeatAt: { gt: new Date(now.getTime() - HEARTBEAT_TIMEOUT_MS) },
         OR: [{ nextMaintenanceAt: null }, { nextMaintenanceAt: { gt: new Date(now.getTime() + MAINTENANCE_LEAD_MS) } }],
-        commands: { none: { status: { in: OPEN_COMMAND }, type: { in: WORK_COMMANDS } } },
+        commands: { none: OCCUPYING_COMMAND },
       },
       select: {
         id: true,
@@ -135,16 +140,31 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
         priority: true,
         lastCpuPct: true,
         templates: { where: HELD_TEMPLATES, select: { aepFileMd5: true } },
+        commands: { where: { type: CommandType.render_snapshot, status: CommandStatus.Pending }, select: { id: true }, take: 1 },
       },
     });
-    return nodes.map((node) => ({
-      id: node.id,
-      region: node.region,
-      aeVersions: new Set([node.currentAeVersion, ...node.availableAeVersions]),
-      templates: new Set(node.templates.map((template) => template.aepFileMd5)),
-      priority: node.priority,
-      cpuPct: node.lastCpuPct,
-    }));
+    return {
+      candidates: nodes.map((node) => ({
+        id: node.id,
+        region: node.region,
+        aeVersions: new Set([node.currentAeVersion, ...node.availableAeVersions]),
+        templates: new Set(node.templates.map((template) => template.aepFileMd5)),
+        priority: node.priority,
+        cpuPct: node.lastCpuPct,
+      })),
+      stillPending: new Set(nodes.filter((node) => node.commands.length > 0).map((node) => node.id)),
+    };
+  }
+
+  /** Fails renders handed out MAX_SNAPSHOT_ATTEMPTS times without a still; answers their changes. */
+  async function failExhaustedSnapshots(tx: Tx, snapshots: SnapshotToRender[], now: Date): Promise<SnapshotChanged[]> {
+    const changes: SnapshotChanged[] = [];
+    for (const snapshot of snapshots) {
+      await lockRender(tx, snapshot);
+      const failedMessage = `No node rendered the still in ${MAX_SNAPSHOT_ATTEMPTS} attempts`;
+      changes.push(...(await moveRender(tx, snapshot, IN_FLIGHT, { status: SnapshotStatus.Failed, failedMessage, completedAt: now })));
+    }
+    return changes;
   }
 
   async function pendingWork(tx: Tx): Promise<PendingWork[]> {
@@ -279,14 +299,19 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
   }
 
   /** Writes a snapshot's placement: the render_snapshot command with its lease. */
-  async function commitSnapshot(tx: Tx, { snapshot }: SnapshotWork, nodeId: string): Promise<void> {
+  async function commitSnapshot(tx: Tx, { snapshot }: SnapshotWork, nodeId: string, now: Date): Promise<void> {
     // Completed or failed since this pass read it.
-    const { count } = await tx.snapshot.updateMany({ where: { id: snapshot.id, status: { in: IN_FLIGHT } }, data: { nodeId } });
+    const { count } = await tx.snapshot.updateMany({
+      where: { id: snapshot.id, status: { in: IN_FLIGHT } },
+      data: { nodeId, attempts: { increment: 1 } },
+    });
     if (count === 0) return;
     await tx.nodeCommand.create({
       data: {
         nodeId,
         type: CommandType.render_snapshot,
+        // The stall sweeper measures from here, on the same clock.
+        createdAt: now,
         leaseToken: randomUUID(),
         payload: {
           snapshot_id: snapshot.id,
@@ -308,11 +333,17 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
       const outcome = await prisma.$transaction(
         async (tx) => {
           if (!(await tryLock(tx, SCHEDULER_LOCK))) return null;
-          const [nodes, everything, snapshots] = await Promise.all([
+          const [{ candidates: nodes, stillPending }, everything, awaiting] = await Promise.all([
             freeNodes(tx, now),
             pendingWork(tx),
             snapshotsAwaitingRender(tx, MAX_ITEMS_PER_PASS),
           ]);
+          const snapshotChanges = await failExhaustedSnapshots(
+            tx,
+            awaiting.filter((snapshot) => snapshot.attempts >= MAX_SNAPSHOT_ATTEMPTS),
+            now,
+          );
+          const snapshots = awaiting.filter((snapshot) => snapshot.attempts < MAX_SNAPSHOT_ATTEMPTS);
           const exhausted = new Map(
             everything
               .filter((w) => (w.chunk?.attempt ?? 0) >= MAX_CHUNK_ATTEMPTS)
@@ -320,7 +351,7 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
           );
           const work = everything.filter((w) => !exhausted.has(w.job.id));
           if (nodes.length === 0 || work.length + snapshots.length === 0) {
-            return { placements: [] as Placement[], events: [] as JobEvent[], waiting: work.length + snapshots.length, exhausted };
+            return { placements: [] as Placement[], events: [] as JobEvent[], snapshotChanges, waiting: work.length + snapshots.length, exhausted };
           }
           const blocked = await blockedNodes(tx, [...new Set(work.map((w) => w.job.id))]);
           const byKey = new Map<string, PendingWork | SnapshotWork>();
@@ -350,7 +381,8 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
               aeVersion: snapshot.aeVersion,
               templateMd5: snapshot.aepFileMd5,
               preferredRegion: null,
-              blockedNodeIds: new Set(),
+              // One still at a time per node, and a still taken back goes to another node.
+              blockedNodeIds: snapshot.attempts > 0 && snapshot.nodeId ? new Set([...stillPending, snapshot.nodeId]) : stillPending,
             });
           }
           const placements = placeWork(items, nodes);
@@ -359,7 +391,7 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
           for (const placement of placements) {
             const w = byKey.get(placement.item.key) as PendingWork | SnapshotWork;
             if (w.kind === 'snapshot') {
-              await commitSnapshot(tx, w, placement.nodeId);
+              await commitSnapshot(tx, w, placement.nodeId, now);
               continue;
             }
             if (w.kind === 'chunk' && w.chunk) {
@@ -371,12 +403,13 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
           }
           await commitChunks(tx, chunks, now);
           const events = await recordJobEvents(tx, moved.map((job) => job.id), now);
-          return { placements, events, waiting: work.length + snapshots.length - placements.length, exhausted };
+          return { placements, events, snapshotChanges, waiting: work.length + snapshots.length - placements.length, exhausted };
         },
         { timeout: 60_000 },
       );
       if (!outcome) return { assigned: 0, waiting: 0, placements: new Map() };
       await publishJobEvents(bus, outcome.events);
+      await Promise.all(outcome.snapshotChanges.map((change) => publishSnapshotUpdated(bus, change)));
       for (const [jobId, message] of outcome.exhausted) await onAttemptsExhausted(jobId, message);
       const busy = new Set(outcome.placements.map((placement) => placement.nodeId));
       await Promise.all([...busy].map((nodeId) => publishNodeStatusChanged(bus, { nodeId, status: NodeStatus.Busy })));

@@ -1,26 +1,45 @@
-// A node can keep heartbeating while its After Effects hangs on a chunk. A chunk that made no
-// progress (no frame reported, not newly assigned) for CHUNK_STALL_TIMEOUT_MS is taken back: its
-// missing frames are re-cut for any node, and the node is told to close After Effects.
+// A node can keep heartbeating while its After Effects hangs, or never take a command it was
+// given. Work that made no progress for STALL_TIMEOUT_MS is taken back, so that the scheduler
+// gives it to another node:
+// - a chunk with no frame reported (and not newly assigned): its missing frames are re-cut for
+//   any node, and the node is told to close After Effects;
+// - a render_snapshot command never acknowledged, or acknowledged and never completed: the
+//   command fails, the render waits for another node (see the scheduler, which also fails it
+//   after MAX_SNAPSHOT_ATTEMPTS), and a node that had taken it is told to close After Effects.
+//   A node that never took it is left alone: it may be rendering chunks meanwhile.
 import { CommandStatus, CommandType, NodeStatus, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock } from '../../ports.ts';
+import type { Tx } from '../db.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
+import { stalledRenderCommands } from '../snapshots/snapshot-renders.ts';
 import { ACTIVE_CHUNK, OPEN_COMMAND, recutChunk } from './recut.ts';
 
-/** Far longer than any one frame takes, so only a hang trips it. */
-export const CHUNK_STALL_TIMEOUT_MS = 3 * 60 * 1000;
+/** Far longer than any one frame or still takes, so only a hang trips it. */
+export const STALL_TIMEOUT_MS = 3 * 60 * 1000;
 const STALL_LOCK = 7_270_003;
 
+/** The node's After Effects hangs on its work: it is closed, and the node is free for other work. */
+async function releaseHungNode(tx: Tx, nodeId: string, reason: string): Promise<void> {
+  await tx.nodeCommand.create({ data: { nodeId, type: CommandType.close_ae, payload: { reason } } });
+  await tx.renderNode.update({
+    where: { id: nodeId },
+    data: { status: NodeStatus.Online, currentJobId: null, consecutiveFailures: { increment: 1 } },
+  });
+}
+
+/** Takes back stalled chunks and snapshot renders; answers how many of both. */
 export async function sweepStalledChunks(prisma: PrismaClient, clock: Clock): Promise<{ stalled: number }> {
   const now = clock.now();
+  const since = new Date(now.getTime() - STALL_TIMEOUT_MS);
+  const reason = `no progress for ${STALL_TIMEOUT_MS / 1000} s`;
   const stalled = await prisma.$transaction(
     async (tx) => {
       const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${STALL_LOCK}::bigint) AS locked`;
       if (!lock?.locked) return 0;
       const chunks = await tx.frameJob.findMany({
-        where: { status: { in: ACTIVE_CHUNK }, updatedAt: { lt: new Date(now.getTime() - CHUNK_STALL_TIMEOUT_MS) } },
+        where: { status: { in: ACTIVE_CHUNK }, updatedAt: { lt: since } },
         select: { id: true, nodeId: true, renderJobId: true },
       });
-      const reason = `no progress for ${CHUNK_STALL_TIMEOUT_MS / 1000} s`;
       for (const chunk of chunks) {
         await tx.nodeCommand.updateMany({
           where: { frameJobId: chunk.id, status: { in: OPEN_COMMAND } },
@@ -28,15 +47,19 @@ export async function sweepStalledChunks(prisma: PrismaClient, clock: Clock): Pr
         });
         await recutChunk(tx, chunk.id, 'Failed', reason);
         await writeJobLog(tx, chunk.renderJobId, { level: 'warn', message: `A chunk stalled (${reason}); rendering its missing frames again`, nodeId: chunk.nodeId });
-        if (chunk.nodeId) {
-          await tx.nodeCommand.create({ data: { nodeId: chunk.nodeId, type: CommandType.close_ae, payload: { reason } } });
-          await tx.renderNode.update({
-            where: { id: chunk.nodeId },
-            data: { status: NodeStatus.Online, currentJobId: null, consecutiveFailures: { increment: 1 } },
-          });
-        }
+        if (chunk.nodeId) await releaseHungNode(tx, chunk.nodeId, reason);
       }
-      return chunks.length;
+      let stills = 0;
+      for (const command of await stalledRenderCommands(tx, since)) {
+        // Unless the node acknowledged or finished it since it was read.
+        const { count } = await tx.nodeCommand.updateMany({
+          where: { id: command.id, status: command.status },
+          data: { status: CommandStatus.Failed, completedAt: now },
+        });
+        stills += count;
+        if (count > 0 && command.status === CommandStatus.Acknowledged) await releaseHungNode(tx, command.nodeId, reason);
+      }
+      return chunks.length + stills;
     },
     { timeout: 60_000 },
   );

@@ -1,9 +1,11 @@
-// What identifies one snapshot render, and which renders wait for a node. A still depends only
-// on the template (its aep md5), the scene and the frame: every snapshot row with the same three
-// shares one render and its objects. Kept apart from the snapshot service so that the scheduler
-// can read the queue without depending on the agent-facing code.
-import { CommandType, type Prisma, SnapshotStatus } from '../../generated/prisma/client.ts';
+// What identifies one snapshot render, which renders wait for a node, and how a render's
+// snapshots move together. A still depends only on the template (its aep md5), the scene and the
+// frame: every snapshot row with the same three shares one render and its objects. Kept apart
+// from the snapshot service so that the scheduler and the stall sweeper can read and move renders
+// without depending on the agent-facing code.
+import { CommandStatus, CommandType, type Prisma, SnapshotStatus } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
+import type { SnapshotChanged } from '../events.ts';
 import { OPEN_COMMAND } from '../scheduling/recut.ts';
 
 /** Statuses of a snapshot whose render is still to come; they all move together. */
@@ -29,6 +31,9 @@ export interface SnapshotToRender extends RenderKey {
   requestedAt: Date;
   /** The saved project's After Effects version, which the node must run. */
   aeVersion: string | null;
+  /** Times the render was handed to a node before; the last one is `nodeId`. */
+  attempts: number;
+  nodeId: string | null;
 }
 
 export type SnapshotFile = 'image' | 'thumbnail';
@@ -67,27 +72,73 @@ function keyOfPayload(payload: Prisma.JsonValue): string | null {
   return keyText({ savedProjectId, aepFileMd5, sceneKey, frameNumber });
 }
 
+/** Moves the render's snapshots that are in one of `from`; called with the render locked. */
+export async function moveRender(
+  tx: Tx,
+  key: RenderKey,
+  from: SnapshotStatus[],
+  data: Prisma.SnapshotUpdateManyMutationInput & { status: SnapshotStatus },
+): Promise<SnapshotChanged[]> {
+  const rows = await tx.snapshot.findMany({ where: { ...renderKeyOf(key), status: { in: from } }, select: { id: true } });
+  await tx.snapshot.updateMany({ where: { id: { in: rows.map((row) => row.id) } }, data });
+  return rows.map((row) => ({ snapshotId: row.id, status: data.status }));
+}
+
+// A render's command is on the node its snapshots name (set when it is placed), which keeps
+// lookups of render_snapshot commands on the commands' node index.
+function onNamedNodes(snapshots: Array<{ nodeId: string | null }>): Prisma.NodeCommandWhereInput {
+  return {
+    nodeId: { in: [...new Set(snapshots.flatMap((snapshot) => (snapshot.nodeId ? [snapshot.nodeId] : [])))] },
+    type: CommandType.render_snapshot,
+  };
+}
+
+/**
+ * The open render_snapshot commands that made no progress since `since`: never acknowledged, or
+ * acknowledged and never completed, by then.
+ */
+export async function stalledRenderCommands(tx: Tx, since: Date) {
+  const named = await tx.snapshot.findMany({
+    where: { status: { in: IN_FLIGHT }, nodeId: { not: null } },
+    select: { nodeId: true },
+    distinct: ['nodeId'],
+  });
+  return tx.nodeCommand.findMany({
+    where: {
+      ...onNamedNodes(named),
+      OR: [
+        { status: CommandStatus.Pending, createdAt: { lt: since } },
+        { status: CommandStatus.Acknowledged, acknowledgedAt: { lt: since } },
+      ],
+    },
+    select: { id: true, nodeId: true, status: true },
+  });
+}
+
 /**
  * Renders that need a node: one snapshot per key among those in flight whose key no open
  * render_snapshot command covers. Rendering ones are included so that a render whose node was
- * lost (its command superseded) is given to another node.
+ * lost or stalled (its command superseded or failed) is given to another node.
  */
 export async function snapshotsAwaitingRender(tx: Tx, take: number): Promise<SnapshotToRender[]> {
   const inFlight = await tx.snapshot.findMany({
     where: { status: { in: IN_FLIGHT } },
-    select: { id: true, savedProjectId: true, sceneKey: true, frameNumber: true, aepFileMd5: true, requestedAt: true, nodeId: true },
+    select: {
+      id: true,
+      savedProjectId: true,
+      sceneKey: true,
+      frameNumber: true,
+      aepFileMd5: true,
+      requestedAt: true,
+      nodeId: true,
+      attempts: true,
+    },
     orderBy: [{ requestedAt: 'asc' }, { id: 'asc' }],
     take,
   });
   if (inFlight.length === 0) return [];
-  // A render's command is on the node its snapshots name (set when it is placed), which keeps
-  // this lookup on the commands' node index.
   const open = await tx.nodeCommand.findMany({
-    where: {
-      nodeId: { in: [...new Set(inFlight.flatMap((snapshot) => (snapshot.nodeId ? [snapshot.nodeId] : [])))] },
-      type: CommandType.render_snapshot,
-      status: { in: OPEN_COMMAND },
-    },
+    where: { ...onNamedNodes(inFlight), status: { in: OPEN_COMMAND } },
     select: { payload: true },
   });
   const covered = new Set(open.map((command) => keyOfPayload(command.payload)));

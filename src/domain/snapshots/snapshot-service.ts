@@ -27,7 +27,7 @@ import { publishSnapshotUpdated, type SnapshotChanged, topicEvents, topics } fro
 import { requireNode, requireUser, type UserActor } from '../guards.ts';
 import { OPEN_COMMAND } from '../scheduling/recut.ts';
 import { parseInput, uuid, uuidsAmong } from '../validation.ts';
-import { IN_FLIGHT, lockRender, type RenderKey, renderKeyOf, type SnapshotFile, snapshotObjectKey } from './snapshot-renders.ts';
+import { IN_FLIGHT, lockRender, moveRender, type RenderKey, type SnapshotFile, snapshotObjectKey } from './snapshot-renders.ts';
 
 /** How long a rendered still serves identical requests; a request after that renders it again. */
 export const SNAPSHOT_TTL_DAYS = 7;
@@ -108,18 +108,6 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
 
   async function announce(changes: SnapshotChanged[]): Promise<void> {
     await Promise.all(changes.map((change) => publishSnapshotUpdated(bus, change)));
-  }
-
-  /** Moves the render's snapshots that are in one of `from`; called with the render locked. */
-  async function moveRender(
-    tx: Tx,
-    key: RenderKey,
-    from: SnapshotStatus[],
-    data: Prisma.SnapshotUpdateManyMutationInput & { status: SnapshotStatus },
-  ): Promise<SnapshotChanged[]> {
-    const rows = await tx.snapshot.findMany({ where: { ...renderKeyOf(key), status: { in: from } }, select: { id: true } });
-    await tx.snapshot.updateMany({ where: { id: { in: rows.map((row) => row.id) } }, data });
-    return rows.map((row) => ({ snapshotId: row.id, status: data.status }));
   }
 
   /** The snapshot a node reports on, its render locked until the transaction ends. */
