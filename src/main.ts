@@ -28,17 +28,18 @@ const { app, port, base } = await start().catch((error: unknown) => {
   if (error instanceof PortUnavailableError) refuseToStart(1, error.message);
   throw error;
 });
+const doors = {
+  playground: `${base}/playground`,
+  docs: `${base}/v1/docs`,
+  metrics: `${base}/metrics`,
+  graphql: `${base}/graphql`,
+  graphqlWs: `${base.replace(/^http/, 'ws')}/graphql`,
+  rest: `${base}/v1`,
+};
+// The message itself names where to go, because a newcomer reads the message and skims the fields.
 app.logger.info(
-  {
-    port,
-    playground: `${base}/playground`,
-    docs: `${base}/v1/docs`,
-    metrics: `${base}/metrics`,
-    graphql: `${base}/graphql`,
-    graphqlWs: `${base.replace(/^http/, 'ws')}/graphql`,
-    rest: `${base}/v1`,
-  },
-  `Render orchestrator listening: open ${base}/playground`,
+  { port, ...doors },
+  `Render orchestrator listening: playground ${doors.playground} · REST docs ${doors.docs} · metrics ${doors.metrics}`,
 );
 
 stopOnSignals(

@@ -67,6 +67,9 @@ describe('npm start', () => {
     for (const url of [`${base}/playground`, `${base}/v1/docs`, `${base}/metrics`, `${base}/graphql`, `ws://localhost:${port}/graphql`, `${base}/v1"`]) {
       expect(listening).toContain(url);
     }
+    // Where to go is in the message itself, not only in the fields after it.
+    const message = listening.slice(0, listening.indexOf('{'));
+    for (const url of [`${base}/playground`, `${base}/v1/docs`, `${base}/metrics`]) expect(message).toContain(url);
     for (const line of serviceLines(npm)) expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): \S/);
 
     process.kill(npm.pid, 'SIGTERM');
