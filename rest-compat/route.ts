@@ -51,7 +51,7 @@ function camelKeys(input: Record<string, unknown>, spelling: Map<string, string>
 function bodyObject(body: unknown): Record<string, unknown> {
   if (body === undefined || body === null) return {};
   if (typeof body !== 'object' || Array.isArray(body) || Buffer.isBuffer(body)) {
-    throw new ValidationError('The request body must be a JSON object');
+    throw new ValidationError('The request body must be a JSON object', [{ path: 'body', message: 'must be a JSON object' }]);
   }
   return body as Record<string, unknown>;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { startTestApp, type TestApp } from './support/app.ts';
+import { type HttpAnswer, startTestApp, TEST_SERVICE_TOKEN, type TestApp } from './support/app.ts';
 
 let t: TestApp;
 
@@ -33,7 +33,7 @@ describe('the HTTP server', () => {
     expect(huge.body.error.code).toBe('PAYLOAD_TOO_LARGE');
     const text = await t.rest('POST', '/v1/renders', { token, rawBody: 'hello', headers: { 'content-type': 'text/plain' } });
     expect(text.status).toBe(415);
-    expect(text.body.error.code).toBe('VALIDATION_FAILED');
+    expect(text.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
     const empty = await t.rest('POST', '/v1/renders', { token, rawBody: '' , headers: { 'content-type': 'application/json' } });
     expect(empty.status).toBe(400);
   });
@@ -70,6 +70,85 @@ describe('the HTTP server', () => {
     expect(response.status).toBe(401);
     const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
     expect(body.errors[0]?.extensions.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+/**
+ * The error body as the contract's Error schema lays it out: a code, a message, and details, an
+ * object with snake_case keys, holding a validation error's problems and what was not found.
+ */
+function expectErrorBody(answer: HttpAnswer, status: number, code: string): void {
+  const context = `${status} ${code}: ${JSON.stringify(answer.body)}`;
+  expect(answer.status, context).toBe(status);
+  expect(answer.headers.get('content-type'), context).toMatch(/^application\/json/);
+  expect(Object.keys(answer.body), context).toEqual(['error']);
+  expect(Object.keys(answer.body.error).sort(), context).toEqual(['code', 'details', 'message']);
+  expect(answer.body.error.code, context).toBe(code);
+  expect(typeof answer.body.error.message, context).toBe('string');
+  const details = answer.body.error.details as Record<string, any>;
+  expect(typeof details === 'object' && details !== null && !Array.isArray(details), context).toBe(true);
+  for (const key of Object.keys(details)) expect(key, context).toMatch(/^[a-z]+(_[a-z]+)*$/);
+  if (code === 'VALIDATION_FAILED') {
+    expect(details.problems.length, context).toBeGreaterThan(0);
+    for (const problem of details.problems) expect(Object.keys(problem).sort(), context).toEqual(['message', 'path']);
+  }
+  if (code === 'NOT_FOUND') expect(Object.keys(details).sort(), context).toEqual(['entity', 'id']);
+}
+
+describe('error answers', () => {
+  it('answer a known path asked with a method it does not have with 405 and the methods it has', async () => {
+    const token = await t.token(randomUUID());
+    const cases: [string, string, string[]][] = [
+      ['DELETE', '/v1/renders', ['GET', 'HEAD', 'POST']],
+      ['PUT', `/v1/renders/${randomUUID()}`, ['GET', 'HEAD']],
+      ['GET', `/v1/renders/${randomUUID()}/cancel`, ['POST']],
+      ['PATCH', `/v1/internal/snapshots/${randomUUID()}/image`, ['PUT']],
+      ['POST', '/healthz', ['GET', 'HEAD']],
+    ];
+    for (const [method, path, allowed] of cases) {
+      const answer = await t.rest(method, path, { token });
+      expectErrorBody(answer, 405, 'METHOD_NOT_ALLOWED');
+      expect(answer.headers.get('allow'), `${method} ${path}`).toBe(allowed.join(', '));
+      expect(answer.body.error.details, `${method} ${path}`).toEqual({ allowed_methods: allowed });
+    }
+    const graphql = await t.rest('PUT', '/graphql', { token, body: { query: '{ __typename }' } });
+    expect(graphql.status).toBe(405);
+    expect(graphql.headers.get('allow')?.split(', ')).toEqual(expect.arrayContaining(['GET', 'POST']));
+  });
+
+  it('answer a path nothing answers with 404, and a body that is not JSON with 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+    const missing = await t.rest('DELETE', '/v1/nothing-here?x=1');
+    expectErrorBody(missing, 404, 'NOT_FOUND');
+    expect(missing.body.error.details).toEqual({ entity: 'route', id: 'DELETE /v1/nothing-here' });
+    expectErrorBody(await t.rest('GET', '/v1/docs/assets/0000/nothing.js'), 404, 'NOT_FOUND');
+    const token = await t.token(randomUUID());
+    for (const contentType of ['text/plain', 'application/xml', 'multipart/form-data; boundary=x']) {
+      const answer = await t.rest('POST', '/v1/renders', { token, rawBody: '<render/>', headers: { 'content-type': contentType } });
+      expectErrorBody(answer, 415, 'UNSUPPORTED_MEDIA_TYPE');
+      expect(answer.body.error.message, contentType).toContain('application/json');
+    }
+    expect(await t.app.services.db.prisma.renderJob.count()).toBe(0);
+  });
+
+  it('have details of one shape, whatever refuses the request', async () => {
+    const token = await t.token(randomUUID());
+    const json = (rawBody: string) => ({ token, rawBody, headers: { 'content-type': 'application/json' } });
+    const refusals: [HttpAnswer, number, string, unknown?][] = [
+      [await t.rest('POST', '/v1/renders', json('{"saved_project_id":')), 400, 'VALIDATION_FAILED', [{ path: 'body', message: 'is not valid JSON' }]],
+      [await t.rest('POST', '/v1/renders', json('[1, 2]')), 400, 'VALIDATION_FAILED', [{ path: 'body', message: 'must be a JSON object' }]],
+      [await t.rest('POST', '/v1/renders', json('{}')), 400, 'VALIDATION_FAILED'],
+      [await t.rest('GET', '/v1/renders/%zz', { token }), 400, 'VALIDATION_FAILED'],
+      [await t.rest('GET', `/v1/renders/${'a'.repeat(4000)}`, { token }), 400, 'VALIDATION_FAILED'],
+      [await t.rest('GET', '/v1/renders/not-a-uuid', { token }), 400, 'VALIDATION_FAILED'],
+      [await t.rest('GET', '/v1/renders', { token: 'not-a-token' }), 401, 'UNAUTHENTICATED'],
+      [await t.rest('GET', '/v1/renders', { token: TEST_SERVICE_TOKEN }), 403, 'FORBIDDEN'],
+      [await t.rest('GET', `/v1/renders/${randomUUID()}`, { token }), 404, 'NOT_FOUND'],
+      [await t.rest('POST', '/v1/renders', json(JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }))), 413, 'PAYLOAD_TOO_LARGE'],
+    ];
+    for (const [answer, status, code, problems] of refusals) {
+      expectErrorBody(answer, status, code);
+      if (problems) expect(answer.body.error.details.problems).toEqual(problems);
+    }
   });
 });
 

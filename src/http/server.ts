@@ -12,7 +12,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { registerRestRoutes } from '../../rest-compat/routes.ts';
 import type { FolderObjectStore } from '../adapters/storage/folder-store.ts';
 import type { Actor } from '../domain/actor.ts';
-import { DomainError, RateLimitedError } from '../domain/errors.ts';
+import { DomainError, RateLimitedError, ValidationError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
 import { connectionArgumentErrors, connectionArgumentsPlugin } from '../graphql/cursors.ts';
 import { asGraphQLError, formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalError, withCode } from '../graphql/errors.ts';
@@ -21,13 +21,14 @@ import { schema } from '../graphql/schema.ts';
 import type { Services } from '../services.ts';
 import { redisClientName } from '../config.ts';
 import { registerDocsRoutes } from './docs.ts';
-import { errorReply, INTERNAL_ERROR, toErrorReply } from './errors.ts';
+import { errorReply, INTERNAL_ERROR, methodNotAllowed, toErrorReply } from './errors.ts';
 import { registerHealthRoutes } from './health.ts';
 import { createLegacyProgressSockets } from './legacy-progress-ws.ts';
 import { type Metrics, registerMetrics } from './metrics.ts';
 import { discardRestOfBody } from './oversized-body.ts';
 import { registerPlaygroundRoutes } from './playground.ts';
 import { createMemoryRateLimitCounter, createRateLimiter, createRedisRateLimitCounter } from './rate-limit.ts';
+import { trackRouteMethods } from './route-methods.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -182,6 +183,7 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
   });
 
   closers.push(() => app.close());
+  const methodsAt = trackRouteMethods(app);
 
   // JSON only: any other body is refused with 415 instead of reaching a service as a string.
   app.removeAllContentTypeParsers();
@@ -197,7 +199,7 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
     try {
       done(null, JSON.parse(raw.toString('utf8')));
     } catch {
-      done(Object.assign(new Error('The request body is not valid JSON'), { statusCode: 400 }), undefined);
+      done(new ValidationError('The request body is not valid JSON', [{ path: 'body', message: 'is not valid JSON' }]), undefined);
     }
   });
 
@@ -222,15 +224,22 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
       if (!(await discardRestOfBody(request.raw, limit))) reply.header('connection', 'close');
     }
     if (graphQL) {
+      // As a domain error's extensions have them, with the request id where Apollo puts it.
       const { request_id: requestId, ...rest } = details;
-      const extensions = { code: body.error.code, ...rest, ...(requestId === undefined ? {} : { requestId }) };
+      const extensions = { code: body.error.code, details: rest, ...(requestId === undefined ? {} : { requestId }) };
       return reply.status(status).send({ errors: [{ message: body.error.message, extensions }] });
     }
     return reply.status(status).send({ error: { ...body.error, details } });
   });
   app.setNotFoundHandler((request, reply) => {
-    const notFound = errorReply(404, 'NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`);
-    return reply.status(notFound.status).send(notFound.body);
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = methodsAt(path);
+    // A route that exists for this method may still find nothing to answer (an unknown asset).
+    const { status, body, headers } =
+      allowed.length > 0 && !allowed.includes(request.method)
+        ? methodNotAllowed(request.method, path, allowed)
+        : errorReply(404, 'NOT_FOUND', `No route for ${request.method} ${path}`, { entity: 'route', id: `${request.method} ${path}` });
+    return reply.status(status).headers(headers ?? {}).send(body);
   });
 
   const metrics = registerMetrics(app, services);

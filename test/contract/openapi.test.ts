@@ -227,9 +227,15 @@ describe('what the service adds to the contract', () => {
     expect(props.details?.type).toBe('object');
     for (const code of [
       'VALIDATION_FAILED', 'UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'INVALID_STATE', 'STALE_LEASE',
-      'PAYMENT_REQUIRED', 'RATE_LIMITED', 'PAYLOAD_TOO_LARGE',
+      'PAYMENT_REQUIRED', 'RATE_LIMITED', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'METHOD_NOT_ALLOWED', 'SERVICE_UNAVAILABLE',
     ]) {
       expect(props.code?.description).toContain(code);
+    }
+  });
+
+  it('says which refusals any operation may answer besides its own', () => {
+    for (const refusal of ['405 METHOD_NOT_ALLOWED', '413 PAYLOAD_TOO_LARGE', '415 UNSUPPORTED_MEDIA_TYPE', '429 RATE_LIMITED', '503 SERVICE_UNAVAILABLE']) {
+      expect(contract.info.description?.replace(/\s+/g, ' ')).toContain(refusal);
     }
   });
 

@@ -103,7 +103,7 @@ describe('GraphQL requests', () => {
     });
     expect(response.status).toBe(413);
     expect(await response.json()).toEqual({
-      errors: [{ message: 'The request body is too large', extensions: { code: 'PAYLOAD_TOO_LARGE', limit: LIMIT } }],
+      errors: [{ message: 'The request body is too large', extensions: { code: 'PAYLOAD_TOO_LARGE', details: { limit: LIMIT } } }],
     });
   });
 
