@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startS3rver } from '../test/support/s3rver.ts';
+import { ensureTestServers, TestServersUnavailable } from '../test/support/servers.ts';
 import { type Row, table } from './lib/report.ts';
 import { ensureBuilt, s3Environment } from './lib/service.ts';
 
@@ -82,16 +83,29 @@ const resultsFile = join(scratch, 'rows.jsonl');
 writeFileSync(resultsFile, '');
 // The services run in production mode, which keeps objects in S3 only: one S3 server serves the
 // whole run. The build comes first, so that no benchmark's time includes it.
+// The same PostgreSQL and Redis as the tests, or private ones where those do not answer.
+const servers = await ensureTestServers().catch((error: unknown) => {
+  if (!(error instanceof TestServersUnavailable)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+});
+for (const note of servers.notes) process.stdout.write(`${note}\n`);
 const s3 = await startS3rver();
 ensureBuilt();
 const started = performance.now();
 const failed: string[] = [];
 for (const name of names) {
   process.stdout.write(`\n== ${name} ==\n`);
-  const code = await runOne(name, { BENCH_RESULTS_FILE: resultsFile, ...s3Environment(s3.config) });
+  const code = await runOne(name, {
+    BENCH_RESULTS_FILE: resultsFile,
+    TEST_DATABASE_URL: servers.databaseUrl,
+    TEST_REDIS_URL: servers.redisUrl,
+    ...s3Environment(s3.config),
+  });
   if (code !== 0) failed.push(name);
 }
 await s3.stop();
+await servers.stop();
 const rows = readFileSync(resultsFile, 'utf8')
   .split('\n')
   .filter(Boolean)
