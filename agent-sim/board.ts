@@ -131,6 +131,7 @@ export class Board {
       ['frames/s', rate(stats.framesRendered, elapsedMs)],
       ['chunks', `${stats.chunksCompleted} completed, ${stats.chunksFailed} failed, ${stats.chunksHung} hung`],
       ['replicas, encodes', `${stats.replicasReady}, ${stats.encodes}`],
+      ['snapshots', String(stats.snapshots)],
       ['stale reports', String(stats.staleReports)],
       ['crashes', String(stats.crashesReported)],
       ['commands', countsOf(stats.commands)],

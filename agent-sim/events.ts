@@ -33,6 +33,7 @@ export type FleetEvent =
   | { type: 'crash'; nodeId: string; jobId: string; frameJobId: string; frame: number; action?: string }
   | { type: 'hang'; nodeId: string; jobId: string; frameJobId: string; frame: number }
   | { type: 'encoded'; nodeId: string; jobId: string; formats: string[] }
+  | { type: 'snapshot-rendered'; nodeId: string; snapshotId: string }
   | { type: 'update-applied'; nodeId: string; updateId: string; agentVersion: string }
   | { type: 'abandoned'; nodeId: string; jobId?: string; reason: string }
   | { type: 'offline'; nodeId: string; reason: 'restart' }
@@ -64,6 +65,8 @@ export interface FleetStats {
   chunksHung: number;
   replicasReady: number;
   encodes: number;
+  /** Stills rendered and reported complete (render_snapshot). */
+  snapshots: number;
   updatesApplied: number;
   /** Late reports of revived nodes: how many were sent and how many were refused as stale. */
   lateReports: { sent: number; refusedStale: number };
@@ -89,6 +92,7 @@ export class Tally {
   chunksHung = 0;
   replicasReady = 0;
   encodes = 0;
+  snapshots = 0;
   updatesApplied = 0;
   lateSent = 0;
   lateRefusedStale = 0;

@@ -205,6 +205,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         chunksHung: tally.chunksHung,
         replicasReady: tally.replicasReady,
         encodes: tally.encodes,
+        snapshots: tally.snapshots,
         updatesApplied: tally.updatesApplied,
         lateReports: { sent: tally.lateSent, refusedStale: tally.lateRefusedStale },
         commands: { ...tally.commands },

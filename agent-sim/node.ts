@@ -5,7 +5,7 @@
 // work at a time), and a short journal of the commands it has seen.
 import { type AgentCommand, type FleetEvent, Tally } from './events.ts';
 import { ABANDONED, type Answer, type Transport } from './http.ts';
-import { dimensionsOf, placeholderFrameSize, placeholderOutput, PREVIEW_PNG_B64, replicaOf } from './placeholders.ts';
+import { dimensionsOf, placeholderFrameSize, placeholderOutput, placeholderStill, PREVIEW_PNG_B64, replicaOf } from './placeholders.ts';
 import { between, type Random } from './random.ts';
 
 export interface NodeBehaviour {
@@ -40,7 +40,7 @@ interface Work {
 
 type Seen = 'acked' | 'unacked' | 'ignored';
 
-const WORK_TYPES = new Set(['prepare_replica', 'render_chunk', 'encode', 'update_software']);
+const WORK_TYPES = new Set(['prepare_replica', 'render_chunk', 'encode', 'render_snapshot', 'update_software']);
 /** Work whose result a node that died mid-way reports late when it comes back. */
 const REPORTED_TYPES = new Set(['prepare_replica', 'render_chunk', 'encode']);
 const CONTROL_TYPES = new Set(['cancel_job', 'close_ae', 'restart']);
@@ -53,6 +53,9 @@ const JOURNAL_SIZE = 128;
 const RETRY_FOR_MS = 30_000;
 const MIN_RETRY_DELAY_MS = 1_000;
 const AGENT_VERSION_BASE = '1.0';
+/** A snapshot's still and its thumbnail, small: the benchmark's nodes keep them in memory. */
+const STILL_SIZE = { width: 320, height: 180 };
+const THUMBNAIL_SIZE = { width: 160, height: 90 };
 
 const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 const isFrame = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0;
@@ -73,6 +76,8 @@ function isValidCommand(command: AgentCommand): boolean {
         isFrame(command.end_frame) &&
         command.end_frame >= command.start_frame
       );
+    case 'render_snapshot':
+      return isText(command.snapshot_id) && isText(command.lease);
     case 'cancel_job':
       return isText(command.job_id);
     case 'update_software':
@@ -456,6 +461,8 @@ export class SimNode {
         return this.render(work, epoch);
       case 'encode':
         return this.encode(work, epoch);
+      case 'render_snapshot':
+        return this.snapshot(work, epoch);
       default:
         return this.update(work, epoch);
     }
@@ -619,6 +626,30 @@ export class SimNode {
     if (!ok(answer)) return;
     this.context.tally.encodes++;
     this.context.emit({ type: 'encoded', nodeId: this.id, jobId, formats: body.formats });
+  }
+
+  /** Renders one still (opening the project costs a frame), uploads it and its thumbnail, reports it done. */
+  private async snapshot(work: Work, epoch: number): Promise<void> {
+    const { command } = work;
+    const snapshotId = String(command.snapshot_id);
+    const base = `/v1/internal/snapshots/${segment(snapshotId)}`;
+    const started = performance.now();
+    await this.pause(this.context.behaviour.frameMs * 2);
+    if (this.abandoned(epoch)) return;
+    const seed = `${command.aep_file_md5}:${command.scene_key}:${command.frame_number}`;
+    const lease = encodeURIComponent(String(command.lease));
+    for (const [file, size] of [['image', STILL_SIZE], ['thumbnail', THUMBNAIL_SIZE]] as const) {
+      const answer = await this.call('PUT', `${base}/${file}?lease=${lease}`, placeholderStill(seed, size));
+      if (this.abandoned(epoch) || answer.status === 409) return;
+    }
+    const answer = await this.call('POST', `${base}/complete`, {
+      lease: command.lease,
+      ...STILL_SIZE,
+      duration_ms: Math.round(performance.now() - started),
+    });
+    if (!ok(answer)) return;
+    this.context.tally.snapshots++;
+    this.context.emit({ type: 'snapshot-rendered', nodeId: this.id, snapshotId });
   }
 
   /** Installs, restarts the agent (a fresh online report with the new version), confirms. */

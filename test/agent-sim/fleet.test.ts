@@ -1,9 +1,12 @@
 // The simulated fleet against the real service: registration, signed online reports and
-// heartbeats, command execution, kill and revive.
-import { randomUUID } from 'node:crypto';
+// heartbeats, command execution, snapshots, kill and revive.
+import { createHash, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { crc32, inflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Fleet, type FleetEvent, type FleetOptions, startFleet } from '../../agent-sim/fleet.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { download, startTestApp, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 let admin: string;
@@ -227,14 +230,79 @@ describe('executing commands', () => {
     expect(fleet.stats().commands).toEqual({ update_software: 1 });
   });
 
-  it('leaves commands it cannot run unacknowledged', async () => {
-    const fleet = await fleetOf({ nodes: 1 });
-    const [node] = fleet.nodes as [string];
-    const command = await queueCommand(node, 'render_snapshot', { snapshot_id: randomUUID() }, 'lease-s');
-    await until('the command seen', () => fleet.stats().unsupportedCommands.render_snapshot === 1);
-    const beats = fleet.stats().heartbeats;
-    await until('more heartbeats', () => fleet.stats().heartbeats >= beats + 2);
-    expect(fleet.stats().unsupportedCommands).toEqual({ render_snapshot: 1 });
-    expect((await t.app.services.db.prisma.nodeCommand.findUniqueOrThrow({ where: { id: command.id } })).status).toBe('Pending');
+  it('leaves commands it cannot run unacknowledged, counting each once', async () => {
+    // The service sends no command the simulator cannot run: a stand-in sends one of a later version.
+    const requests: string[] = [];
+    const server = createServer((request, response) => {
+      requests.push(`${request.method} ${request.url}`);
+      request.resume();
+      const commands = request.url?.endsWith('/heartbeat') ? [{ type: 'render_hologram', command_id: 'later-1' }] : [];
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ next_heartbeat_in_sec: 0.2, pending_commands: commands }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const fleet = await fleetOf({ nodes: 1, url, keys: [{ id: randomUUID(), agentKey: 'stand-in' }] });
+      await until('the command seen', () => fleet.stats().unsupportedCommands.render_hologram === 1);
+      const beats = fleet.stats().heartbeats;
+      await until('more heartbeats', () => fleet.stats().heartbeats >= beats + 2);
+      expect(fleet.stats().unsupportedCommands).toEqual({ render_hologram: 1 });
+      expect(requests.filter((request) => request.includes('/ack'))).toEqual([]);
+      await fleet.stop();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
+
+describe('snapshots', () => {
+  it('renders a requested still: acknowledges the command, uploads PNGs of the size it reports, completes it', async () => {
+    const user = await t.user(0);
+    const projectId = randomUUID();
+    const md5 = createHash('md5').update(projectId).digest('hex');
+    const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, {
+      token: TEST_SERVICE_TOKEN,
+      body: { owner_user_id: user.id, name: 'Promo', duration_sec: 10, aep_file_md5: md5, ae_version: '24.1' },
+    });
+    expect(synced.status).toBe(200);
+    const events: FleetEvent[] = [];
+    // Holding the template, its node is the one the still goes to.
+    const fleet = await fleetOf({ nodes: 1, templates: [md5] }, events);
+    const asked = await t.rest('POST', '/v1/snapshots', { token: user.token, body: { saved_project_id: projectId, scene_key: 'intro', frame_number: 3 } });
+    expect(asked.status).toBe(202);
+    const id = asked.body.snapshot_id as string;
+    const read = async () => (await t.rest('GET', `/v1/snapshots/${id}`, { token: user.token })).body;
+    await until('the still cached', async () => (await read()).status === 'Cached', 30_000);
+
+    const cached = await read();
+    expect(cached).toMatchObject({ width: 320, height: 180, duration_ms: expect.any(Number) });
+    const [image, thumbnail] = await Promise.all([download(cached.image_url), download(cached.thumbnail_url)]);
+    expect(image).toMatchObject({ status: 200, contentType: 'image/png' });
+    expect(pngFacts(image.bytes)).toEqual({ width: 320, height: 180 });
+    expect(pngFacts(thumbnail.bytes)).toEqual({ width: 160, height: 90 });
+    expect(fleet.stats()).toMatchObject({ snapshots: 1, commands: { render_snapshot: 1 }, unsupportedCommands: {} });
+    expect(events).toContainEqual({ type: 'snapshot-rendered', nodeId: fleet.nodes[0], snapshotId: id });
+    expect(authErrors(fleet)).toEqual({ 401: 0, 403: 0, 400: 0, internal: 0 });
+  });
+});
+
+/** The size of a PNG, once every chunk's CRC holds and its pixels inflate to that size (8-bit RGB). */
+function pngFacts(bytes: Buffer): { width: number; height: number } {
+  expect(bytes.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  const chunks = new Map<string, Buffer>();
+  for (let at = 8; at < bytes.length; ) {
+    const length = bytes.readUInt32BE(at);
+    const typed = bytes.subarray(at + 4, at + 8 + length);
+    expect(bytes.readUInt32BE(at + 8 + length)).toBe(crc32(typed));
+    chunks.set(typed.subarray(0, 4).toString('ascii'), typed.subarray(4));
+    at += 12 + length;
+  }
+  const header = chunks.get('IHDR')!;
+  const width = header.readUInt32BE(0);
+  const height = header.readUInt32BE(4);
+  expect([header[8], header[9]]).toEqual([8, 2]);
+  expect(inflateSync(chunks.get('IDAT')!).length).toBe(height * (1 + width * 3));
+  expect(chunks.has('IEND')).toBe(true);
+  return { width, height };
+}
