@@ -31,9 +31,15 @@ export interface OpenApiOperation {
 
 export type OpenApiPathItem = Partial<Record<Lowercase<HttpMethod>, OpenApiOperation>> & Record<string, unknown>;
 
+export interface OpenApiServer {
+  url: string;
+  description?: string;
+}
+
 export interface OpenApiDocument {
   openapi: string;
   info: { title: string; version: string; description?: string };
+  servers?: OpenApiServer[];
   security?: SecurityRequirement[];
   paths: Record<string, OpenApiPathItem>;
   components?: Record<string, Record<string, unknown>>;

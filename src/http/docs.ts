@@ -1,9 +1,12 @@
-// The REST contract as a file (/v1/openapi.yaml) and as a page (/v1/docs) rendered by Swagger UI,
-// served from this service like the playground. Swagger UI rather than Scalar: its bundle is a
-// plain script that, once its validator badge is off, asks no other host for anything, while
-// Scalar's fetches its default fonts from Scalar's CDN.
+// The REST contract as a file (/v1/openapi.yaml), as the document of the instance serving it
+// (/v1/openapi.json) and as a page (/v1/docs) rendered by Swagger UI, served from this service
+// like the playground. Swagger UI rather than Scalar: its bundle is a plain script that, once its
+// validator badge is off, asks no other host for anything, while Scalar's fetches its default
+// fonts from Scalar's CDN.
 import { readFile } from 'node:fs/promises';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parse } from 'yaml';
+import type { OpenApiDocument, OpenApiServer } from '../../rest-compat/contract.ts';
 import { assetOf, packageAsset, sendAsset, serveAssets } from './static-assets.ts';
 
 const CONTRACT = new URL('../../rest-compat/openapi.yaml', import.meta.url);
@@ -11,21 +14,30 @@ const CONTRACT = new URL('../../rest-compat/openapi.yaml', import.meta.url);
 // Runs in the browser, over the global of swagger-ui-bundle.js.
 const DOCS_SCRIPT = `"use strict";
 SwaggerUIBundle({
-  url: new URL('/v1/openapi.yaml', location.href).href,
+  url: new URL('/v1/openapi.json', location.href).href,
   dom_id: '#docs',
   deepLinking: true,
   // The default sends the contract to a public validator for a badge.
   validatorUrl: null,
-  // The contract names the production host; "Try it out" on this page calls the instance serving it.
-  requestInterceptor: (request) => {
-    const url = new URL(request.url, location.href);
-    if (url.origin !== location.origin && url.pathname.startsWith('/v1/')) {
-      request.url = location.origin + url.pathname + url.search;
-    }
-    return request;
-  },
 });
 `;
+
+const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The servers of the contract as this instance serves it: the address the caller reached it at
+ * first (so that "Try it out" calls this instance), then its PUBLIC_BASE_URL, then the
+ * contract's own. A Host header that is not a host is not repeated back.
+ */
+function serversFor(request: FastifyRequest, publicBaseUrl: string, contract: OpenApiDocument): OpenApiServer[] {
+  const host = request.headers.host;
+  const own: OpenApiServer[] = [
+    ...(host && HOST.test(host) ? [{ url: `${request.protocol}://${host}/v1`, description: 'This instance, at the address this document was asked from' }] : []),
+    { url: `${publicBaseUrl}/v1`, description: 'This instance, at its public address (PUBLIC_BASE_URL)' },
+  ];
+  const servers = [...own, ...(contract.servers ?? [])];
+  return servers.filter((server, index) => servers.findIndex((other) => other.url === server.url) === index);
+}
 
 const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
@@ -36,8 +48,10 @@ const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-export async function registerDocsRoutes(app: FastifyInstance): Promise<void> {
-  const contract = assetOf('openapi.yaml', await readFile(CONTRACT));
+export async function registerDocsRoutes(app: FastifyInstance, options: { publicBaseUrl: string }): Promise<void> {
+  const text = await readFile(CONTRACT);
+  const contract = assetOf('openapi.yaml', text);
+  const document = parse(text.toString('utf8')) as OpenApiDocument;
   const urls = await serveAssets(app, '/v1/docs/assets', {
     'swagger-ui.js': packageAsset('swagger-ui-dist', 'swagger-ui-bundle.js'),
     'swagger-ui.css': packageAsset('swagger-ui-dist', 'swagger-ui.css'),
@@ -63,6 +77,12 @@ export async function registerDocsRoutes(app: FastifyInstance): Promise<void> {
 `,
   );
   app.get('/v1/openapi.yaml', (request, reply) => sendAsset(request, reply, contract, 'no-cache'));
+  app.get('/v1/openapi.json', (request, reply) =>
+    reply
+      .header('cache-control', 'no-cache')
+      .header('vary', 'host')
+      .send({ ...document, servers: serversFor(request, options.publicBaseUrl, document) }),
+  );
   app.get('/v1/docs', (request, reply) =>
     sendAsset(request, reply.header('content-security-policy', CONTENT_SECURITY_POLICY), page, 'no-cache'),
   );

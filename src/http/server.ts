@@ -273,7 +273,7 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
       if (refusal) throw refusal;
     },
   });
-  await registerDocsRoutes(app);
+  await registerDocsRoutes(app, { publicBaseUrl: services.config.publicBaseUrl });
   await registerPlaygroundRoutes(app);
 
   const contextFor = (actor: Actor): GraphQLContext => ({ actor, services, prisma: services.db.prisma });

@@ -1,7 +1,7 @@
 // The project's copy of the contract and the routes served under /v1 match both ways: a route for
 // every operation, with the contract's parameter names, and an operation for every route.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listOperations, loadContract } from '../../rest-compat/contract.ts';
+import { listOperations, loadContract, type OpenApiDocument } from '../../rest-compat/contract.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
@@ -14,7 +14,7 @@ afterAll(() => t.close());
 // The folder store's download route exists only without S3; test/embedded.test.ts covers it.
 const ONLY_EMBEDDED = new Set(['GET /objects/{key}']);
 // The contract itself and the page that renders it are served under /v1 beside the operations.
-const CONTRACT_DOCUMENTS = new Set(['GET /docs', 'GET /docs/assets/{hash}/{name}', 'GET /openapi.yaml']);
+const CONTRACT_DOCUMENTS = new Set(['GET /docs', 'GET /docs/assets/{hash}/{name}', 'GET /openapi.yaml', 'GET /openapi.json']);
 
 /**
  * Every method and full path the server routes, read from Fastify's route tree (printRoutes
@@ -62,5 +62,39 @@ describe('the REST contract', () => {
     expect(served.length).toBeGreaterThanOrEqual(documented.size - ONLY_EMBEDDED.size + CONTRACT_DOCUMENTS.size);
     expect(served).toContain('POST /internal/render/jobs/{job_id}/chunks/{frame_job_id}/complete');
     expect(served.filter((key) => !documented.has(key) && !CONTRACT_DOCUMENTS.has(key))).toEqual([]);
+  });
+});
+
+describe('the contract the docs page loads', () => {
+  const loaded = async (host?: string) => {
+    const answer = await t.app.http.app.inject({ method: 'GET', url: '/v1/openapi.json', headers: host === undefined ? {} : { host } });
+    expect(answer.statusCode).toBe(200);
+    return answer.json<OpenApiDocument>();
+  };
+
+  it('is the one the page asks for', async () => {
+    const page = await (await fetch(`${t.url}/v1/docs`)).text();
+    const script = /src="(\/v1\/docs\/assets\/[^"]+\/docs\.js)"/.exec(page)?.[1];
+    expect(await (await fetch(`${t.url}${script}`)).text()).toContain("'/v1/openapi.json'");
+  });
+
+  it('lists the address it was asked at first in servers, so that "Try it out" calls this instance', async () => {
+    const served = (await (await fetch(`${t.url}/v1/openapi.json`)).json()) as OpenApiDocument;
+    expect(served.servers?.[0]?.url).toBe(`${t.url}/v1`);
+    expect(served.servers?.map((server) => server.url)).toEqual([`${t.url}/v1`, 'http://render-svc.internal/v1']);
+    // Otherwise it is the contract itself.
+    expect({ ...served, servers: undefined }).toEqual({ ...loadContract(), servers: undefined });
+
+    const behindAProxy = await loaded('render.example.test:8443');
+    expect(behindAProxy.servers?.map((server) => server.url)).toEqual([
+      'http://render.example.test:8443/v1',
+      `${t.app.services.config.publicBaseUrl}/v1`,
+      'http://render-svc.internal/v1',
+    ]);
+  });
+
+  it('does not repeat a Host header that is not a host; PUBLIC_BASE_URL comes first then', async () => {
+    const served = await loaded('evil.test/"><script>');
+    expect(served.servers?.map((server) => server.url)).toEqual([`${t.app.services.config.publicBaseUrl}/v1`, 'http://render-svc.internal/v1']);
   });
 });
