@@ -28,8 +28,12 @@ export function registerRestRoutes(
         // Signed download URLs of the embedded object store (S3 serves its own).
         v1.get('/objects/*', async (request, reply) => {
           const key = decodeURIComponent((request.params as { '*': string })['*']);
-          const query = request.query as { expires?: string; signature?: string };
-          const object = await folderStore.readSigned(key, query.expires, query.signature);
+          const query = request.query as { expires?: string; signature?: string; disposition?: string; disposition_signature?: string };
+          const object = await folderStore.readSigned(key, query.expires, query.signature, {
+            value: query.disposition,
+            signature: query.disposition_signature,
+          });
+          if (object.contentDisposition) reply.header('content-disposition', object.contentDisposition);
           return reply
             .header('content-type', object.contentType)
             .header('content-length', object.size)

@@ -325,8 +325,9 @@ describe('what the service adds to the contract', () => {
     expect(op['x-added-by']).toBe(ADDED);
     expect(op.security).toEqual([]);
     const parameters = Object.fromEntries((op.parameters ?? []).map((p) => [`${String(p.in)} ${String(p.name)}`, p]));
-    expect(Object.keys(parameters).sort()).toEqual(['path key', 'query expires', 'query signature']);
-    for (const p of Object.values(parameters)) expect(p.required).toBe(true);
+    expect(Object.keys(parameters).sort()).toEqual(['path key', 'query disposition', 'query disposition_signature', 'query expires', 'query signature']);
+    for (const name of ['path key', 'query expires', 'query signature']) expect(parameters[name]?.required, name).toBe(true);
+    for (const name of ['query disposition', 'query disposition_signature']) expect(parameters[name]?.required, name).toBe(false);
     expect(Object.keys(op.responses).sort()).toEqual(['200', '403', '404']);
     const ok = op.responses['200'] as Json;
     expect(Object.values(ok.content as Record<string, Json>)[0]?.schema).toEqual({ type: 'string', format: 'binary' });
