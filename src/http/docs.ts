@@ -27,12 +27,20 @@ const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 /**
  * The servers of the contract as this instance serves it: the address the caller reached it at
  * first (so that "Try it out" calls this instance), then its PUBLIC_BASE_URL, then the
- * contract's own. A Host header that is not a host is not repeated back.
+ * contract's own. Behind a proxy that address is in X-Forwarded-Proto and X-Forwarded-Host;
+ * trusting them decides nothing but where the docs page sends its tries. A host header that is
+ * not a host is not repeated back.
  */
 function serversFor(request: FastifyRequest, publicBaseUrl: string, contract: OpenApiDocument): OpenApiServer[] {
-  const host = request.headers.host;
+  const forwarded = (name: string) => {
+    const value = request.headers[name];
+    return typeof value === 'string' ? value.split(',')[0]?.trim() : undefined;
+  };
+  const proto = forwarded('x-forwarded-proto');
+  const protocol = proto === 'http' || proto === 'https' ? proto : request.protocol;
+  const host = forwarded('x-forwarded-host') ?? request.headers.host;
   const own: OpenApiServer[] = [
-    ...(host && HOST.test(host) ? [{ url: `${request.protocol}://${host}/v1`, description: 'This instance, at the address this document was asked from' }] : []),
+    ...(host && HOST.test(host) ? [{ url: `${protocol}://${host}/v1`, description: 'This instance, at the address this document was asked from' }] : []),
     { url: `${publicBaseUrl}/v1`, description: 'This instance, at its public address (PUBLIC_BASE_URL)' },
   ];
   const servers = [...own, ...(contract.servers ?? [])];

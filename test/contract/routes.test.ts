@@ -66,8 +66,8 @@ describe('the REST contract', () => {
 });
 
 describe('the contract the docs page loads', () => {
-  const loaded = async (host?: string) => {
-    const answer = await t.app.http.app.inject({ method: 'GET', url: '/v1/openapi.json', headers: host === undefined ? {} : { host } });
+  const loaded = async (headers: Record<string, string>) => {
+    const answer = await t.app.http.app.inject({ method: 'GET', url: '/v1/openapi.json', headers });
     expect(answer.statusCode).toBe(200);
     return answer.json<OpenApiDocument>();
   };
@@ -85,16 +85,18 @@ describe('the contract the docs page loads', () => {
     // Otherwise it is the contract itself.
     expect({ ...served, servers: undefined }).toEqual({ ...loadContract(), servers: undefined });
 
-    const behindAProxy = await loaded('render.example.test:8443');
-    expect(behindAProxy.servers?.map((server) => server.url)).toEqual([
+    const named = await loaded({ host: 'render.example.test:8443' });
+    expect(named.servers?.map((server) => server.url)).toEqual([
       'http://render.example.test:8443/v1',
       `${t.app.services.config.publicBaseUrl}/v1`,
       'http://render-svc.internal/v1',
     ]);
+    const behindAProxy = await loaded({ host: '10.0.0.5:4000', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'render.example.test' });
+    expect(behindAProxy.servers?.[0]?.url).toBe('https://render.example.test/v1');
   });
 
   it('does not repeat a Host header that is not a host; PUBLIC_BASE_URL comes first then', async () => {
-    const served = await loaded('evil.test/"><script>');
+    const served = await loaded({ host: 'evil.test/"><script>' });
     expect(served.servers?.map((server) => server.url)).toEqual([`${t.app.services.config.publicBaseUrl}/v1`, 'http://render-svc.internal/v1']);
   });
 });
