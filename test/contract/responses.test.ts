@@ -377,7 +377,7 @@ describe('refusals', () => {
   });
 });
 
-/** The schema problems of an answer, or why the document cannot say (undefined: it does not document that answer). */
+/** Where an answer departs from what the document says of it; undefined when the document does not list that answer. */
 function problemsBy(document: OpenApiDocument, exchange: Exchange): string[] | undefined {
   const [method = '', path = ''] = exchange.operation.split(' ');
   const operation = document.paths[path]?.[method.toLowerCase() as 'get'];
@@ -408,7 +408,7 @@ describe('every answer of this suite', () => {
 
   it('matches the original contract wherever the original documents the answer', () => {
     const checked = exchanges.filter((exchange) => problemsBy(original, exchange) !== undefined);
-    // Every operation of the original answered with a body it documents.
+    // Every operation of the original gave at least one answer the original documents.
     expect(new Set(checked.map((exchange) => exchange.operation)).size).toBe(listOperations(original).length);
     const mismatches = checked.flatMap((exchange) => (problemsBy(original, exchange) ?? []).map((problem) => `${exchange.operation} ${exchange.status}: ${problem}`));
     expect(mismatches).toEqual([]);
