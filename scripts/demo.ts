@@ -1,8 +1,8 @@
 // npm run demo [-- --exit-when-done]
 //
-// The service on its embedded defaults in a fresh data folder, a simulated fleet and a few sample
-// jobs, so that a newcomer watches renders go from Queued to Completed without setting anything
-// up. Then it keeps serving (with the fleet) for the playground until Ctrl-C.
+// The service on its embedded defaults in a fresh data folder, a simulated fleet, a few sample
+// jobs and a still, so that a newcomer watches renders go from Queued to Completed without setting
+// anything up. Then it keeps serving (with the fleet) for the playground until Ctrl-C.
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,7 +20,7 @@ import { parseCommandLine } from './lib/command-line.ts';
 const USAGE = `Usage: npm run demo [-- --exit-when-done]
 
 Starts the service on its embedded defaults (a fresh temporary data folder, port PORT or 4000),
-a simulated fleet of render nodes and a few sample jobs, and shows their progress. Then it keeps
+a simulated fleet of render nodes, a few sample jobs and a still, and shows their progress. Then it keeps
 serving until Ctrl-C; --exit-when-done stops once every sample job is Completed.
 `;
 
@@ -33,6 +33,7 @@ const FRAME_MS = 60;
 const HEARTBEAT_SECONDS = 1;
 const TOKEN_TTL_SECONDS = 12 * 3600;
 const FINISHED = new Set(['Completed', 'Failed', 'Cancelled']);
+const STILL_FINISHED = new Set(['Cached', 'Failed']);
 
 /** Different price types and qualities, so that the queues and the pricing show. */
 const SAMPLES = [
@@ -154,10 +155,10 @@ const sims = await startFleet({
 );
 fleet = sims;
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function call(method: string, path: string, body?: unknown, token = userToken): Promise<{ status: number; body: any }> {
   const response = await fetch(`${local}${path}`, {
     method,
-    headers: { authorization: `Bearer ${userToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
@@ -175,7 +176,22 @@ for (const sample of SAMPLES) {
       `${sample.duration_sec} s at ${sample.frame_rate} fps, $${price}, ${answer.body.priority_queue} queue: ${answer.body.step}\n`,
   );
 }
-out.write('\n');
+
+// A still of a scene: the studio service syncs the saved project first (here with the development
+// service token), because a still is rendered from the template the project names.
+const stillProject = randomUUID();
+const synced = await call(
+  'PUT',
+  `/v1/saved-projects/${stillProject}`,
+  { owner_user_id: userId, name: 'Product teaser', duration_sec: 5, aep_file_md5: 'd41d8cd98f00b204e9800998ecf8427e', ae_version: '24.1' },
+  config.serviceTokens[0],
+);
+if (synced.status !== 200) await fail(`syncing the still's project failed (HTTP ${synced.status}): ${JSON.stringify(synced.body)}`);
+const still = await call('POST', '/v1/snapshots', { saved_project_id: stillProject, scene_key: 'intro', frame_number: 48 });
+if (still.status !== 202) await fail(`requesting a still failed (HTTP ${still.status}): ${JSON.stringify(still.body)}`);
+const stillId: string = still.body.snapshot_id;
+let stillStatus: string = still.body.status;
+out.write(`Requested a still of scene "intro", frame 48 (${stillId}): ${stillStatus}\n\n`);
 
 const started = Date.now();
 const refresh = () => {
@@ -191,7 +207,11 @@ async function poll(): Promise<boolean> {
     job.step = answer.body.step;
     board.applyProgress(job.id, answer.body);
   }
-  return jobs.every((job) => FINISHED.has(job.step));
+  if (!STILL_FINISHED.has(stillStatus)) {
+    const answer = await call('GET', `/v1/snapshots/${stillId}`);
+    if (answer.status === 200) stillStatus = answer.body.status;
+  }
+  return jobs.every((job) => FINISHED.has(job.step)) && STILL_FINISHED.has(stillStatus);
 }
 
 await new Promise<void>((resolve) => {
@@ -227,6 +247,9 @@ const unfinished = jobs.filter((job) => job.step !== 'Completed');
 if (unfinished.length > 0) {
   await fail(`${unfinished.length} sample job(s) did not complete: ${unfinished.map((job) => `${job.id} ${job.step}`).join(', ')}`);
 }
+const { body: stillNow } = await call('GET', `/v1/snapshots/${stillId}`);
+if (stillNow.status !== 'Cached') await fail(`the still did not render: ${JSON.stringify(stillNow)}`);
+out.write(`The still is Cached (${stillNow.width}×${stillNow.height}): ${stillNow.image_url}\n`);
 out.write(`Every sample job is Completed after ${((Date.now() - started) / 1000).toFixed(1)} s.\n`);
 if (exitWhenDone) await shutDown(0);
 out.write(

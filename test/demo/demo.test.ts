@@ -28,7 +28,7 @@ async function runDemo(port: number): Promise<Run> {
 }
 
 describe('npm run demo', () => {
-  it('serves on PORT, prints the URLs and an admin token, and takes every sample job to Completed', async () => {
+  it('serves on PORT, prints the URLs and an admin token, and takes every sample job to Completed and a still to Cached', async () => {
     const port = await freePort();
     const run = await runDemo(port);
     const report = `exit ${run.code ?? run.signal} after ${run.ms} ms\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr}`;
@@ -44,6 +44,8 @@ describe('npm run demo', () => {
     for (const id of submitted) {
       expect(run.stdout, report).toMatch(new RegExp(`^\\| ${id} \\|.*\\| Completed \\| \\d+\\.\\d s +\\|$`, 'm'));
     }
+    expect(run.stdout).toMatch(/^Requested a still of scene "intro", frame 48 \([0-9a-f-]{36}\): Pending$/m);
+    expect(run.stdout).toMatch(/^The still is Cached \(\d+×\d+\): http:\/\/localhost:\d+\/v1\/objects\/\S+$/m);
     expect(run.stdout).toContain('Every sample job is Completed');
   }, DEMO_TIMEOUT_MS + 10_000);
 
