@@ -20,8 +20,9 @@ import { parseCommandLine } from './lib/command-line.ts';
 const USAGE = `Usage: npm run demo [-- --exit-when-done]
 
 Starts the service on its embedded defaults (a fresh temporary data folder, port PORT or 4000),
-a simulated fleet of render nodes, a few sample jobs and a still, and shows their progress. Then it keeps
-serving until Ctrl-C; --exit-when-done stops once every sample job is Completed.
+a simulated fleet of render nodes, a few sample jobs and a still, and shows their progress.
+Then it keeps serving until Ctrl-C; --exit-when-done stops once every sample job is Completed
+and the still is Cached.
 `;
 
 const NODES = 8;
