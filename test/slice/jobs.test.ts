@@ -827,8 +827,8 @@ describe('reading one render job', () => {
     });
     // 192 frames and no node online: two chunks, covering every frame once, waiting for nodes.
     expect(response.body.frame_jobs).toEqual([
-      { id: expect.any(String), node_id: null, start_frame: 0, end_frame: 95, order_value: 0, status: 'Pending', frames_rendered: 0, frames_validated: 0, attempt: 0, last_error: null },
-      { id: expect.any(String), node_id: null, start_frame: 96, end_frame: 191, order_value: 1, status: 'Pending', frames_rendered: 0, frames_validated: 0, attempt: 0, last_error: null },
+      { id: expect.any(String), start_frame: 0, end_frame: 95, order_value: 0, status: 'Pending', frames_rendered: 0, frames_validated: 0, attempt: 0, last_error: null },
+      { id: expect.any(String), start_frame: 96, end_frame: 191, order_value: 1, status: 'Pending', frames_rendered: 0, frames_validated: 0, attempt: 0, last_error: null },
     ]);
     const frames = await t.app.services.db.prisma.frame.findMany({ where: { renderJobId: jobId }, orderBy: { frameNumber: 'asc' } });
     expect(frames.map((frame) => frame.frameNumber)).toEqual(Array.from({ length: 192 }, (_, n) => n));
