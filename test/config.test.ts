@@ -86,7 +86,7 @@ describe('configuration', () => {
   });
 
   it('stops the service at start with exit code 2 and the problems on stderr', async () => {
-    const run = promisify(execFile)('npx', ['tsx', 'src/main.ts'], {
+    const run = promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: '', JWT_SECRET: '' },
     });
     const failure = await run.then(

@@ -19,7 +19,8 @@ export async function runScript(
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<CommandOutcome> {
   try {
-    const { stdout, stderr } = await promisify(execFile)('npx', ['tsx', script, ...args], {
+    // node with tsx's loader, as the package scripts run them, without npx's own start-up.
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: projectRoot,
       env: { ...process.env, ...options.env },
       ...(options.timeoutMs !== undefined ? { timeout: options.timeoutMs } : {}),
