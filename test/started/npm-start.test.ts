@@ -39,12 +39,12 @@ interface Started {
   listening: string;
 }
 
-/** `npm start` on a cloned test database, until it says it listens. */
-async function npmStart(env: Record<string, string> = {}): Promise<Started> {
+/** `npm start` (or another script that starts the service) on a cloned test database, until it says it listens. */
+async function npmStart(env: Record<string, string> = {}, script = 'start'): Promise<Started> {
   const database = await createTestDatabase();
   cleanups.push(() => database.drop());
   const port = await freePort();
-  const npm = launch('npm', ['start'], baseEnv({ PORT: String(port), DATABASE_URL: database.url, DATA_DIR: scratchDir(), ...env }));
+  const npm = launch('npm', ['run', script], baseEnv({ PORT: String(port), DATABASE_URL: database.url, DATA_DIR: scratchDir(), ...env }));
   cleanups.push(() => npm.kill());
   const listening = await npm.line(/Render orchestrator listening/, STARTED_WITHIN_MS);
   const children = childrenOf(npm.pid);
@@ -121,6 +121,17 @@ describe('npm start', () => {
     expect((await npm.exited).code).toBe(1);
     expect(npm.stdout()).toContain('Stopping now, without waiting for open connections');
     expect(isRunning(service)).toBe(false);
+  });
+
+  it('npm run dev stops with npm on SIGTERM too, the watcher and the service it restarts', async () => {
+    const { npm, port, service: watcher } = await npmStart({}, 'dev');
+    const [service] = childrenOf(watcher);
+    expect(service).toBeDefined();
+    process.kill(npm.pid, 'SIGTERM');
+    await npm.exited;
+    expect(isRunning(watcher)).toBe(false);
+    expect(isRunning(service as number)).toBe(false);
+    expect(await accepts(port)).toBe(false);
   });
 
   it('refuses a port already in use with one line naming it and PORT, before it creates anything', async () => {
