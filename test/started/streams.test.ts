@@ -2,14 +2,14 @@
 // (`tsx src/main.ts`, a real process) over real WebSockets: renderProgress and the contract's
 // /ws/v1/render/{job_id} after the job's terminal step, snapshotUpdated after Cached.
 import { randomUUID } from 'node:crypto';
-import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Fleet, startFleet } from '../../agent-sim/fleet.ts';
 import { FollowRenderProgressDocument, SnapshotUpdatedDocument } from '../generated/graphql.ts';
 import { serviceClient } from '../support/app.ts';
 import { type Replicas, startReplicas } from '../support/replicas.ts';
 import { snapshotAgent } from '../snapshots/fixtures.ts';
-import { legacyProgress, subscribe } from './support.ts';
+import { type Subscriber, subscribe } from '../support/subscriber.ts';
+import { legacyProgress } from './support.ts';
 
 let service: Replicas;
 let url: string;
@@ -24,8 +24,6 @@ afterAll(async () => {
   for (const fleet of fleets) await fleet.stop();
   await service?.close();
 });
-
-const progressQuery = print(FollowRenderProgressDocument);
 
 /** A job; one for an After Effects version no node has stays Queued. */
 async function submit(token: string, aeVersion = '99.0', durationSec = 1): Promise<string> {
@@ -53,21 +51,27 @@ const recordedSeqs = async (jobId: string) =>
     (event) => event.seq,
   );
 
-const stepsOf = (results: { data?: any }[]) => results.map((result) => result.data?.renderProgress.step);
+const stepsOf = (received: { renderProgress: { step: string } }[]) => received.map((result) => result.renderProgress.step);
+const first = (subscriber: Subscriber<unknown>) => subscriber.until(() => true);
+
+/** Waits for the server to complete the subscription, and checks it was no failure that ended it. */
+async function completed(subscriber: Subscriber<unknown>): Promise<void> {
+  await subscriber.end();
+  expect(subscriber.errors).toEqual([]);
+}
 
 describe('renderProgress and the legacy progress socket end with the job', () => {
   it('complete right after a Cancelled step', async () => {
     const user = await service.user(10_000);
     const jobId = await submit(user.token);
-    const live = subscribe(url, user.token, progressQuery, { jobId });
+    const live = subscribe(url, user.token, FollowRenderProgressDocument, { jobId });
     const legacy = legacyProgress(url, user.token, jobId);
-    await Promise.all([live.received(1), legacy.opened]);
+    await Promise.all([first(live), legacy.opened]);
     await vi.waitFor(() => expect(legacy.messages.length).toBe(1));
 
     await cancel(user.token, jobId);
-    await live.ended;
-    expect(live.results.every((result) => result.errors === undefined)).toBe(true);
-    expect(stepsOf(live.results)).toEqual(['Queued', 'Cancelled']);
+    await completed(live);
+    expect(stepsOf(live.received)).toEqual(['Queued', 'Cancelled']);
     expect(await legacy.closed).toEqual({ code: 1000, reason: 'job ended' });
     expect(legacy.messages.map((message) => message.step)).toEqual(['Queued', 'Cancelled']);
   });
@@ -78,10 +82,10 @@ describe('renderProgress and the legacy progress socket end with the job', () =>
     await cancel(user.token, jobId);
     const [lastSeq] = (await recordedSeqs(jobId)).slice(-1);
 
-    const late = subscribe(url, user.token, progressQuery, { jobId });
+    const late = subscribe(url, user.token, FollowRenderProgressDocument, { jobId });
     const legacy = legacyProgress(url, user.token, jobId);
-    await late.ended;
-    expect(late.results.map((result) => [result.data?.renderProgress.seq, result.data?.renderProgress.step])).toEqual([[lastSeq, 'Cancelled']]);
+    await completed(late);
+    expect(late.received.map((result) => [result.renderProgress.seq, result.renderProgress.step])).toEqual([[lastSeq, 'Cancelled']]);
     expect(await legacy.closed).toMatchObject({ code: 1000 });
     expect(legacy.messages.map((message) => message.step)).toEqual(['Cancelled']);
   });
@@ -93,29 +97,29 @@ describe('renderProgress and the legacy progress socket end with the job', () =>
     const seqs = await recordedSeqs(jobId);
     expect(seqs.length).toBeGreaterThanOrEqual(2);
 
-    const fromStart = subscribe(url, user.token, progressQuery, { jobId, afterSeq: 0 });
-    const fromSecond = subscribe(url, user.token, progressQuery, { jobId, afterSeq: 1 });
-    await Promise.all([fromStart.ended, fromSecond.ended]);
-    const seqsOf = (results: { data?: any }[]) => results.map((result) => result.data?.renderProgress.seq);
-    expect(seqsOf(fromStart.results)).toEqual(seqs);
-    expect(seqsOf(fromSecond.results)).toEqual(seqs.slice(1));
-    expect(stepsOf(fromStart.results).at(-1)).toBe('Cancelled');
-    expect(stepsOf(fromStart.results).slice(0, -1)).not.toContain('Cancelled');
+    const fromStart = subscribe(url, user.token, FollowRenderProgressDocument, { jobId, afterSeq: 0 });
+    const fromSecond = subscribe(url, user.token, FollowRenderProgressDocument, { jobId, afterSeq: 1 });
+    await Promise.all([completed(fromStart), completed(fromSecond)]);
+    const seqsOf = (received: { renderProgress: { seq: number } }[]) => received.map((result) => result.renderProgress.seq);
+    expect(seqsOf(fromStart.received)).toEqual(seqs);
+    expect(seqsOf(fromSecond.received)).toEqual(seqs.slice(1));
+    expect(stepsOf(fromStart.received).at(-1)).toBe('Cancelled');
+    expect(stepsOf(fromStart.received).slice(0, -1)).not.toContain('Cancelled');
   });
 
   it('complete right after a Completed step, with a fleet rendering the job', { timeout: 90_000 }, async () => {
     const user = await service.user(100_000);
     const jobId = await submit(user.token, '24.1', 2);
-    const live = subscribe(url, user.token, progressQuery, { jobId });
+    const live = subscribe(url, user.token, FollowRenderProgressDocument, { jobId });
     const legacy = legacyProgress(url, user.token, jobId);
-    await Promise.all([live.received(1), legacy.opened]);
+    await Promise.all([first(live), legacy.opened]);
     const admin = await service.token(randomUUID(), { admin: true });
     fleets.push(await startFleet({ url, nodes: 2, adminToken: admin, frameMs: 5, heartbeatSeconds: 0.3, seed: 21 }));
 
-    await live.ended;
-    const last = live.results.at(-1)?.data?.renderProgress;
+    await completed(live);
+    const last = live.received.at(-1)?.renderProgress;
     expect(last).toMatchObject({ step: 'Completed', progress: 100 });
-    expect(stepsOf(live.results).filter((step) => step === 'Completed')).toHaveLength(1);
+    expect(stepsOf(live.received).filter((step) => step === 'Completed')).toHaveLength(1);
     expect(await legacy.closed).toMatchObject({ code: 1000 });
     expect(legacy.messages.at(-1)).toMatchObject({ step: 'Completed', progress: 100 });
   });
@@ -138,8 +142,8 @@ describe('snapshotUpdated ends with the snapshot', () => {
     const snapshot = ((await asked.json()) as any).data.requestSnapshot;
     expect(snapshot).toMatchObject({ __typename: 'Snapshot', status: 'Pending' });
 
-    const watcher = subscribe(url, user.token, print(SnapshotUpdatedDocument), { id: snapshot.id });
-    await watcher.received(1);
+    const watcher = subscribe(url, user.token, SnapshotUpdatedDocument, { id: snapshot.id });
+    await first(watcher);
     // The service's scheduler hands the render to the node at one of its heartbeats.
     const command = await vi.waitFor(
       async () => {
@@ -151,14 +155,14 @@ describe('snapshotUpdated ends with the snapshot', () => {
       { timeout: 30_000, interval: 300 },
     );
     await agent.render(node, command as Parameters<typeof agent.render>[1]);
-    await watcher.ended;
-    const statuses = watcher.results.map((result) => result.data?.snapshotUpdated.status);
+    await completed(watcher);
+    const statuses = watcher.received.map((result) => result.snapshotUpdated.status);
     expect(statuses[0]).toBe('Pending');
     expect(statuses.at(-1)).toBe('Cached');
     expect(statuses.filter((status) => status === 'Cached')).toHaveLength(1);
 
-    const late = subscribe(url, user.token, print(SnapshotUpdatedDocument), { id: snapshot.id });
-    await late.ended;
-    expect(late.results.map((result) => result.data?.snapshotUpdated.status)).toEqual(['Cached']);
+    const late = subscribe(url, user.token, SnapshotUpdatedDocument, { id: snapshot.id });
+    await completed(late);
+    expect(late.received.map((result) => result.snapshotUpdated.status)).toEqual(['Cached']);
   });
 });
