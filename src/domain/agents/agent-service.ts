@@ -24,6 +24,7 @@ import { requireNode } from '../guards.ts';
 import { recordJobEvents } from '../jobs/job-events.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
 import { moveJob } from '../jobs/state-machine.ts';
+import { statusAfterWorkOf } from '../nodes/node-status.ts';
 import { parseInput, uuid } from '../validation.ts';
 import { BLOCK_AFTER_JOB_FAILURES, crashAction } from '../scheduling/crash-policy.ts';
 import { ACTIVE_CHUNK, OPEN_COMMAND, recutChunk, releaseNodeWork } from '../scheduling/recut.ts';
@@ -102,11 +103,12 @@ export async function finishWork(tx: Tx, nodeId: string, commandId: string, ok: 
     where: { id: commandId },
     data: { status: ok ? CommandStatus.Completed : CommandStatus.Failed, completedAt: now },
   });
+  const status = await statusAfterWorkOf(tx, nodeId);
   await tx.renderNode.update({
     where: { id: nodeId },
     data: ok
-      ? { status: NodeStatus.Online, currentJobId: null, lifetimeTaskCount: { increment: 1 }, consecutiveFailures: 0 }
-      : { status: NodeStatus.Online, currentJobId: null, consecutiveFailures: { increment: 1 } },
+      ? { status, currentJobId: null, lifetimeTaskCount: { increment: 1 }, consecutiveFailures: 0 }
+      : { status, currentJobId: null, consecutiveFailures: { increment: 1 } },
   });
 }
 
@@ -316,7 +318,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
             where: { nodeId: node.nodeId, renderJobId: id, frameJobId: chunk?.id, status: { in: OPEN_COMMAND } },
             data: { status: CommandStatus.Failed, completedAt: now },
           });
-          await tx.renderNode.update({ where: { id: node.nodeId }, data: { status: NodeStatus.Online, currentJobId: null } });
+          await tx.renderNode.update({ where: { id: node.nodeId }, data: { status: await statusAfterWorkOf(tx, node.nodeId), currentJobId: null } });
         }
         const crash = await tx.nodeCrash.create({
           data: {

@@ -9,6 +9,7 @@ import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { publishNodeStatusChanged } from '../events.ts';
 import { requireAdmin, requireNode } from '../guards.ts';
 import { parseInput, uuid, uuidsAmong } from '../validation.ts';
+import { ADMINISTRATIVE_STATES, statusAfterContact } from './node-status.ts';
 
 export const DEFAULT_HEARTBEAT_INTERVAL_SECONDS = 5;
 /** While work waits for a free node, or a node was just given commands, it checks back sooner. */
@@ -73,15 +74,6 @@ export interface HeartbeatAnswer {
   nextHeartbeatInSec: number;
   pendingCommands: Array<Record<string, unknown>>;
 }
-
-/** Maintenance and Updating are set by admins and rollouts; contact from the agent does not end them. */
-const ADMINISTRATIVE_STATES: NodeStatus[] = [NodeStatus.Maintenance, NodeStatus.Updating];
-
-function statusAfterContact(current: NodeStatus, reported: NodeStatus | undefined): NodeStatus {
-  if (ADMINISTRATIVE_STATES.includes(current)) return current;
-  return reported ?? (current === NodeStatus.Busy ? NodeStatus.Busy : NodeStatus.Online);
-}
-
 
 interface Heartbeat {
   nodeId: string;

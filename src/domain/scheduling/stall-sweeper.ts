@@ -7,10 +7,11 @@
 //   command fails, the render waits for another node (see the scheduler, which also fails it
 //   after MAX_SNAPSHOT_ATTEMPTS), and a node that had taken it is told to close After Effects.
 //   A node that never took it is left alone: it may be rendering chunks meanwhile.
-import { CommandStatus, CommandType, NodeStatus, type PrismaClient } from '../../generated/prisma/client.ts';
+import { CommandStatus, CommandType, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock } from '../../ports.ts';
 import type { Tx } from '../db.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
+import { statusAfterWorkOf } from '../nodes/node-status.ts';
 import { stalledRenderCommands } from '../snapshots/snapshot-renders.ts';
 import { ACTIVE_CHUNK, OPEN_COMMAND, recutChunk } from './recut.ts';
 
@@ -23,7 +24,7 @@ async function releaseHungNode(tx: Tx, nodeId: string, reason: string): Promise<
   await tx.nodeCommand.create({ data: { nodeId, type: CommandType.close_ae, payload: { reason } } });
   await tx.renderNode.update({
     where: { id: nodeId },
-    data: { status: NodeStatus.Online, currentJobId: null, consecutiveFailures: { increment: 1 } },
+    data: { status: await statusAfterWorkOf(tx, nodeId), currentJobId: null, consecutiveFailures: { increment: 1 } },
   });
 }
 
