@@ -101,6 +101,11 @@ describe('a render through the agent protocol', () => {
     clock.advance(16_000);
     await commandsFor(preparer);
     expect((await scheduler.sweepHeartbeats()).offline).toEqual([other.id]);
+    // The job's log says what happened to the lost node's work, as it does for an admin's release.
+    const logs = (await t.rest('GET', `/v1/renders/${jobId}/logs?level=warn`, { token: user.token })).body.logs as Record<string, unknown>[];
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: 'warn', node_id: other.id, message: `Work moved off node ${other.id}: node missed 3 heartbeats` }),
+    );
     const late = await frame(jobId, other, chunkB as Command, bStart + 5);
     expect(late.status).toBe(409);
     expect(late.body.error.code).toBe('STALE_LEASE');

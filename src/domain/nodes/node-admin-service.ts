@@ -14,7 +14,6 @@ import { NotFoundError, ValidationError } from '../errors.ts';
 import { type NodeChanged, publishJobEvents, topicEvents, topics } from '../events.ts';
 import { requireAdmin, type UserActor } from '../guards.ts';
 import { recordJobEvents } from '../jobs/job-events.ts';
-import { writeJobLog } from '../jobs/job-log.ts';
 import { ACTIVE_CHUNK, OPEN_COMMAND, releaseNodeWork } from '../scheduling/recut.ts';
 import { parseInput, uuid } from '../validation.ts';
 import { type HealthSample, healthHistory, type NodeHealth } from './health-history.ts';
@@ -83,13 +82,10 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
     return tx.nodeCommand.create({ data: { nodeId, type, payload: { requested_by: admin.userId } } });
   }
 
-  /** Releases the node's work and logs it on every job it touches, whose events it records. */
+  /** Releases the node's work, recording the events of every job it touches. */
   async function releaseWork(tx: Tx, nodeId: string, reason: string) {
     const now = clock.now();
     const { recutChunks, jobIds } = await releaseNodeWork(tx, nodeId, reason, now);
-    for (const jobId of jobIds) {
-      await writeJobLog(tx, jobId, { level: 'warn', message: `Work moved off node ${nodeId}: ${reason}`, nodeId });
-    }
     return { recutChunks, events: await recordJobEvents(tx, jobIds, now) };
   }
 

@@ -11,6 +11,7 @@ import {
 } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
 import { runsOf } from '../jobs/chunking.ts';
+import { writeJobLog } from '../jobs/job-log.ts';
 import { moveJob } from '../jobs/state-machine.ts';
 
 /** Commands that occupy a node's one work slot until they are completed, failed or superseded. */
@@ -128,5 +129,10 @@ export async function releaseNodeWork(
   const jobIds = [...new Set([...chunks.map((chunk) => chunk.renderJobId), ...open.map((command) => command.renderJobId)])].filter(
     (id): id is string => id !== null,
   );
+  // Whoever released the work (an admin, the heartbeat sweep, the crash policy), the job's log
+  // says so: it is where an operator looks first when a job took longer than it should.
+  for (const jobId of jobIds) {
+    await writeJobLog(tx, jobId, { level: 'warn', message: `Work moved off node ${nodeId}: ${reason}`, nodeId });
+  }
   return { recutChunks: chunks.length, jobIds };
 }
