@@ -4,7 +4,7 @@
 // test, where the fleet finishes jobs in parallel).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentCommand, startTestApp, type TestApp, type TestNode } from '../support/app.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
 
 const JOBS = 6;
 
@@ -14,14 +14,6 @@ beforeAll(async () => {
   t = await startTestApp({ startLoops: false });
 });
 afterAll(() => t?.close());
-
-async function commandsFor(node: TestNode): Promise<AgentCommand[]> {
-  const commands = await t.heartbeat(node);
-  for (const command of commands) {
-    expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`)).status).toBe(204);
-  }
-  return commands;
-}
 
 describe('simultaneous chunk completions', () => {
   it('move every job to Encoding exactly when its last chunk completes', { timeout: 60_000 }, async () => {
@@ -38,7 +30,7 @@ describe('simultaneous chunk completions', () => {
       expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
       const jobId = submitted.body.id as string;
       await scheduler.assignWork();
-      const given = await Promise.all(nodes.map(async (node) => ({ node, commands: await commandsFor(node) })));
+      const given = await Promise.all(nodes.map(async (node) => ({ node, commands: await t.takeCommands(node) })));
       const prepare = given.flatMap(({ node, commands }) => commands.filter((command) => command.type === 'prepare_replica').map((command) => ({ node, command })))[0];
       if (!prepare) throw new Error('no node was asked to prepare the replica');
       const ready = await t.signed(prepare.node, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
@@ -50,7 +42,7 @@ describe('simultaneous chunk completions', () => {
       await scheduler.assignWork();
       const chunks = await Promise.all(
         nodes.map(async (node) => {
-          const chunk = (await commandsFor(node)).find((command) => command.type === 'render_chunk');
+          const chunk = (await t.takeCommands(node)).find((command) => command.type === 'render_chunk');
           if (!chunk) throw new Error(`${node.id} was given no chunk`);
           return { node, chunk };
         }),
@@ -76,7 +68,7 @@ describe('simultaneous chunk completions', () => {
       if (job.step !== 'Encoding') stuck.push(jobId);
       // Cancelling frees the node the encode went to, for the next job.
       expect((await t.rest('POST', `/v1/renders/${jobId}/cancel`, { token: user.token, body: {} })).status).toBe(200);
-      for (const node of nodes) await commandsFor(node);
+      for (const node of nodes) await t.takeCommands(node);
     }
     expect(stuck).toEqual([]);
   });

@@ -18,18 +18,9 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-/** A heartbeat, acknowledging every command it brings. */
-async function commandsFor(node: TestNode): Promise<AgentCommand[]> {
-  const commands = await t.heartbeat(node);
-  for (const command of commands) {
-    expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`)).status).toBe(204);
-  }
-  return commands;
-}
-
 /** Fresh heartbeats, so the scheduler counts the nodes as alive after the clock moved. */
 async function beat(...nodes: TestNode[]) {
-  for (const node of nodes) await commandsFor(node);
+  for (const node of nodes) await t.takeCommands(node);
 }
 
 /** A scheduling pass after fresh heartbeats; the commands each node then receives, in the order of the nodes. */
@@ -37,7 +28,7 @@ async function pass(...nodes: TestNode[]): Promise<AgentCommand[][]> {
   await beat(...nodes);
   await t.app.services.scheduler.assignWork();
   const received: AgentCommand[][] = [];
-  for (const node of nodes) received.push(await commandsFor(node));
+  for (const node of nodes) received.push(await t.takeCommands(node));
   return received;
 }
 

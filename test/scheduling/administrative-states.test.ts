@@ -10,15 +10,6 @@ let t: TestApp;
 const clock = new ManualClock();
 let admin: string;
 
-/** A heartbeat, acknowledging every command it brings. */
-async function commandsFor(node: TestNode): Promise<AgentCommand[]> {
-  const commands = await t.heartbeat(node);
-  for (const command of commands) {
-    expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`)).status).toBe(204);
-  }
-  return commands;
-}
-
 const statusOf = async (node: TestNode) => (await t.rest('GET', `/v1/nodes/${node.id}`, { token: admin })).body.status as string;
 
 beforeAll(async () => {
@@ -41,8 +32,8 @@ describe('a node a rollout moves to Updating while it renders', () => {
     const jobId = submitted.body.id as string;
 
     await scheduler.assignWork();
-    const fromA = await commandsFor(a);
-    const fromB = await commandsFor(b);
+    const fromA = await t.takeCommands(a);
+    const fromB = await t.takeCommands(b);
     const prepare = [...fromA, ...fromB].find((command) => command.type === 'prepare_replica');
     expect(prepare).toBeDefined();
     const [preparer, other] = fromA.includes(prepare as AgentCommand) ? [a, b] : [b, a];
@@ -53,9 +44,9 @@ describe('a node a rollout moves to Updating while it renders', () => {
     });
     expect(ready.status).toBe(204);
     await scheduler.assignWork();
-    const [chunk] = await commandsFor(preparer);
+    const [chunk] = await t.takeCommands(preparer);
     expect(chunk).toMatchObject({ type: 'render_chunk' });
-    expect((await commandsFor(other))[0]).toMatchObject({ type: 'render_chunk' });
+    expect((await t.takeCommands(other))[0]).toMatchObject({ type: 'render_chunk' });
     expect(await statusOf(preparer)).toBe('Busy');
 
     // The rollout reaches the node mid-chunk.
@@ -86,7 +77,7 @@ describe('a node a rollout moves to Updating while it renders', () => {
 
     // Chunks are waiting and the other node is busy: still nothing for the node being updated.
     await scheduler.assignWork();
-    expect((await commandsFor(preparer)).map((command) => command.type)).not.toContain('render_chunk');
+    expect((await t.takeCommands(preparer)).map((command) => command.type)).not.toContain('render_chunk');
     expect(await statusOf(preparer)).toBe('Updating');
 
     clock.advance(1000);
@@ -96,6 +87,6 @@ describe('a node a rollout moves to Updating while it renders', () => {
     expect(applied.status, JSON.stringify(applied.body)).toBe(204);
     expect(await statusOf(preparer)).toBe('Online');
     await scheduler.assignWork();
-    expect((await commandsFor(preparer)).map((command) => command.type)).toContain('render_chunk');
+    expect((await t.takeCommands(preparer)).map((command) => command.type)).toContain('render_chunk');
   });
 });

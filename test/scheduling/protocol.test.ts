@@ -12,16 +12,6 @@ let t: TestApp;
 const clock = new ManualClock();
 let user: { id: string; token: string };
 
-/** A heartbeat, acknowledging every command it brings. */
-async function commandsFor(node: Node): Promise<Command[]> {
-  const commands = await t.heartbeat(node);
-  for (const command of commands) {
-    const ack = await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`);
-    expect(ack.status).toBe(204);
-  }
-  return commands;
-}
-
 const frame = (jobId: string, node: Node, command: Command, frameNumber: number) =>
   t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, {
     frame_job_id: command.frame_job_id,
@@ -54,7 +44,7 @@ describe('a render through the agent protocol', () => {
     // Preparing: one node builds the replica.
     expect((await scheduler.assignWork()).assigned).toBe(1);
     const [preparer, other] = (await prisma.nodeCommand.findFirst({ where: { nodeId: a.id } })) ? [a, b] : [b, a];
-    const [prepare] = await commandsFor(preparer);
+    const [prepare] = await t.takeCommands(preparer);
     expect(prepare).toMatchObject({ type: 'prepare_replica', job_id: jobId, lease: expect.any(String) });
     expect((await t.rest('GET', `/v1/renders/${jobId}`, { token: user.token })).body.step).toBe('Preparing');
     const wrongLease = await t.signed(preparer, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
@@ -74,8 +64,8 @@ describe('a render through the agent protocol', () => {
 
     // Rendering: each node gets a chunk.
     expect((await scheduler.assignWork()).assigned).toBe(2);
-    const [chunkA] = await commandsFor(preparer);
-    const [chunkB] = await commandsFor(other);
+    const [chunkA] = await t.takeCommands(preparer);
+    const [chunkB] = await t.takeCommands(other);
     expect(chunkA).toMatchObject({ type: 'render_chunk', replica_path: 'D:/replicas/x.aep' });
     expect(chunkB).toMatchObject({ type: 'render_chunk' });
     let reportedFrames = 0;
@@ -99,7 +89,7 @@ describe('a render through the agent protocol', () => {
       reportedFrames++;
     }
     clock.advance(16_000);
-    await commandsFor(preparer);
+    await t.takeCommands(preparer);
     expect((await scheduler.sweepHeartbeats()).offline).toEqual([other.id]);
     // The job's log says what happened to the lost node's work, as it does for an admin's release.
     const logs = (await t.rest('GET', `/v1/renders/${jobId}/logs?level=warn`, { token: user.token })).body.logs as Record<string, unknown>[];
@@ -116,7 +106,7 @@ describe('a render through the agent protocol', () => {
     let commands: Command[] = [];
     for (let pass = 0; pass < 10; pass++) {
       await scheduler.assignWork();
-      commands = await commandsFor(preparer);
+      commands = await t.takeCommands(preparer);
       const chunk = commands.find((command) => command.type === 'render_chunk');
       if (!chunk) break;
       for (let n = Number(chunk.start_frame); n <= Number(chunk.end_frame); n++) {

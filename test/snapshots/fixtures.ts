@@ -26,13 +26,7 @@ export function snapshotAgent(t: ServiceClient) {
   }
 
   /** A heartbeat; the commands it delivers are acknowledged, as agents do. */
-  async function commandsFor(node: TestNode): Promise<Command[]> {
-    const commands = (await t.heartbeat(node, { cpu_pct: 10 })) as Command[];
-    for (const command of commands) {
-      expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`)).status).toBe(204);
-    }
-    return commands;
-  }
+  const commandsFor = async (node: TestNode) => (await t.takeCommands(node, { cpu_pct: 10 })) as Command[];
 
   /** The render_snapshot command the node receives next. */
   async function snapshotCommand(node: TestNode): Promise<Command> {

@@ -111,6 +111,8 @@ export interface ServiceClient {
    * overrides the stamp); its pending commands.
    */
   heartbeat(node: TestNode, body?: Record<string, unknown>): Promise<AgentCommand[]>;
+  /** A heartbeat whose commands the node acknowledges, as agents do before running them; the commands. */
+  takeCommands(node: TestNode, body?: Record<string, unknown>): Promise<AgentCommand[]>;
   gql<R, V>(
     document: TypedDocumentNode<R, V>,
     variables: V,
@@ -189,6 +191,13 @@ export function serviceClient(url: string, { clock }: { clock?: Clock } = {}): S
     });
   };
 
+  const heartbeat: ServiceClient['heartbeat'] = async (node, body = {}) => {
+    const recordedAt = new Date((clock?.now() ?? new Date()).getTime() + heartbeats++).toISOString();
+    const answer = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { recorded_at: recordedAt, ...body });
+    if (answer.status !== 200) throw new Error(`heartbeat answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    return answer.body.pending_commands as AgentCommand[];
+  };
+
   return {
     url,
     token: (userId, tokenOptions = {}) => signDevelopmentToken(TEST_JWT_SECRET, { sub: userId, ...tokenOptions }),
@@ -206,11 +215,14 @@ export function serviceClient(url: string, { clock }: { clock?: Clock } = {}): S
       if (online.status !== 200) throw new Error(`${registered.name} online answered ${online.status}: ${JSON.stringify(online.body)}`);
       return registered;
     },
-    async heartbeat(node, body = {}) {
-      const recordedAt = new Date((clock?.now() ?? new Date()).getTime() + heartbeats++).toISOString();
-      const answer = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/heartbeat`, { recorded_at: recordedAt, ...body });
-      if (answer.status !== 200) throw new Error(`heartbeat answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-      return answer.body.pending_commands as AgentCommand[];
+    heartbeat,
+    async takeCommands(node, body) {
+      const commands = await heartbeat(node, body);
+      for (const command of commands) {
+        const ack = await signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`);
+        if (ack.status !== 204) throw new Error(`acknowledging ${command.type} answered ${ack.status}: ${JSON.stringify(ack.body)}`);
+      }
+      return commands;
     },
     async gql(document, variables, token) {
       const response = await fetch(`${url}/graphql`, {
