@@ -48,14 +48,19 @@ export interface OpenApiDocument {
 
 // Resolved against this module rather than the working directory, so scripts and tests started
 // from anywhere read the same file.
-const CONTRACT_FILE = new URL('./openapi.yaml', import.meta.url);
+export const CONTRACT_FILE = new URL('./openapi.yaml', import.meta.url);
 
-export function loadContract(file: URL | string = CONTRACT_FILE): OpenApiDocument {
-  const document: unknown = parse(readFileSync(file, 'utf8'));
+/** The document in `text` (YAML or JSON), read from `source`. */
+export function parseContract(text: string, source: URL | string): OpenApiDocument {
+  const document: unknown = parse(text);
   if (!isRecord(document) || typeof document.openapi !== 'string' || !isRecord(document.paths)) {
-    throw new Error(`${String(file)} is not an OpenAPI document (no openapi version or paths)`);
+    throw new Error(`${String(source)} is not an OpenAPI document (no openapi version or paths)`);
   }
   return document as unknown as OpenApiDocument;
+}
+
+export function loadContract(file: URL | string = CONTRACT_FILE): OpenApiDocument {
+  return parseContract(readFileSync(file, 'utf8'), file);
 }
 
 export function listOperations(contract: OpenApiDocument): ContractOperation[] {

@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 const rootDir = fileURLToPath(new URL('..', import.meta.url));
 const distDir = join(rootDir, 'dist');
 
-// Files the code reads at run time relative to its own module (docs.ts, migrator.ts): dist/
-// mirrors the repository, so each goes to the same place under it.
+// Files the code reads at run time relative to its own module (rest-compat/contract.ts,
+// migrator.ts): dist/ mirrors the repository, so each goes to the same place under it.
 const ASSETS = ['rest-compat/openapi.yaml', 'prisma/migrations'];
 
 // From scratch, so that the module of a deleted source cannot linger in the build.

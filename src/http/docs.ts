@@ -5,11 +5,8 @@
 // fonts from Scalar's CDN.
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { parse } from 'yaml';
-import type { OpenApiDocument, OpenApiServer } from '../../rest-compat/contract.ts';
+import { CONTRACT_FILE, type OpenApiDocument, type OpenApiServer, parseContract } from '../../rest-compat/contract.ts';
 import { assetOf, packageAsset, sendAsset, serveAssets } from './static-assets.ts';
-
-const CONTRACT = new URL('../../rest-compat/openapi.yaml', import.meta.url);
 
 // Runs in the browser, over the global of swagger-ui-bundle.js.
 const DOCS_SCRIPT = `"use strict";
@@ -57,9 +54,9 @@ const CONTENT_SECURITY_POLICY = [
 ].join('; ');
 
 export async function registerDocsRoutes(app: FastifyInstance, options: { publicBaseUrl: string }): Promise<void> {
-  const text = await readFile(CONTRACT);
+  const text = await readFile(CONTRACT_FILE);
   const contract = assetOf('openapi.yaml', text);
-  const document = parse(text.toString('utf8')) as OpenApiDocument;
+  const document = parseContract(text.toString('utf8'), CONTRACT_FILE);
   const urls = await serveAssets(app, '/v1/docs/assets', {
     'swagger-ui.js': packageAsset('swagger-ui-dist', 'swagger-ui-bundle.js'),
     'swagger-ui.css': packageAsset('swagger-ui-dist', 'swagger-ui.css'),
