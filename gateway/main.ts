@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { createGatewayRuntime, getGraphQLWSOptions } from '@graphql-hive/gateway-runtime';
 import { type Extra, useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { ensurePortFree, explainListenError, PortUnavailableError } from '../src/port.ts';
 import { gatewayConfig } from './gateway.config.ts';
 
 /** How long open requests may take to finish on SIGTERM before their connections are cut. */
@@ -13,6 +14,16 @@ const DRAIN_MS = 10_000;
 
 const port = Number(process.env.PORT ?? 4000);
 const host = process.env.HOST ?? '0.0.0.0';
+
+function cannotStart(error: unknown): never {
+  const reason = error instanceof PortUnavailableError ? error.message : `The gateway could not start: ${error instanceof Error ? error.message : String(error)}`;
+  process.stderr.write(`${reason}\n`);
+  process.exit(1);
+}
+
+// Before the servers exist: graphql-ws would otherwise log a taken port as its own internal
+// error, with a stack, ahead of the one line that says what to do.
+await ensurePortFree({ port, host }).catch(cannotStart);
 
 const runtime = createGatewayRuntime(gatewayConfig);
 const server = createServer(runtime);
@@ -25,12 +36,7 @@ const subscriptions = useServer(
   sockets,
 );
 
-server.once('error', (error: NodeJS.ErrnoException) => {
-  process.stderr.write(
-    error.code === 'EADDRINUSE' ? `Port ${port} is already in use: set PORT to a free one.\n` : `The gateway could not start: ${error.message}\n`,
-  );
-  process.exit(1);
-});
+server.once('error', (error: Error) => cannotStart(explainListenError(error, { port, host })));
 server.listen(port, host, () => {
   const address = server.address();
   const listening = typeof address === 'object' && address ? address.port : port;
