@@ -11,7 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-// The folder store's download route exists only without S3; test/embedded.test.ts covers it.
+// The folder store's download route exists only without S3; test/config/embedded-defaults.test.ts covers it.
 const ONLY_EMBEDDED = new Set(['GET /objects/{key}']);
 // The contract itself and the page that renders it are served under /v1 beside the operations.
 const CONTRACT_DOCUMENTS = new Set(['GET /docs', 'GET /docs/assets/{hash}/{name}', 'GET /openapi.yaml', 'GET /openapi.json']);

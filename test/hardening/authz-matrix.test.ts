@@ -269,7 +269,7 @@ const ROWS: Record<string, Row> = {
   },
 };
 
-// The folder store's signed downloads are served only without S3 (test/embedded.test.ts covers
+// The folder store's signed downloads are served only without S3 (test/config/embedded-defaults.test.ts covers
 // them): the signed URL is the credential, so the route answers no caller differently.
 const ONLY_EMBEDDED = new Set(['GET /objects/{key}']);
 

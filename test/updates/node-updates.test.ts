@@ -9,7 +9,7 @@ import {
   RolloutsDocument,
 } from '../generated/graphql.ts';
 import { startTestApp, type TestApp, problemPaths, type TestNode } from '../support/app.ts';
-import { type Callers, callers, controllableClock, expectAdminOnly, expectGraphQLAdminOnly } from './fixtures.ts';
+import { type Callers, callers, controllableClock, expectAdminOnly, expectGraphQLAdminOnly } from '../nodes/fixtures.ts';
 
 const clock = controllableClock();
 let t: TestApp;

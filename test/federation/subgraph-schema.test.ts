@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { printedSubgraphSchema, SUBGRAPH_SCHEMA_PATH } from '../scripts/print-schema.ts';
+import { printedSubgraphSchema, SUBGRAPH_SCHEMA_PATH } from '../../scripts/print-schema.ts';
 
 describe('schema/subgraph.graphql', () => {
   it('is the SDL the code builds (run `npm run generate:schema` after changing the schema)', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type HttpAnswer, startTestApp, TEST_SERVICE_TOKEN, type TestApp } from './support/app.ts';
+import { type HttpAnswer, startTestApp, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 
