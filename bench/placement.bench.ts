@@ -198,12 +198,7 @@ async function schedulerPass(): Promise<{ ms: number; assigned: number }> {
       [blocks.map(([jobId]) => jobId), blocks.map(([, nodeId]) => nodeId)],
     );
     await db.sql.query('ANALYZE');
-    const scheduler = createScheduler({
-      prisma: db.prisma,
-      bus: createMemoryBus(),
-      clock: systemClock,
-      onAttemptsExhausted: async () => {},
-    });
+    const scheduler = createScheduler({ prisma: db.prisma, bus: createMemoryBus(), clock: systemClock });
     const started = performance.now();
     const { assigned } = await scheduler.assignWork();
     return { ms: performance.now() - started, assigned };

@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { createAuthenticator } from './adapters/auth/authenticator.ts';
+import { deriveAgentKey } from './adapters/auth/agent-signature.ts';
 import { createMemoryBus } from './adapters/bus/memory-bus.ts';
 import { withBestEffortPublishing } from './adapters/bus/best-effort-publishing.ts';
 import { createRedisBus } from './adapters/bus/redis-bus.ts';
@@ -14,8 +15,6 @@ import { createFolderObjectStore, type FolderObjectStore } from './adapters/stor
 import { createS3ObjectStore } from './adapters/storage/s3-store.ts';
 import { type Config, redisClientName } from './config.ts';
 import { createLogger } from './logger.ts';
-import type { Actor } from './domain/actor.ts';
-import { InvalidStateError } from './domain/errors.ts';
 import { createDiscountCodeService } from './domain/billing/discount-codes.ts';
 import { createBillingService } from './domain/billing/ledger.ts';
 import { createExportService } from './domain/exports/export-service.ts';
@@ -26,7 +25,7 @@ import { createNodeService } from './domain/nodes/node-service.ts';
 import { createSavedProjectService } from './domain/projects/saved-project-service.ts';
 import { createScheduler } from './domain/scheduling/scheduler.ts';
 import { createSnapshotService } from './domain/snapshots/snapshot-service.ts';
-import { sweepStalledChunks } from './domain/scheduling/stall-sweeper.ts';
+import { sweepStalledWork } from './domain/scheduling/stall-sweeper.ts';
 import { createRolloutService } from './domain/updates/rollout-service.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
 import { createExportSweeper } from './loops/export-sweeper.ts';
@@ -55,12 +54,6 @@ export interface AppOptions {
   logger?: Logger;
   /** Tests that drive loops by hand (runOnce) leave them stopped. */
   startLoops?: boolean;
-}
-
-function entitlementsOf(actor: Actor) {
-  return actor.kind === 'user'
-    ? { plan: actor.plan, reseller: actor.isReseller }
-    : { plan: null, reseller: false };
 }
 
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
@@ -115,21 +108,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     closers.push(() => store.close());
 
     const prisma = db.prisma;
-    const jobs = createJobService({ prisma, bus, clock, entitlementsOf });
-    const scheduler = createScheduler({
-      prisma,
-      bus,
-      clock,
-      onAttemptsExhausted: async (jobId, message) => {
-        try {
-          await jobs.fail(jobId, message);
-        } catch (error) {
-          // Ended meanwhile: cancelled, or failed by another replica's pass that saw the same chunk.
-          if (!(error instanceof InvalidStateError)) throw error;
-        }
-      },
-    });
-    const snapshots = createSnapshotService({ prisma, bus, clock, store });
+    const scheduler = createScheduler({ prisma, bus, clock });
     const services: Services = {
       config,
       clock,
@@ -138,10 +117,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       store,
       nonces,
       authenticator: createAuthenticator(config, nonces, clock),
-      nodes: createNodeService({ prisma, bus, clock, nodeHmacSecret: config.nodeHmacSecret }),
+      nodes: createNodeService({ prisma, bus, clock, agentKeyOf: (nodeId) => deriveAgentKey(config.nodeHmacSecret, nodeId) }),
       nodeAdmin: createNodeAdminService({ prisma, bus, clock }),
       updates: createRolloutService({ prisma, bus, clock, store }),
-      jobs,
+      jobs: createJobService({ prisma, bus, clock }),
       scheduler,
       agents: createAgentService({
         prisma,
@@ -149,20 +128,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         clock,
         store,
         scheduler,
-        announce: jobs.announce,
-        failJob: jobs.fail,
-        onAcknowledged: snapshots.commandAcknowledged,
       }),
       billing: createBillingService({ prisma }),
       discountCodes: createDiscountCodeService({ prisma }),
       savedProjects: createSavedProjectService({ prisma }),
       exports: createExportService({ prisma, store, clock }),
-      snapshots,
+      snapshots: createSnapshotService({ prisma, bus, clock, store }),
     };
     const http = await createHttpServer(services, { logger, folderStore });
     countUnpublished = () => http.metrics.eventsNotPublished.inc();
     const loops: Loop[] = [
-      ...schedulingLoops(scheduler, () => sweepStalledChunks(prisma, clock), logger, http.metrics.schedulerPassSeconds),
+      ...schedulingLoops(scheduler, () => sweepStalledWork(prisma, bus, clock), logger, http.metrics.schedulerPassSeconds),
       createExportSweeper({ exports: services.exports, logger }),
       logRetentionLoop(services, logger),
       healthDownsamplingLoop(services, logger),

@@ -1,5 +1,5 @@
 // Admin operations on one node besides registering and reading it (those are in nodes.ts).
-import { HELD_TEMPLATES } from '../../src/domain/nodes/node-service.ts';
+import { HELD_TEMPLATES } from '../../src/domain/nodes/templates.ts';
 import type { RestRoute } from '../route.ts';
 import { toRestNode, toRestNodeCrash, toRestNodeHealth, toRestNodeHealthSample } from '../serializers.ts';
 

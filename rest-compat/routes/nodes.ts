@@ -1,4 +1,4 @@
-import { HELD_TEMPLATES } from '../../src/domain/nodes/node-service.ts';
+import { HELD_TEMPLATES } from '../../src/domain/nodes/templates.ts';
 import type { RestRoute } from '../route.ts';
 import { toRestNode, toRestNodeDetail } from '../serializers.ts';
 

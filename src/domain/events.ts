@@ -53,7 +53,7 @@ export const topics = {
  * the job's progress feed the whole event. Events of one job go out in seq order from this
  * replica; subscribers put those of several replicas in order themselves.
  */
-export async function publishJobEvents(bus: EventBus, events: readonly JobEvent[]): Promise<void> {
+export async function publishJobEvents(bus: Pick<EventBus, 'publish'>, events: readonly JobEvent[]): Promise<void> {
   await Promise.all(
     events.map((event) => {
       const change: JobChanged = { jobId: event.jobId, userId: event.userId, step: event.step, seq: event.seq };

@@ -1,5 +1,5 @@
 import { ConflictError, ValidationError } from '../domain/errors.ts';
-import { HELD_TEMPLATES } from '../domain/nodes/node-service.ts';
+import { HELD_TEMPLATES } from '../domain/nodes/templates.ts';
 import { builder } from './builder.ts';
 import { entityLoader } from './entity-loaders.ts';
 import { NodeKindEnum, NodeStatusEnum } from './enums.ts';

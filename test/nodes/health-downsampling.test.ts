@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DOWNSAMPLING_LOCK, downsampleHealth } from '../../src/domain/nodes/health-history.ts';
+import { downsampleHealth } from '../../src/domain/nodes/health-history.ts';
+import { lock } from '../../src/domain/locks.ts';
 import type { NodeStatus } from '../../src/generated/prisma/client.ts';
 import type { Loop } from '../../src/loops/loop.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -128,7 +129,7 @@ describe('health history retention', () => {
     await addRaw(node.id, new Date(b + MINUTE), 10);
     const before = await samplesOf(node.id);
     const result = await prisma().$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${DOWNSAMPLING_LOCK}::bigint)`;
+      await lock(tx, 'healthDownsampling');
       return downsampleHealth(prisma(), new Date(b + 3 * HOUR));
     });
     expect(result).toEqual({ skipped: true, foldedIntoMinutes: 0, foldedIntoHours: 0, deleted: 0 });

@@ -2,7 +2,7 @@
 // agent routes.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STALL_TIMEOUT_MS, sweepStalledChunks } from '../../src/domain/scheduling/stall-sweeper.ts';
+import { STALL_TIMEOUT_MS, sweepStalledWork } from '../../src/domain/scheduling/stall-sweeper.ts';
 import { type AgentCommand, startTestApp, TEST_ADMIN, type TestApp, type TestNode } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
 
@@ -185,10 +185,10 @@ describe('stalled chunks', () => {
     const hung = await registerOnline('stall-hung');
     const jobId = await renderingJob(hung);
     const chunk = await chunkOn(hung);
-    expect((await sweepStalledChunks(prisma, clock)).stalled).toBe(0);
+    expect((await sweepStalledWork(prisma, t.app.services.bus, clock)).stalled).toBe(0);
     // The manual clock started with the file, so it lags the rows' write times by the tests before.
     clock.advance(STALL_TIMEOUT_MS + 60_000);
-    expect((await sweepStalledChunks(prisma, clock)).stalled).toBe(1);
+    expect((await sweepStalledWork(prisma, t.app.services.bus, clock)).stalled).toBe(1);
     const stalled = await prisma.frameJob.findUniqueOrThrow({ where: { id: String(chunk.frame_job_id) } });
     expect(stalled).toMatchObject({ status: 'Failed', leaseToken: null });
     const again = await prisma.frameJob.findMany({ where: { renderJobId: jobId, status: 'Pending', startFrame: Number(chunk.start_frame) } });

@@ -2,7 +2,7 @@
 // silence, After Effects versions; and a preferred region wins over the rest.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAINTENANCE_LEAD_MS } from '../../src/domain/scheduling/scheduler.ts';
+import { MAINTENANCE_LEAD_MS } from '../../src/domain/nodes/node-status.ts';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../support/app.ts';
 
 let t: TestApp;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crashAction } from '../../src/domain/scheduling/crash-policy.ts';
+import { crashAction } from '../../src/domain/scheduling/failure-policy.ts';
 import { type NodeCandidate, placeWork, type WorkItem } from '../../src/domain/scheduling/placement.ts';
 
 const node = (id: string, overrides: Partial<NodeCandidate> = {}): NodeCandidate => ({

@@ -4,8 +4,8 @@
 // when a test moves them.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_SNAPSHOT_ATTEMPTS } from '../../src/domain/scheduling/scheduler.ts';
-import { STALL_TIMEOUT_MS, sweepStalledChunks } from '../../src/domain/scheduling/stall-sweeper.ts';
+import { MAX_SNAPSHOT_ATTEMPTS } from '../../src/domain/scheduling/failure-policy.ts';
+import { STALL_TIMEOUT_MS, sweepStalledWork } from '../../src/domain/scheduling/stall-sweeper.ts';
 import { SnapshotDocument, SnapshotUpdatedDocument } from '../generated/graphql.ts';
 import { type AgentCommand, startTestApp, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
@@ -24,7 +24,7 @@ afterAll(() => t.close());
 beforeEach(() => f.resetFleet());
 
 const assignWork = () => t.app.services.scheduler.assignWork();
-const sweepStalls = () => sweepStalledChunks(f.prisma, clock);
+const sweepStalls = () => sweepStalledWork(f.prisma, t.app.services.bus, clock);
 
 async function requestStill(user: TestUser, projectId: string): Promise<string> {
   const asked = await t.rest('POST', '/v1/snapshots', { token: user.token, body: { saved_project_id: projectId, scene_key: 'intro', frame_number: 4 } });

@@ -3,33 +3,25 @@
 // lease changed, or it went to another node) is refused with STALE_LEASE, so a node presumed
 // dead can never overwrite its successor's work.
 import { z } from 'zod';
-import {
-  CommandStatus,
-  CommandType,
-  FrameJobStatus,
-  JobStep,
-  type NodeCommand,
-  NodeStatus,
-  type PrismaClient,
-  type RenderJob,
-} from '../../generated/prisma/client.ts';
+import { CommandStatus, CommandType, FrameJobStatus, JobStep, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus, ObjectStore } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import { retryOnConflict, type Tx } from '../db.ts';
 import { groupCommit } from '../group-commit.ts';
-import { chunkRefusal, type FrameReportToWrite, writeFrameReports } from './frame-reports.ts';
-import { InvalidStateError, NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
-import { type JobEvent, publishJobEvents, publishNodeStatusChanged } from '../events.ts';
+import { type FrameReportToWrite, writeFrameReports } from './frame-reports.ts';
+import { NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
+import { publishNodeStatusChanged, publishSnapshotUpdated } from '../events.ts';
 import { requireNode } from '../guards.ts';
-import { recordJobEvents } from '../jobs/job-events.ts';
+import { failIfOutOfAttempts } from '../jobs/endings.ts';
+import { type JobChanges, jobChanges } from '../jobs/job-changes.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
-import { moveJob } from '../jobs/state-machine.ts';
-import { statusAfterWorkOf } from '../nodes/node-status.ts';
+import { moveNode, type NodeMove } from '../nodes/node-status.ts';
 import { parseInput, uuid } from '../validation.ts';
-import { BLOCK_AFTER_JOB_FAILURES, crashAction } from '../scheduling/crash-policy.ts';
-import { ACTIVE_CHUNK, OPEN_COMMAND, recutChunk, releaseNodeWork } from '../scheduling/recut.ts';
+import { BLOCK_AFTER_JOB_FAILURES, crashAction } from '../scheduling/failure-policy.ts';
 import type { Scheduler } from '../scheduling/scheduler.ts';
-import { MAX_CHUNK_ATTEMPTS } from '../scheduling/scheduler.ts';
+import { renderAcknowledged } from '../snapshots/snapshot-renders.ts';
+import { ACTIVE_CHUNK, finishWork, heldChunk, heldCommand, OPEN_COMMAND } from '../work/leases.ts';
+import { recutChunk, releaseNodeWork } from '../work/recut.ts';
 
 /** How long exports stay before the sweeper removes them, unless extended. */
 export const EXPORT_RETENTION_DAYS = 30;
@@ -97,79 +89,34 @@ export function outputKey(jobId: string, format: string): string {
   return `exports/${jobId}/output.${format}`;
 }
 
-/** The node finished a piece of work: its slot is free, and a success ends its failure streak. */
-export async function finishWork(tx: Tx, nodeId: string, commandId: string, ok: boolean, now: Date) {
-  await tx.nodeCommand.update({
-    where: { id: commandId },
-    data: { status: ok ? CommandStatus.Completed : CommandStatus.Failed, completedAt: now },
-  });
-  const status = await statusAfterWorkOf(tx, nodeId);
-  await tx.renderNode.update({
-    where: { id: nodeId },
-    data: ok
-      ? { status, currentJobId: null, lifetimeTaskCount: { increment: 1 }, consecutiveFailures: 0 }
-      : { status, currentJobId: null, consecutiveFailures: { increment: 1 } },
-  });
-}
-
 export interface AgentServiceDeps {
   prisma: PrismaClient;
   bus: EventBus;
   clock: Clock;
   store: ObjectStore;
   scheduler: Scheduler;
-  /** Publishes the events a committed change recorded (and tells who asked when the job ended). */
-  announce: (job: RenderJob, events: readonly JobEvent[]) => Promise<void>;
-  failJob: (jobId: string, message: string, nodeId?: string) => Promise<unknown>;
-  /** Called once when the node acknowledges a command: the work it names has started. */
-  onAcknowledged: (command: NodeCommand) => Promise<void>;
 }
 
-export function createAgentService({ prisma, bus, clock, store, scheduler, announce, failJob, onAcknowledged }: AgentServiceDeps) {
-  /** The chunk this node holds now, or STALE_LEASE: the work was taken away from it. */
-  async function heldChunk(tx: Tx, nodeId: string, jobId: string, frameJobId: string, given?: string) {
-    const chunk = await tx.frameJob.findUnique({ where: { id: frameJobId } });
-    const refusal = chunkRefusal(chunk, nodeId, jobId, frameJobId, given);
-    if (refusal || !chunk) throw refusal;
-    return chunk;
-  }
+export function createAgentService({ prisma, bus, clock, store, scheduler }: AgentServiceDeps) {
+  const changeJobs = jobChanges({ prisma, bus, clock });
 
   const frameReports = groupCommit<FrameReportToWrite, undefined>({
-    write: async (batch) => {
-      const { outcomes, events } = await retryOnConflict(() =>
+    write: (batch) =>
+      retryOnConflict(() =>
         // A batch answers many agents: it waits for a busy pool rather than failing them all after Prisma's default 2 s.
-        prisma.$transaction((tx) => writeFrameReports(tx, batch, clock.now()), { timeout: 30_000, maxWait: 10_000 }),
-      );
-      await publishJobEvents(bus, events);
-      return outcomes;
-    },
+        changeJobs((changes) => writeFrameReports(changes, batch), { timeout: 30_000, maxWait: 10_000 }),
+      ),
   });
 
-  /** The open prepare or encode command this node holds for the job, or STALE_LEASE. */
-  async function heldCommand(tx: Tx, nodeId: string, jobId: string, type: CommandType, given?: string) {
-    const job = await tx.renderJob.findUnique({ where: { id: jobId }, select: { id: true } });
-    if (!job) throw new NotFoundError('render job', jobId);
-    const command = await tx.nodeCommand.findFirst({
-      where: { nodeId, renderJobId: jobId, type, status: { in: OPEN_COMMAND }, ...(given !== undefined ? { leaseToken: given } : {}) },
-      orderBy: { createdAt: 'desc' },
-    });
-    if (!command) {
-      throw new StaleLeaseError(`This node holds no open ${type} work for render job ${jobId} under this lease`, { job_id: jobId });
-    }
-    return command;
-  }
-
   /** After a chunk closes: when every frame of the job is rendered, the job moves to Encoding. */
-  async function maybeStartEncoding(tx: Tx, jobId: string): Promise<{ job: RenderJob; events: JobEvent[] } | null> {
+  async function maybeStartEncoding({ tx, move }: JobChanges, jobId: string): Promise<void> {
     const [open, missing, job] = await Promise.all([
       tx.frameJob.count({ where: { renderJobId: jobId, status: { in: [FrameJobStatus.Pending, ...ACTIVE_CHUNK] } } }),
       tx.frame.count({ where: { renderJobId: jobId, rendered: false } }),
       tx.renderJob.findUniqueOrThrow({ where: { id: jobId }, select: { step: true } }),
     ]);
-    if (open > 0 || missing > 0 || job.step !== JobStep.Rendering) return null;
-    const now = clock.now();
-    const moved = await moveJob(tx, jobId, { to: JobStep.Encoding, log: { level: 'info', message: 'Every frame is rendered; encoding' } }, now);
-    return { job: moved, events: await recordJobEvents(tx, [jobId], now) };
+    if (open > 0 || missing > 0 || job.step !== JobStep.Rendering) return;
+    await move(jobId, { to: JobStep.Encoding, log: { level: 'info', message: 'Every frame is rendered; encoding' } });
   }
 
   /** Counts a failure of this node on this job; at the limit the node is kept off the job. */
@@ -188,13 +135,9 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
     return block.failures;
   }
 
-  async function failIfExhausted(chunkAttempt: number, jobId: string, what: string, nodeId: string) {
-    if (chunkAttempt < MAX_CHUNK_ATTEMPTS) return;
-    try {
-      await failJob(jobId, `${what} failed ${chunkAttempt} times`, nodeId);
-    } catch (error) {
-      // Ended meanwhile (cancelled, or failed by a concurrent report): nothing left to fail.
-      if (!(error instanceof InvalidStateError)) throw error;
+  async function publishNodeMoves(moves: Array<NodeMove | null>): Promise<void> {
+    for (const move of moves) {
+      if (move && move.from !== move.to) await publishNodeStatusChanged(bus, { nodeId: move.nodeId, status: move.to });
     }
   }
 
@@ -209,7 +152,9 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
         where: { id, status: CommandStatus.Pending },
         data: { status: CommandStatus.Acknowledged, acknowledgedAt: clock.now() },
       });
-      if (count > 0) await onAcknowledged(command);
+      if (count === 0 || command.type !== CommandType.render_snapshot) return;
+      const changes = await prisma.$transaction((tx) => renderAcknowledged(tx, command));
+      await Promise.all(changes.map((change) => publishSnapshotUpdated(bus, change)));
     },
 
     /** One rendered frame; reporting the same frame again changes nothing. */
@@ -236,7 +181,8 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       const id = parseInput(uuid, jobId, 'render job id');
       const chunkId = parseInput(uuid, frameJobId, 'frame job id');
       const report = parseInput(chunkReportSchema, input, 'chunk report');
-      const moved = await prisma.$transaction(async (tx) => {
+      const finished = await changeJobs(async (changes) => {
+        const { tx, now } = changes;
         // Two nodes finishing the last chunks of a job at once would each see the other's chunk
         // still open, and neither would start encoding: a job's completions take turns.
         await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ${id}::uuid FOR UPDATE`;
@@ -250,10 +196,11 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
             nodeId: node.nodeId,
           });
         }
-        if (command) await finishWork(tx, node.nodeId, command.id, true, clock.now());
-        return maybeStartEncoding(tx, id);
+        const finished = command ? await finishWork(tx, node.nodeId, command.id, true, now) : null;
+        await maybeStartEncoding(changes, id);
+        return finished;
       });
-      if (moved) await announce(moved.job, moved.events);
+      await publishNodeMoves([finished]);
     },
 
     /** The node gave up on its chunk; its missing frames go back to the queue. */
@@ -262,17 +209,19 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       const id = parseInput(uuid, jobId, 'render job id');
       const chunkId = parseInput(uuid, frameJobId, 'frame job id');
       const report = parseInput(chunkReportSchema, input, 'chunk report');
-      const attempt = await prisma.$transaction(async (tx) => {
+      const { chunk, finished } = await changeJobs(async (changes) => {
+        const { tx, now } = changes;
         const chunk = await heldChunk(tx, node.nodeId, id, chunkId, report.lease);
         const command = await tx.nodeCommand.findFirst({ where: { frameJobId: chunkId, nodeId: node.nodeId, status: { in: OPEN_COMMAND } } });
         const error = report.error ?? 'the node gave up on the chunk';
         await recutChunk(tx, chunkId, FrameJobStatus.Failed, error);
         await countJobFailure(tx, id, node.nodeId);
-        if (command) await finishWork(tx, node.nodeId, command.id, false, clock.now());
+        const finished = command ? await finishWork(tx, node.nodeId, command.id, false, now) : null;
         await writeJobLog(tx, id, { level: 'warn', message: `Chunk failed: ${error}`, nodeId: node.nodeId, meta: { frame_job_id: chunkId } });
-        return chunk.attempt;
+        return { chunk, finished };
       });
-      await failIfExhausted(attempt, id, 'A chunk', node.nodeId);
+      await publishNodeMoves([finished]);
+      await changeJobs((changes) => failIfOutOfAttempts(changes, chunk, node.nodeId));
     },
 
     /** After Effects crashed: record it, apply the crash policy, say what the node should do. */
@@ -280,8 +229,8 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       const id = parseInput(uuid, jobId, 'render job id');
       const report = parseInput(crashReportSchema, input, 'crash report');
       const node = requireNode(actor, report.nodeId);
-      const now = clock.now();
-      const decision = await prisma.$transaction(async (tx) => {
+      const decision = await changeJobs(async (changes) => {
+        const { tx, now } = changes;
         const job = await tx.renderJob.findUnique({ where: { id }, select: { id: true } });
         if (!job) throw new NotFoundError('render job', id);
         const chunk = report.frameJobId ? await heldChunk(tx, node.nodeId, id, report.frameJobId, report.lease) : null;
@@ -303,13 +252,12 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           failuresOnThisJob,
         });
         let newChunkIds: string[] = [];
-        let events: JobEvent[] = [];
+        let nodeMove: NodeMove;
         // The answer's action_recommended is the instruction (closing After Effects, rebooting);
         // queueing the same as a command as well would make the agent do it twice.
         if (action === 'RestartNode') {
-          const released = await releaseNodeWork(tx, node.nodeId, 'the node is restarting after repeated crashes', now);
-          await tx.renderNode.update({ where: { id: node.nodeId }, data: { status: NodeStatus.Offline } });
-          events = await recordJobEvents(tx, released.jobIds, now);
+          await releaseNodeWork(changes, node.nodeId, 'the node is restarting after repeated crashes');
+          nodeMove = await moveNode(tx, node.nodeId, 'lost');
         } else {
           if (chunk) {
             newChunkIds = (await recutChunk(tx, chunk.id, FrameJobStatus.Failed, `After Effects crashed (${report.crashSignal ?? 'unknown signal'})`)).newChunkIds;
@@ -318,7 +266,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
             where: { nodeId: node.nodeId, renderJobId: id, frameJobId: chunk?.id, status: { in: OPEN_COMMAND } },
             data: { status: CommandStatus.Failed, completedAt: now },
           });
-          await tx.renderNode.update({ where: { id: node.nodeId }, data: { status: await statusAfterWorkOf(tx, node.nodeId), currentJobId: null } });
+          nodeMove = await moveNode(tx, node.nodeId, 'workEnded', { currentJobId: null });
         }
         const crash = await tx.nodeCrash.create({
           data: {
@@ -342,10 +290,9 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           nodeId: node.nodeId,
           meta: { crash_id: crash.id, crash_signal: report.crashSignal ?? null, last_known_frame: report.lastKnownFrame ?? null },
         });
-        return { action, newChunkIds, crashId: crash.id, attempt: chunk?.attempt ?? 0, events };
+        return { action, newChunkIds, crashId: crash.id, chunk, nodeMove };
       });
-      await publishJobEvents(bus, decision.events);
-      await publishNodeStatusChanged(bus, { nodeId: node.nodeId, status: decision.action === 'RestartNode' ? NodeStatus.Offline : NodeStatus.Online });
+      await publishNodeMoves([decision.nodeMove]);
       let reassignedTo: string | null = null;
       if (decision.action === 'ReassignWork' && decision.newChunkIds.length > 0) {
         const pass = await scheduler.assignWork();
@@ -354,7 +301,8 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
           await prisma.nodeCrash.update({ where: { id: decision.crashId }, data: { reassignedToNodeId: reassignedTo } });
         }
       }
-      await failIfExhausted(decision.attempt, id, 'A chunk', node.nodeId);
+      const { chunk } = decision;
+      if (chunk) await changeJobs((changes) => failIfOutOfAttempts(changes, chunk, node.nodeId));
       return { actionRecommended: decision.action, reassignedToNodeId: reassignedTo };
     },
 
@@ -363,19 +311,14 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       const id = parseInput(uuid, jobId, 'render job id');
       const report = parseInput(replicaReadySchema, input, 'replica report');
       const node = requireNode(actor, report.nodeId);
-      const { job, events } = await prisma.$transaction(async (tx) => {
-        const command = await heldCommand(tx, node.nodeId, id, CommandType.prepare_replica, report.lease);
-        const moved = await moveJob(
-          tx,
-          id,
-          {
-            to: JobStep.Rendering,
-            data: { replicaPath: report.replicaPath, replicaMd5: report.replicaMd5 ?? null },
-            log: { level: 'info', message: 'Replica project ready; rendering', nodeId: node.nodeId },
-          },
-          clock.now(),
-        );
-        await finishWork(tx, node.nodeId, command.id, true, clock.now());
+      const finished = await changeJobs(async ({ tx, now, move }) => {
+        const command = await heldCommand(tx, node.nodeId, { type: CommandType.prepare_replica, jobId: id }, report.lease);
+        const moved = await move(id, {
+          to: JobStep.Rendering,
+          data: { replicaPath: report.replicaPath, replicaMd5: report.replicaMd5 ?? null },
+          log: { level: 'info', message: 'Replica project ready; rendering', nodeId: node.nodeId },
+        });
+        const finished = await finishWork(tx, node.nodeId, command.id, true, now);
         if (moved.aepFileMd5) {
           await tx.nodeTemplateCache.upsert({
             where: { nodeId_aepFileMd5: { nodeId: node.nodeId, aepFileMd5: moved.aepFileMd5 } },
@@ -383,9 +326,9 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
             update: { state: 'Verified', errorMessage: null },
           });
         }
-        return { job: moved, events: await recordJobEvents(tx, [id], clock.now()) };
+        return finished;
       });
-      await announce(job, events);
+      await publishNodeMoves([finished]);
     },
 
     /** One encoded output of the job, stored in the object store until `encoded` is reported. */
@@ -395,7 +338,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       const kind = parseInput(z.string().regex(OUTPUT_FORMAT, 'must be a short lowercase format name such as mp4'), format, 'format');
       const { lease: held } = parseInput(outputUploadSchema, { lease: givenLease }, 'output upload');
       if (bytes.length === 0) throw new ValidationError('The output is empty', [{ path: 'body', message: 'must hold the file bytes' }]);
-      await prisma.$transaction((tx) => heldCommand(tx, node.nodeId, id, CommandType.encode, held));
+      await prisma.$transaction((tx) => heldCommand(tx, node.nodeId, { type: CommandType.encode, jobId: id }, held));
       await store.put(outputKey(id, kind), bytes, CONTENT_TYPES[kind] ?? 'application/octet-stream');
     },
 
@@ -412,9 +355,8 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
       if (missing.length > 0) {
         throw new ValidationError('Some outputs were not uploaded', [{ path: 'formats', message: `missing: ${missing.join(', ')}` }]);
       }
-      const now = clock.now();
-      const { job, events } = await prisma.$transaction(async (tx) => {
-        const command = await heldCommand(tx, node.nodeId, id, CommandType.encode, report.lease);
+      const { job, finished } = await changeJobs(async ({ tx, now, move }) => {
+        const command = await heldCommand(tx, node.nodeId, { type: CommandType.encode, jobId: id }, report.lease);
         const current = await tx.renderJob.findUniqueOrThrow({ where: { id } });
         const [main] = outputs;
         const image = outputs.find((output) => output.format === 'jpg' || output.format === 'png');
@@ -445,20 +387,14 @@ export function createAgentService({ prisma, bus, clock, store, scheduler, annou
             fileType: output.format,
           })),
         });
-        const moved = await moveJob(
-          tx,
-          id,
-          {
-            to: JobStep.Completed,
-            data: { renderProgress: 100 },
-            log: { level: 'info', message: 'Render completed', nodeId: node.nodeId, meta: { export_id: exported.id } },
-          },
-          now,
-        );
-        await finishWork(tx, node.nodeId, command.id, true, now);
-        return { job: moved, events: await recordJobEvents(tx, [id], now) };
+        const job = await move(id, {
+          to: JobStep.Completed,
+          data: { renderProgress: 100 },
+          log: { level: 'info', message: 'Render completed', nodeId: node.nodeId, meta: { export_id: exported.id } },
+        });
+        return { job, finished: await finishWork(tx, node.nodeId, command.id, true, now) };
       });
-      await announce(job, events);
+      await publishNodeMoves([finished]);
       return job;
     },
 

@@ -3,12 +3,9 @@
 // one, every report of a job waited for the job row's lock in turn; here a batch checks every
 // report's lease in one query, marks its frames rendered in one statement and adds to each chunk
 // and job once, and the job's progress event is recorded once per batch.
-import type { FrameJob } from '../../generated/prisma/client.ts';
-import type { Tx } from '../db.ts';
-import { NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
-import type { JobEvent } from '../events.ts';
-import { recordJobEvents } from '../jobs/job-events.ts';
-import { ACTIVE_CHUNK } from '../scheduling/recut.ts';
+import { ValidationError } from '../errors.ts';
+import type { JobChanges } from '../jobs/job-changes.ts';
+import { chunkRefusal } from '../work/leases.ts';
 
 export interface FrameReportToWrite {
   nodeId: string;
@@ -21,36 +18,11 @@ export interface FrameReportToWrite {
   previewB64?: string;
 }
 
-type HeldChunkFacts = Pick<FrameJob, 'id' | 'renderJobId' | 'nodeId' | 'status' | 'leaseToken'>;
-
-/** Why a node may not report on this chunk: it does not exist, or it is no longer the node's under this lease. */
-export function chunkRefusal(
-  chunk: HeldChunkFacts | null,
-  nodeId: string,
-  jobId: string,
-  frameJobId: string,
-  given: string | undefined,
-): Error | undefined {
-  if (!chunk || chunk.renderJobId !== jobId) return new NotFoundError('frame job', frameJobId);
-  if (chunk.nodeId !== nodeId || !ACTIVE_CHUNK.includes(chunk.status) || (given !== undefined && given !== chunk.leaseToken)) {
-    return new StaleLeaseError(`Frame job ${frameJobId} is no longer held by this node under this lease`, {
-      frame_job_id: frameJobId,
-      status: chunk.status,
-    });
-  }
-  return undefined;
-}
-
 /**
- * Writes a batch of frame reports in the caller's transaction. Answers, per report, nothing
- * (stored, or already stored before) or the error that report alone is refused with, and the
- * events of the jobs that changed, to publish after commit.
+ * Writes a batch of frame reports in the caller's unit of work. Answers, per report, nothing
+ * (stored, or already stored before) or the error that report alone is refused with.
  */
-export async function writeFrameReports(
-  tx: Tx,
-  reports: readonly FrameReportToWrite[],
-  now: Date,
-): Promise<{ outcomes: Array<Error | undefined>; events: JobEvent[] }> {
+export async function writeFrameReports({ tx, now, touch }: JobChanges, reports: readonly FrameReportToWrite[]): Promise<Array<Error | undefined>> {
   const chunkIds = [...new Set(reports.map((report) => report.frameJobId))];
   const chunks = await tx.frameJob.findMany({
     where: { id: { in: chunkIds } },
@@ -69,7 +41,7 @@ export async function writeFrameReports(
     return undefined;
   });
   const accepted = reports.filter((_report, index) => outcomes[index] === undefined);
-  if (accepted.length === 0) return { outcomes, events: [] };
+  if (accepted.length === 0) return outcomes;
 
   // Jobs, then nodes, locked in id order: concurrent batches and heartbeats take them in the same order.
   const jobIds = [...new Set(accepted.map((report) => report.jobId))].sort();
@@ -127,11 +99,7 @@ export async function writeFrameReports(
       WHERE n.id = c.node_id
     )
     SELECT id::text AS job_id, previewed FROM jobs`;
-  const events = await recordJobEvents(
-    tx,
-    changed.map((row) => row.job_id),
-    now,
-    { withPreview: new Set(changed.filter((row) => row.previewed).map((row) => row.job_id)) },
-  );
-  return { outcomes, events };
+  touch(changed.filter((row) => !row.previewed).map((row) => row.job_id));
+  touch(changed.filter((row) => row.previewed).map((row) => row.job_id), { preview: true });
+  return outcomes;
 }

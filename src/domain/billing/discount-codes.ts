@@ -1,12 +1,14 @@
 // Discount codes, managed by admins: a percentage or a fixed amount off, with an optional expiry
-// and an optional limit on uses. Submissions redeem them (see job-service.ts).
+// and an optional limit on uses. A submission checks its code before pricing and redeems it in
+// the transaction that charges, both by the one rule of usableWhere.
 import { z } from 'zod';
-import type { PrismaClient } from '../../generated/prisma/client.ts';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import type { Actor } from '../actor.ts';
-import { isUniqueViolation } from '../db.ts';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { isUniqueViolation, type Tx } from '../db.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { requireAdmin } from '../guards.ts';
 import { parseInput } from '../validation.ts';
+import type { Discount } from './pricing.ts';
 
 export const createDiscountCodeSchema = z
   .strictObject({
@@ -21,6 +23,33 @@ export const createDiscountCodeSchema = z
     message: 'give exactly one of percentOff and amountOffMinor',
   });
 export type CreateDiscountCodeInput = z.input<typeof createDiscountCodeSchema>;
+
+/** A code is usable while it is active, before its expiry and under its limit of uses. */
+function usableWhere(db: PrismaClient | Tx, code: string, now: Date): Prisma.DiscountCodeWhereInput {
+  return {
+    code,
+    active: true,
+    AND: [
+      { OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
+      { OR: [{ maxUses: null }, { usedCount: { lt: db.discountCode.fields.maxUses } }] },
+    ],
+  };
+}
+
+const unusable = () => new ValidationError('Invalid discount code', [{ path: 'discountCode', message: 'is unknown, expired or used up' }]);
+
+/** The code, if it is usable now: what a submission is priced with. */
+export async function usableDiscount(db: PrismaClient | Tx, code: string, now: Date): Promise<Discount> {
+  const discount = await db.discountCode.findFirst({ where: usableWhere(db, code, now) });
+  if (!discount) throw unusable();
+  return discount;
+}
+
+/** Counts a use in the caller's transaction, atomically, so concurrent submits cannot exceed a code's limit. */
+export async function redeemDiscount(tx: Tx, code: string, now: Date): Promise<void> {
+  const { count } = await tx.discountCode.updateMany({ where: usableWhere(tx, code, now), data: { usedCount: { increment: 1 } } });
+  if (count === 0) throw unusable();
+}
 
 export function createDiscountCodeService({ prisma }: { prisma: PrismaClient }) {
   return {

@@ -16,6 +16,7 @@
 // Discount codes apply to Cash, Snapshot and Reseller. The support_flatrender tip adds
 // TIP_SHARE of the charge, at least MINIMUM_TIP, to any price type.
 import type { PriceType, PriorityQueue, Quality, Resolution } from '../../generated/prisma/enums.ts';
+import type { Actor } from '../actor.ts';
 import { ForbiddenError, ValidationError } from '../errors.ts';
 
 export const BASE_RATE_PER_SECOND = 5;
@@ -68,6 +69,25 @@ export interface PriceRequest {
 export interface Entitlements {
   plan: string | null;
   reseller: boolean;
+}
+
+/** What the caller's token entitles them to: its `plan` claim and its `reseller` role. */
+export function entitlementsOf(actor: Actor): Entitlements {
+  return actor.kind === 'user' ? { plan: actor.plan, reseller: actor.isReseller } : { plan: null, reseller: false };
+}
+
+/**
+ * An admin acting for a user (retrying the user's job) is trusted with the price type the user
+ * had; anyone else has their own entitlements.
+ */
+export function entitlementsActingFor(actor: Actor): Entitlements {
+  return actor.kind === 'user' && actor.isAdmin ? { plan: 'admin', reseller: true } : entitlementsOf(actor);
+}
+
+/** Who may use a price type: Plan needs a subscription plan, Reseller the reseller role. */
+export function checkPriceTypeAllowed(priceType: PriceType, entitlements: Entitlements): void {
+  if (priceType === 'Plan' && !entitlements.plan) throw new ForbiddenError('price_type Plan needs an active subscription plan');
+  if (priceType === 'Reseller' && !entitlements.reseller) throw new ForbiddenError('price_type Reseller is for reseller accounts');
 }
 
 export interface Quote {
@@ -134,12 +154,7 @@ function applyDiscount(price: bigint, discount: Discount | null | undefined): bi
 
 export function quoteRender(request: PriceRequest, entitlements: Entitlements): Quote {
   checkLimits(request);
-  if (request.priceType === 'Plan' && !entitlements.plan) {
-    throw new ForbiddenError('price_type Plan needs an active subscription plan');
-  }
-  if (request.priceType === 'Reseller' && !entitlements.reseller) {
-    throw new ForbiddenError('price_type Reseller is for reseller accounts');
-  }
+  checkPriceTypeAllowed(request.priceType, entitlements);
   const list = listPrice(request);
   let base: bigint;
   switch (request.priceType) {

@@ -1,31 +1,22 @@
 import { z } from 'zod';
-import {
-  CommandStatus,
-  CommandType,
-  FrameJobStatus,
-  JobStep,
-  LogLevel,
-  NodeStatus,
-  PriceType,
-  type Prisma,
-  type PrismaClient,
-  Quality,
-  type RenderJob,
-  Resolution,
-} from '../../generated/prisma/client.ts';
+import { JobStep, LogLevel, PriceType, type Prisma, type PrismaClient, Quality, type RenderJob, Resolution } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
-import { charge, refund } from '../billing/ledger.ts';
-import { type Discount, type Entitlements, quoteRender, refundOnCancel } from '../billing/pricing.ts';
+import { redeemDiscount, usableDiscount } from '../billing/discount-codes.ts';
+import { charge } from '../billing/ledger.ts';
+import { type Discount, type Entitlements, entitlementsActingFor, entitlementsOf, quoteRender } from '../billing/pricing.ts';
 import type { Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
-import { type JobChanged, type JobEvent, publishJobEvents, type RenderFinishedNotification, topicEvents, topics } from '../events.ts';
+import { type JobChanged, type JobEvent, topicEvents, topics } from '../events.ts';
 import { requireAdmin, requireUser } from '../guards.ts';
+import { availableWhere } from '../nodes/node-status.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
 import { chunkSizeFor, cutRange } from './chunking.ts';
+import { endJob } from './endings.ts';
+import { jobChanges } from './job-changes.ts';
 import { writeJobLog } from './job-log.ts';
-import { currentJobEvent, followProgress, recordedJobEvents, recordJobEvents, type SequencedProgress } from './job-events.ts';
-import { canMove, invalidMove, type Move, moveJob } from './state-machine.ts';
+import { currentJobEvent, followProgress, recordedJobEvents, type SequencedProgress } from './job-events.ts';
+import type { Move } from './state-machine.ts';
 
 export const FRAME_RATES = [24, 25, 30, 60] as const;
 export const MAX_DURATION_SEC = 3600;
@@ -107,10 +98,10 @@ export interface JobServiceDeps {
   prisma: PrismaClient;
   bus: EventBus;
   clock: Clock;
-  entitlementsOf: (actor: Actor) => Entitlements;
 }
 
-export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServiceDeps) {
+export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
+  const changeJobs = jobChanges({ prisma, bus, clock });
   // Subscribers of one job on this replica that miss the same events share one read of them.
   const reads = new Map<string, Promise<JobEvent[]>>();
   function sharedRead(key: string, read: () => Promise<JobEvent[]>): Promise<JobEvent[]> {
@@ -129,36 +120,7 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
   }
 
   async function activeDiscount(code: string | undefined): Promise<Discount | null> {
-    if (code === undefined) return null;
-    const discount = await prisma.discountCode.findUnique({ where: { code } });
-    const now = clock.now();
-    const usable =
-      discount?.active &&
-      (discount.expiresAt === null || discount.expiresAt > now) &&
-      (discount.maxUses === null || discount.usedCount < discount.maxUses);
-    if (!discount || !usable) {
-      throw new ValidationError('Invalid discount code', [{ path: 'discountCode', message: 'is unknown, expired or used up' }]);
-    }
-    return discount;
-  }
-
-  /** Counts a use atomically, so concurrent submits cannot exceed a code's limit. */
-  async function redeemDiscount(tx: Tx, code: string): Promise<void> {
-    const now = clock.now();
-    const { count } = await tx.discountCode.updateMany({
-      where: {
-        code,
-        active: true,
-        AND: [
-          { OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
-          { OR: [{ maxUses: null }, { usedCount: { lt: prisma.discountCode.fields.maxUses } }] },
-        ],
-      },
-      data: { usedCount: { increment: 1 } },
-    });
-    if (count === 0) {
-      throw new ValidationError('Invalid discount code', [{ path: 'discountCode', message: 'is unknown, expired or used up' }]);
-    }
+    return code === undefined ? null : usableDiscount(prisma, code, clock.now());
   }
 
   function listWhere(actor: Actor, status: string | undefined): Prisma.RenderJobWhereInput {
@@ -169,9 +131,7 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
 
   /** Nodes that could take a chunk now: the fleet size the chunk size adapts to. */
   async function availableNodes(tx: Tx): Promise<number> {
-    return tx.renderNode.count({
-      where: { isActive: true, acceptsNewJobs: true, status: { in: [NodeStatus.Online, NodeStatus.Busy] } },
-    });
+    return tx.renderNode.count({ where: availableWhere(clock.now()) });
   }
 
   /** Cuts the job into chunks and gives every frame its record, in the job's transaction. */
@@ -194,8 +154,8 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
     const quote = quoteRender(spec, spec.entitlements);
     // The longest job (MAX_DURATION_SEC at 60 fps) gets 216,000 frame records, which a busy
     // database needs longer to write than Prisma's 5 s default for a transaction.
-    const { job, events } = await prisma.$transaction(async (tx) => {
-      if (spec.discount) await redeemDiscount(tx, spec.discount.code);
+    return changeJobs(async ({ tx, now, touch }) => {
+      if (spec.discount) await redeemDiscount(tx, spec.discount.code, now);
       const created = await tx.renderJob.create({
         data: {
           userId: spec.userId,
@@ -219,7 +179,7 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
           preferredRegion: spec.preferredRegion,
           retriedFromId: spec.retriedFromId ?? null,
           retryCount: spec.retryCount ?? 0,
-          queuedAt: clock.now(),
+          queuedAt: now,
         },
       });
       await cutIntoChunks(tx, created);
@@ -242,102 +202,14 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
           submitted_by: actor.kind === 'user' ? actor.userId : actor.kind,
         },
       });
-      const events = await recordJobEvents(tx, [created.id], clock.now());
-      return { job: await tx.renderJob.findUniqueOrThrow({ where: { id: created.id } }), events };
+      touch([created.id]);
+      return tx.renderJob.findUniqueOrThrow({ where: { id: created.id } });
     }, { timeout: SUBMIT_TIMEOUT_MS });
-    await publishJobEvents(bus, events);
-    return job;
-  }
-
-  /** Tells the notification service, when the job asked for it, that the job has finished. */
-  async function notifyFinished(job: RenderJob): Promise<void> {
-    if (!job.tellMeWhenDone || (job.step !== JobStep.Completed && job.step !== JobStep.Failed)) return;
-    const notification: RenderFinishedNotification = {
-      type: 'render.finished',
-      user_id: job.userId,
-      job_id: job.id,
-      outcome: job.step,
-      message: job.failedMessage,
-    };
-    await bus.publish(topics.notifications, notification);
-  }
-
-  /** After the transaction that changed the job and recorded its events. */
-  async function afterChange(job: RenderJob, events: readonly JobEvent[]): Promise<void> {
-    await publishJobEvents(bus, events);
-    await notifyFinished(job);
-  }
-
-  /**
-   * Ends a job in Cancelled or Failed: refunds what the user did not get, exactly once, and
-   * stops the nodes working on it. The row lock serializes concurrent endings of one job.
-   */
-  async function endJob(jobId: string, end: { to: typeof JobStep.Cancelled | typeof JobStep.Failed; reason: string; nodeId?: string }) {
-    const now = clock.now();
-    const { job, refundMinor, events } = await prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
-      const current = await tx.renderJob.findUnique({ where: { id: jobId } });
-      if (!current) throw new NotFoundError('render job', jobId);
-      if (!canMove(current.step, end.to)) throw invalidMove(jobId, current.step, end.to);
-      const framesRendered = await tx.frame.count({ where: { renderJobId: jobId, rendered: true } });
-      const refundMinor = end.to === JobStep.Failed ? current.paidPriceMinor : refundOnCancel(current, framesRendered);
-      const moved = await moveJob(
-        tx,
-        jobId,
-        {
-          to: end.to,
-          data: {
-            refundedMinor: refundMinor,
-            ...(end.to === JobStep.Cancelled ? { cancelReason: end.reason } : { failedMessage: end.reason }),
-          },
-          log: {
-            level: end.to === JobStep.Failed ? 'error' : 'info',
-            message: end.to === JobStep.Failed ? `Job failed: ${end.reason}` : `Job cancelled: ${end.reason}`,
-            nodeId: end.nodeId,
-            meta: { refund_minor: Number(refundMinor), frames_rendered: framesRendered },
-          },
-        },
-        now,
-      );
-      await refund(tx, {
-        userId: current.userId,
-        amountMinor: refundMinor,
-        idempotencyKey: `refund:render-job:${jobId}`,
-        description: `Refund for render ${current.name} (${end.to.toLowerCase()}, ${framesRendered}/${current.totalFrames} frames rendered)`,
-        renderJobId: jobId,
-      });
-      const working = await tx.frameJob.findMany({
-        where: { renderJobId: jobId, status: { in: [FrameJobStatus.Assigned, FrameJobStatus.Rendering] }, nodeId: { not: null } },
-        select: { nodeId: true },
-        distinct: ['nodeId'],
-      });
-      await tx.frameJob.updateMany({
-        where: { renderJobId: jobId, status: { in: [FrameJobStatus.Pending, FrameJobStatus.Assigned, FrameJobStatus.Rendering] } },
-        data: { status: FrameJobStatus.Cancelled, leaseToken: null },
-      });
-      await tx.nodeCommand.updateMany({
-        where: { renderJobId: jobId, status: CommandStatus.Pending },
-        data: { status: CommandStatus.Superseded },
-      });
-      await tx.nodeCommand.createMany({
-        data: working.map(({ nodeId }) => ({
-          nodeId: nodeId as string,
-          type: CommandType.cancel_job,
-          renderJobId: jobId,
-          payload: { job_id: jobId, reason: end.reason },
-        })),
-      });
-      return { job: moved, refundMinor, events: await recordJobEvents(tx, [jobId], now) };
-    });
-    await afterChange(job, events);
-    return { job, refundMinor };
   }
 
   return {
     visibleTo,
     listWhere,
-    /** Publishes a committed change's events and tells the notification service, when asked. */
-    announce: afterChange,
 
     /** Prices the job, charges the wallet, cuts it into chunks and queues it, in one transaction. */
     async submit(actor: Actor, input: SubmitJobInput) {
@@ -404,7 +276,7 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
         preferredRegion: previous.preferredRegion,
         discount: null,
         // An admin retrying for a user is trusted with the price type the user had.
-        entitlements: user.isAdmin ? { plan: 'admin', reseller: true } : entitlementsOf(actor),
+        entitlements: entitlementsActingFor(actor),
         retriedFromId: previous.id,
         retryCount: previous.retryCount + 1,
       });
@@ -415,24 +287,18 @@ export function createJobService({ prisma, bus, clock, entitlementsOf }: JobServ
       const job = await this.get(actor, id);
       const data = parseInput(cancelJobSchema, input, 'cancel request');
       const reason = data.reason ?? (actor.kind === 'user' && actor.userId !== job.userId ? 'Cancelled by an administrator' : 'Cancelled by the user');
-      const ended = await endJob(job.id, { to: JobStep.Cancelled, reason });
+      const ended = await changeJobs((changes) => endJob(changes, job.id, { to: JobStep.Cancelled, reason }));
       return { cancelled: true, refundAmountMinor: ended.refundMinor, job: ended.job };
     },
 
     /** Fails the job for good (retries exhausted, unrecoverable error) and refunds it in full. */
     async fail(jobId: string, message: string, nodeId?: string) {
-      return (await endJob(jobId, { to: JobStep.Failed, reason: message, nodeId })).job;
+      return (await changeJobs((changes) => endJob(changes, jobId, { to: JobStep.Failed, reason: message, nodeId }))).job;
     },
 
     /** Moves a job along its steps (the scheduler and agents' reports do this). */
     async move(jobId: string, move: Move) {
-      const now = clock.now();
-      const { job, events } = await prisma.$transaction(async (tx) => {
-        const moved = await moveJob(tx, jobId, move, now);
-        return { job: moved, events: await recordJobEvents(tx, [jobId], now) };
-      });
-      await afterChange(job, events);
-      return job;
+      return changeJobs((changes) => changes.move(jobId, move));
     },
 
     async progress(actor: Actor, id: string): Promise<SequencedProgress> {

@@ -1,6 +1,6 @@
 // The render job's steps and the only moves between them. Every change of step goes through
-// moveJob, which makes the move conditional on the step the row is in, so concurrent requests
-// (two cancels, a cancel racing an agent's report) cannot both win.
+// JobChanges.move (job-changes.ts), which makes the move conditional on the step the row is in,
+// so concurrent requests (two cancels, a cancel racing an agent's report) cannot both win.
 //
 //   Queued -> Preparing -> Rendering -> Encoding -> Completed
 //      \          \            \           \
@@ -8,10 +8,9 @@
 //
 // Preparing may also fall back to Queued when the node preparing the replica is lost, and
 // Encoding to Rendering when the encoder finds frames missing.
-import { JobStep, type Prisma, type RenderJob } from '../../generated/prisma/client.ts';
-import type { Tx } from '../db.ts';
-import { InvalidStateError, NotFoundError } from '../errors.ts';
-import { type JobLogLine, writeJobLog } from './job-log.ts';
+import { JobStep, type Prisma } from '../../generated/prisma/client.ts';
+import { InvalidStateError } from '../errors.ts';
+import type { JobLogLine } from './job-log.ts';
 
 export const TERMINAL_STEPS: readonly JobStep[] = [JobStep.Completed, JobStep.Failed, JobStep.Cancelled];
 
@@ -50,26 +49,8 @@ export interface Move {
   log: JobLogLine;
 }
 
-/**
- * Moves the job if its current step allows it, writes the log line and returns the updated row.
- * Throws InvalidStateError (409) otherwise, naming the step the job is in.
- */
-export async function moveJob(tx: Tx, jobId: string, move: Move, now: Date): Promise<RenderJob> {
-  const timestamps: Prisma.RenderJobUpdateManyMutationInput =
-    move.to === JobStep.Preparing
-      ? { startedAt: now }
-      : TERMINAL_STEPS.includes(move.to)
-        ? { completedAt: now }
-        : {};
-  const { count } = await tx.renderJob.updateMany({
-    where: { id: jobId, step: { in: stepsBefore(move.to) } },
-    data: { ...timestamps, ...move.data, step: move.to },
-  });
-  if (count === 0) {
-    const current = await tx.renderJob.findUnique({ where: { id: jobId }, select: { step: true } });
-    if (!current) throw new NotFoundError('render job', jobId);
-    throw invalidMove(jobId, current.step, move.to);
-  }
-  await writeJobLog(tx, jobId, move.log);
-  return tx.renderJob.findUniqueOrThrow({ where: { id: jobId } });
+/** The timestamps a move to `to` sets: when the job started, when it ended. */
+export function movedAt(to: JobStep, now: Date): Prisma.RenderJobUpdateManyMutationInput {
+  if (to === JobStep.Preparing) return { startedAt: now };
+  return TERMINAL_STEPS.includes(to) ? { completedAt: now } : {};
 }

@@ -20,7 +20,8 @@
 // the lock skips the pass, so several replicas never fold the same samples twice.
 import type { NodeStatus, PrismaClient } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
-import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from './node-service.ts';
+import { tryLock } from '../locks.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from './node-status.ts';
 
 export const RAW_RETENTION_SECONDS = 3600;
 export const MINUTE_BUCKET_SECONDS = 60;
@@ -29,8 +30,6 @@ export const HOUR_BUCKET_SECONDS = 3600;
 export const HOUR_RETENTION_SECONDS = 30 * 24 * 3600;
 
 const BUCKET_SIZES = [0, MINUTE_BUCKET_SECONDS, HOUR_BUCKET_SECONDS] as const;
-/** The advisory lock a downsampling pass holds for its whole transaction. */
-export const DOWNSAMPLING_LOCK = 7_270_101;
 
 export interface NodeHealth {
   nodeId: string;
@@ -126,8 +125,7 @@ async function fold(tx: Tx, from: number, to: number, before: Date): Promise<num
 /** One pass of the retention rule at `now`. */
 export async function downsampleHealth(prisma: PrismaClient, now: Date): Promise<DownsampleResult> {
   return prisma.$transaction(async (tx) => {
-    const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${DOWNSAMPLING_LOCK}::bigint) AS locked`;
-    if (lock?.locked !== true) return { skipped: true, foldedIntoMinutes: 0, foldedIntoHours: 0, deleted: 0 };
+    if (!(await tryLock(tx, 'healthDownsampling'))) return { skipped: true, foldedIntoMinutes: 0, foldedIntoHours: 0, deleted: 0 };
     // Cut-offs fall on bucket boundaries, so a bucket is only ever made from a whole period.
     const foldedIntoMinutes = await fold(
       tx,

@@ -11,10 +11,10 @@ import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import type { Tx } from '../db.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
-import { type NodeChanged, publishJobEvents, topicEvents, topics } from '../events.ts';
+import { type NodeChanged, topicEvents, topics } from '../events.ts';
 import { requireAdmin, type UserActor } from '../guards.ts';
-import { recordJobEvents } from '../jobs/job-events.ts';
-import { ACTIVE_CHUNK, OPEN_COMMAND, releaseNodeWork } from '../scheduling/recut.ts';
+import { jobChanges } from '../jobs/job-changes.ts';
+import { releaseNodeWork } from '../work/recut.ts';
 import { parseInput, uuid } from '../validation.ts';
 import { type HealthSample, healthHistory, type NodeHealth } from './health-history.ts';
 
@@ -62,6 +62,8 @@ export interface NodeAdminServiceDeps {
 }
 
 export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceDeps) {
+  const changeJobs = jobChanges({ prisma, bus, clock });
+
   async function existingNode(actor: Actor, id: string) {
     const admin = requireAdmin(actor);
     const nodeId = parseInput(uuid, id, 'node id');
@@ -82,13 +84,6 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
     return tx.nodeCommand.create({ data: { nodeId, type, payload: { requested_by: admin.userId } } });
   }
 
-  /** Releases the node's work, recording the events of every job it touches. */
-  async function releaseWork(tx: Tx, nodeId: string, reason: string) {
-    const now = clock.now();
-    const { recutChunks, jobIds } = await releaseNodeWork(tx, nodeId, reason, now);
-    return { recutChunks, events: await recordJobEvents(tx, jobIds, now) };
-  }
-
   return {
     /** Changes the node's settings; work it is running carries on whatever they become. */
     async update<A extends NodeArgs = {}>(actor: Actor, id: string, input: UpdateNodeInput, args?: A) {
@@ -101,20 +96,18 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
     /** Reboots the machine: its work moves to other nodes now, in the same transaction as the command. */
     async restart(actor: Actor, id: string): Promise<NodeActionResult> {
       const { admin, node } = await existingNode(actor, id);
-      const { command, released } = await prisma.$transaction(async (tx) => {
-        const command = await queueControl(tx, node.id, CommandType.restart, admin);
-        const released = await releaseWork(tx, node.id, 'the node is being restarted by an administrator');
+      const { command, released } = await changeJobs(async (changes) => {
+        const command = await queueControl(changes.tx, node.id, CommandType.restart, admin);
+        const released = await releaseNodeWork(changes, node.id, 'the node is being restarted by an administrator');
         return { command, released };
       });
-      await publishJobEvents(bus, released.events);
       return { nodeId: node.id, commandId: command.id, recutChunks: released.recutChunks };
     },
 
     /** Takes every piece of work away from the node; its late reports are refused as stale. */
     async release(actor: Actor, id: string): Promise<NodeActionResult> {
       const { node } = await existingNode(actor, id);
-      const released = await prisma.$transaction((tx) => releaseWork(tx, node.id, 'released by an administrator'));
-      await publishJobEvents(bus, released.events);
+      const released = await changeJobs((changes) => releaseNodeWork(changes, node.id, 'released by an administrator'));
       return { nodeId: node.id, commandId: null, recutChunks: released.recutChunks };
     },
 

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { deriveAgentKey } from '../../adapters/auth/agent-signature.ts';
 import { FrameJobStatus, JobStep, NodeKind, NodeStatus, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
@@ -9,16 +8,12 @@ import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { publishNodeStatusChanged } from '../events.ts';
 import { requireAdmin, requireNode } from '../guards.ts';
 import { parseInput, uuid, uuidsAmong } from '../validation.ts';
-import { ADMINISTRATIVE_STATES, statusAfterContact } from './node-status.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS, moveNode, statusAfterContactSql } from './node-status.ts';
 
-export const DEFAULT_HEARTBEAT_INTERVAL_SECONDS = 5;
 /** While work waits for a free node, or a node was just given commands, it checks back sooner. */
 export const BUSY_HEARTBEAT_INTERVAL_SECONDS = 1;
 /** How long one replica trusts its last look at the queue when answering heartbeats. */
 const WORK_WAITING_CACHE_MS = 1000;
-
-/** Templates a node can render from its cache right now (a failed download does not count). */
-export const HELD_TEMPLATES = { state: { in: ['Downloaded', 'Verified'] } } satisfies Prisma.NodeTemplateCacheWhereInput;
 
 const aeVersion = z.string().trim().min(1).max(40);
 const templateMd5 = z.string().regex(/^[a-f0-9]{32}$/i, 'must be an md5 hex digest').transform((v) => v.toLowerCase());
@@ -117,7 +112,6 @@ async function writeHeartbeats(prisma: PrismaClient, batch: Heartbeat[], now: Da
       cache_used_gb: data.cacheUsedGb ?? null,
     })),
   );
-  const administrative = Prisma.join(ADMINISTRATIVE_STATES.map((state) => Prisma.sql`${state}::"NodeStatus"`));
   const rows = await prisma.$queryRaw<Array<{ node_id: string; previous_status: NodeStatus | null; status: NodeStatus | null; command: DeliveredCommand | null }>>`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
@@ -127,11 +121,7 @@ async function writeHeartbeats(prisma: PrismaClient, batch: Heartbeat[], now: Da
       SELECT n.id, n.status FROM render_nodes n WHERE n.id IN (SELECT id FROM input) ORDER BY n.id FOR UPDATE
     ), updated AS (
       UPDATE render_nodes n SET
-        -- statusAfterContact, for rows read under the lock
-        status = CASE
-          WHEN p.status IN (${administrative}) THEN p.status
-          ELSE COALESCE(i.reported, CASE WHEN p.status = 'Busy' THEN 'Busy' ELSE 'Online' END::"NodeStatus")
-        END,
+        status = ${statusAfterContactSql(Prisma.sql`p.status`, Prisma.sql`i.reported`)},
         last_heartbeat_at = ${now},
         last_cpu_pct = COALESCE(i.cpu_pct, n.last_cpu_pct),
         last_ram_available_mb = COALESCE(i.ram_available_mb, n.last_ram_available_mb),
@@ -191,10 +181,11 @@ export interface NodeServiceDeps {
   prisma: PrismaClient;
   bus: EventBus;
   clock: Clock;
-  nodeHmacSecret: string;
+  /** The key a node signs its requests with, derived by the signature scheme from the node's id. */
+  agentKeyOf: (nodeId: string) => string;
 }
 
-export function createNodeService({ prisma, bus, clock, nodeHmacSecret }: NodeServiceDeps) {
+export function createNodeService({ prisma, bus, clock, agentKeyOf }: NodeServiceDeps) {
   async function findNodeOrThrow<A extends NodeArgs = {}>(id: string, args?: A): Promise<Prisma.RenderNodeGetPayload<A>> {
     const nodeId = parseInput(uuid, id, 'node id');
     const node = await prisma.renderNode.findUnique({ ...args, where: { id: nodeId } });
@@ -226,10 +217,6 @@ export function createNodeService({ prisma, bus, clock, nodeHmacSecret }: NodeSe
     write: (batch) => retryOnConflict(() => writeHeartbeats(prisma, batch, clock.now())),
   });
 
-  async function changeStatusFromContact(nodeId: string, previous: NodeStatus, next: NodeStatus) {
-    if (previous !== next) await publishNodeStatusChanged(bus, { nodeId, status: next });
-  }
-
   return {
     /** Registers a node. The agent key is derived, never stored, and only this answer shows it. */
     async register(actor: Actor, input: RegisterNodeInput) {
@@ -240,7 +227,7 @@ export function createNodeService({ prisma, bus, clock, nodeHmacSecret }: NodeSe
           data: { ...data, availableAeVersions: [data.currentAeVersion] },
         });
         await publishNodeStatusChanged(bus, { nodeId: node.id, status: node.status });
-        return { node, agentKey: deriveAgentKey(nodeHmacSecret, node.id) };
+        return { node, agentKey: agentKeyOf(node.id) };
       } catch (error) {
         if (isUniqueViolation(error)) {
           throw new ConflictError(`A render node named "${data.name}" already exists`, { name: data.name });
@@ -279,40 +266,33 @@ export function createNodeService({ prisma, bus, clock, nodeHmacSecret }: NodeSe
       const data = parseInput(nodeOnlineSchema, input, 'online report');
       const node = await findNodeOrThrow(nodeId);
       const now = clock.now();
-      // A freshly started agent runs nothing, whatever it ran before it went away.
-      const status = statusAfterContact(node.status, NodeStatus.Online);
       const { cachedTemplateMd5s, ...facts } = data;
-      await prisma.$transaction([
-        prisma.renderNode.update({
-          where: { id: node.id },
-          data: {
-            ...facts,
-            availableAeVersions: facts.availableAeVersions
-              ? [...new Set([...(facts.currentAeVersion ? [facts.currentAeVersion] : []), ...facts.availableAeVersions])]
-              : undefined,
-            status,
-            lastHeartbeatAt: now,
-            aeRunning: false,
-            currentJobId: null,
-            currentFrame: null,
-          },
-        }),
-        ...(cachedTemplateMd5s
-          ? [
-              prisma.nodeTemplateCache.deleteMany({
-                where: { nodeId: node.id, aepFileMd5: { notIn: cachedTemplateMd5s } },
-              }),
-              ...cachedTemplateMd5s.map((md5) =>
-                prisma.nodeTemplateCache.upsert({
-                  where: { nodeId_aepFileMd5: { nodeId: node.id, aepFileMd5: md5 } },
-                  create: { nodeId: node.id, aepFileMd5: md5, state: 'Verified' },
-                  update: { state: 'Verified', errorMessage: null },
-                }),
-              ),
-            ]
-          : []),
-      ]);
-      await changeStatusFromContact(node.id, node.status, status);
+      const moved = await prisma.$transaction(async (tx) => {
+        // A freshly started agent runs nothing, whatever it ran before it went away.
+        const moved = await moveNode(tx, node.id, 'reportedOnline', {
+          ...facts,
+          availableAeVersions: facts.availableAeVersions
+            ? [...new Set([...(facts.currentAeVersion ? [facts.currentAeVersion] : []), ...facts.availableAeVersions])]
+            : undefined,
+          lastHeartbeatAt: now,
+          aeRunning: false,
+          currentJobId: null,
+          currentFrame: null,
+        });
+        if (cachedTemplateMd5s) {
+          await tx.nodeTemplateCache.deleteMany({ where: { nodeId: node.id, aepFileMd5: { notIn: cachedTemplateMd5s } } });
+          await tx.nodeTemplateCache.updateMany({
+            where: { nodeId: node.id, aepFileMd5: { in: cachedTemplateMd5s } },
+            data: { state: 'Verified', errorMessage: null },
+          });
+          await tx.nodeTemplateCache.createMany({
+            data: cachedTemplateMd5s.map((md5) => ({ nodeId: node.id, aepFileMd5: md5, state: 'Verified' as const })),
+            skipDuplicates: true,
+          });
+        }
+        return moved;
+      });
+      if (moved.from !== moved.to) await publishNodeStatusChanged(bus, { nodeId: node.id, status: moved.to });
       return { nextHeartbeatInSec: DEFAULT_HEARTBEAT_INTERVAL_SECONDS };
     },
 

@@ -1,27 +1,134 @@
-// What a node's status becomes when something other than an administrator moves it. Maintenance
-// and Updating are set by admins and rollouts and end only by their hand (or the rollout's
-// report): neither the agent's contact nor the end of a piece of work may end them, or a node
-// put aside while it rendered would be given new work the moment its chunk finished.
-import { NodeStatus } from '../../generated/prisma/client.ts';
+// A render node's status and liveness, in one place.
+//
+// NODE_TRANSITIONS says where each event takes a node from each status; an event a status does
+// not list leaves the node where it is. Maintenance and Updating are administrative: an admin or
+// a rollout sets them and only their own end moves a node out, so neither the agent's contact,
+// nor the end of its work, nor its loss ends them (a node put aside while it rendered would
+// otherwise be given new work the moment its chunk finished). moveNode applies the table to one
+// node; statusAfterSql renders the same table into SQL for the batched writes (heartbeats,
+// a scheduling pass), so the rule is written once.
+//
+// Liveness: a node is alive while it is Online or Busy and heartbeated within
+// HEARTBEAT_TIMEOUT_MS; a live node that stays silent longer is lost (the sweep). A node is
+// available for work when it is alive, active, open to new jobs, not failing in a row and not
+// about to go into maintenance; placement gives work to available nodes with a free slot, and a
+// job's chunk size follows how many nodes are available.
+import { NodeStatus, Prisma } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
+import { RESTART_AFTER_CONSECUTIVE_FAILURES } from '../scheduling/failure-policy.ts';
+
+/** How often an idle agent heartbeats. */
+export const DEFAULT_HEARTBEAT_INTERVAL_SECONDS = 5;
+/** A node that missed this many heartbeats is lost: Offline, and its work moves. */
+export const MISSED_HEARTBEATS_FOR_OFFLINE = 3;
+export const HEARTBEAT_TIMEOUT_MS = MISSED_HEARTBEATS_FOR_OFFLINE * DEFAULT_HEARTBEAT_INTERVAL_SECONDS * 1000;
+/** A node whose maintenance starts within this time gets no new work. */
+export const MAINTENANCE_LEAD_MS = 10 * 60 * 1000;
 
 export const ADMINISTRATIVE_STATES: readonly NodeStatus[] = [NodeStatus.Maintenance, NodeStatus.Updating];
+/** The statuses of a node whose agent is running and reachable. */
+export const LIVE_STATES: readonly NodeStatus[] = [NodeStatus.Online, NodeStatus.Busy];
 
-const isAdministrative = (status: NodeStatus) => ADMINISTRATIVE_STATES.includes(status);
+export type NodeEvent =
+  /** The agent was heard from without saying what it does (a heartbeat without a status). */
+  | 'contact'
+  /** The agent says it is idle (a heartbeat, or its start: a started agent runs nothing). */
+  | 'reportedOnline'
+  /** The agent says it is rendering. */
+  | 'reportedBusy'
+  /** The scheduler gave it a piece of work. */
+  | 'workGiven'
+  /** Its piece of work ended: completed, failed or taken back. */
+  | 'workEnded'
+  /** It went silent past the heartbeat timeout, or is restarting after repeated crashes. */
+  | 'lost'
+  /** A rollout sent it an update to install. */
+  | 'updateStarted'
+  /** It reported its update, or the rollout withdrew the update before the node received it. */
+  | 'updateEnded';
 
-/** After the agent's heartbeat, which may say whether it is rendering. */
-export function statusAfterContact(current: NodeStatus, reported: NodeStatus | undefined): NodeStatus {
-  if (isAdministrative(current)) return current;
-  return reported ?? (current === NodeStatus.Busy ? NodeStatus.Busy : NodeStatus.Online);
+const { Registered, Online, Busy, Offline, Updating } = NodeStatus;
+
+export const NODE_TRANSITIONS: Readonly<Record<NodeEvent, Readonly<Partial<Record<NodeStatus, NodeStatus>>>>> = {
+  contact: { Registered: Online, Offline: Online },
+  reportedOnline: { Registered: Online, Busy: Online, Offline: Online },
+  reportedBusy: { Registered: Busy, Online: Busy, Offline: Busy },
+  workGiven: { Online: Busy },
+  workEnded: { Registered: Online, Busy: Online, Offline: Online },
+  lost: { Online: Offline, Busy: Offline },
+  updateStarted: { Online: Updating, Busy: Updating },
+  updateEnded: { Updating: Online },
+};
+
+/** Where `event` takes a node that is `current`. */
+export function statusAfter(current: NodeStatus, event: NodeEvent): NodeStatus {
+  return NODE_TRANSITIONS[event][current] ?? current;
 }
 
-/** After the node's work ended (completed, failed, taken back): free for more, unless put aside. */
-export function statusAfterWork(current: NodeStatus): NodeStatus {
-  return isAdministrative(current) ? current : NodeStatus.Online;
+/** The event a heartbeat is: what the agent said it does, if it said. */
+export function contactEvent(reported: NodeStatus | null | undefined): NodeEvent {
+  if (reported === Online) return 'reportedOnline';
+  if (reported === Busy) return 'reportedBusy';
+  return 'contact';
 }
 
-/** The node's status once its work ended, read under the transaction's view of the row. */
-export async function statusAfterWorkOf(tx: Tx, nodeId: string): Promise<NodeStatus> {
-  const { status } = await tx.renderNode.findUniqueOrThrow({ where: { id: nodeId }, select: { status: true } });
-  return statusAfterWork(status);
+/** statusAfter in SQL, for `current`, a "NodeStatus" expression of a row read under lock. */
+export function statusAfterSql(current: Prisma.Sql, event: NodeEvent): Prisma.Sql {
+  const moves = Object.entries(NODE_TRANSITIONS[event]).map(([from, to]) => Prisma.sql`WHEN ${from}::"NodeStatus" THEN ${to}::"NodeStatus"`);
+  if (moves.length === 0) return current;
+  return Prisma.sql`(CASE ${current} ${Prisma.join(moves, ' ')} ELSE ${current} END)`;
+}
+
+/** contactEvent and statusAfter in SQL: `reported` is the "NodeStatus" the agent sent, or NULL. */
+export function statusAfterContactSql(current: Prisma.Sql, reported: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`(CASE ${reported}
+    WHEN ${Online}::"NodeStatus" THEN ${statusAfterSql(current, contactEvent(Online))}
+    WHEN ${Busy}::"NodeStatus" THEN ${statusAfterSql(current, contactEvent(Busy))}
+    ELSE ${statusAfterSql(current, contactEvent(null))} END)`;
+}
+
+export interface NodeMove {
+  nodeId: string;
+  from: NodeStatus;
+  to: NodeStatus;
+}
+
+/**
+ * Moves one node by `event`, under its row lock, and writes `data` with it (the node's other
+ * columns that change with the event). Answers the status before and after, for publishing.
+ */
+export async function moveNode(tx: Tx, nodeId: string, event: NodeEvent, data: Prisma.RenderNodeUpdateInput = {}): Promise<NodeMove> {
+  const [row] = await tx.$queryRaw<Array<{ from: NodeStatus; to: NodeStatus }>>`
+    UPDATE render_nodes n SET status = ${statusAfterSql(Prisma.sql`p.status`, event)}
+    FROM (SELECT id, status FROM render_nodes WHERE id = ${nodeId}::uuid FOR UPDATE) p
+    WHERE n.id = p.id
+    RETURNING p.status::text AS "from", n.status::text AS "to"`;
+  if (!row) throw new Error(`Render node ${nodeId} does not exist`);
+  if (Object.keys(data).length > 0) await tx.renderNode.update({ where: { id: nodeId }, data });
+  return { nodeId, ...row };
+}
+
+/** Nodes whose agent counts as running at `now`. */
+export function aliveWhere(now: Date): Prisma.RenderNodeWhereInput {
+  return { status: { in: [...LIVE_STATES] }, lastHeartbeatAt: { gt: heartbeatDeadline(now) } };
+}
+
+/** Live nodes whose agent has been silent too long at `now`: the heartbeat sweep's to lose. */
+export function silentWhere(now: Date): Prisma.RenderNodeWhereInput {
+  return { status: { in: [...LIVE_STATES] }, lastHeartbeatAt: { lt: heartbeatDeadline(now) } };
+}
+
+/** Nodes that may be given new work at `now`, busy or not: placement's candidates and the fleet chunk sizes follow. */
+export function availableWhere(now: Date): Prisma.RenderNodeWhereInput {
+  return {
+    ...aliveWhere(now),
+    isActive: true,
+    acceptsNewJobs: true,
+    consecutiveFailures: { lt: RESTART_AFTER_CONSECUTIVE_FAILURES },
+    OR: [{ nextMaintenanceAt: null }, { nextMaintenanceAt: { gt: new Date(now.getTime() + MAINTENANCE_LEAD_MS) } }],
+  };
+}
+
+function heartbeatDeadline(now: Date): Date {
+  return new Date(now.getTime() - HEARTBEAT_TIMEOUT_MS);
 }

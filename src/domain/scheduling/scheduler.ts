@@ -8,7 +8,7 @@ import {
   FrameJobStatus,
   JobStep,
   NodeStatus,
-  type Prisma,
+  Prisma,
   type PrismaClient,
   type PriorityQueue,
   type RenderJob,
@@ -16,31 +16,22 @@ import {
 } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
-import { type JobEvent, publishJobEvents, publishNodeStatusChanged, publishSnapshotUpdated, type SnapshotChanged } from '../events.ts';
-import { recordJobEvents } from '../jobs/job-events.ts';
-import { moveJob } from '../jobs/state-machine.ts';
-import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS, HELD_TEMPLATES } from '../nodes/node-service.ts';
+import { publishNodeStatusChanged, publishSnapshotUpdated, type SnapshotChanged } from '../events.ts';
+import { failIfOutOfAttempts } from '../jobs/endings.ts';
+import { type JobChanges, jobChanges } from '../jobs/job-changes.ts';
+import { tryLock } from '../locks.ts';
+import { availableWhere, MISSED_HEARTBEATS_FOR_OFFLINE, moveNode, type NodeMove, silentWhere, statusAfterSql } from '../nodes/node-status.ts';
+import { HELD_TEMPLATES } from '../nodes/templates.ts';
 import { IN_FLIGHT, lockRender, moveRender, type SnapshotToRender, snapshotsAwaitingRender } from '../snapshots/snapshot-renders.ts';
-import { RESTART_AFTER_CONSECUTIVE_FAILURES } from './crash-policy.ts';
+import { OCCUPYING_COMMAND, OPEN_COMMAND } from '../work/leases.ts';
+import { releaseNodeWork } from '../work/recut.ts';
+import { chunkOutOfAttempts, MAX_SNAPSHOT_ATTEMPTS } from './failure-policy.ts';
 import { type NodeCandidate, type Placement, placeWork, type WorkItem } from './placement.ts';
-import { OCCUPYING_COMMAND, OPEN_COMMAND, releaseNodeWork } from './recut.ts';
 
-/** A node that missed this many heartbeats is Offline and its work moves. */
-export const MISSED_HEARTBEATS_FOR_OFFLINE = 3;
-export const HEARTBEAT_TIMEOUT_MS = MISSED_HEARTBEATS_FOR_OFFLINE * DEFAULT_HEARTBEAT_INTERVAL_SECONDS * 1000;
-/** A node whose maintenance starts within this time gets no new work. */
-export const MAINTENANCE_LEAD_MS = 10 * 60 * 1000;
 /** Most chunks considered in one pass; the rest wait for the next pass. */
 export const MAX_ITEMS_PER_PASS = 10_000;
-/** Times a frame range may be handed out before its job fails. */
-export const MAX_CHUNK_ATTEMPTS = 5;
-/** Times a still may be handed out before it fails: fewer than a chunk, as a person waits for it. */
-export const MAX_SNAPSHOT_ATTEMPTS = 3;
 /** Encode outputs every job gets. */
 export const OUTPUT_FORMATS = ['mp4'];
-
-const SCHEDULER_LOCK = 7_270_001;
-const SWEEPER_LOCK = 7_270_002;
 
 const QUEUE_RANK: Record<PriorityQueue, number> = { Priority: 0, Standard: 1, Background: 2 };
 /** A person waits for a snapshot, so it goes with the priority queue. */
@@ -52,11 +43,6 @@ export interface AssignmentResult {
   waiting: number;
   /** The node each new command went to, by work key (chunk id, job id for prepare/encode, snapshot id). */
   placements: Map<string, string>;
-}
-
-async function tryLock(tx: Tx, key: number): Promise<boolean> {
-  const [row] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${key}::bigint) AS locked`;
-  return row?.locked === true;
 }
 
 type JobFacts = Pick<
@@ -115,23 +101,15 @@ export interface SchedulerDeps {
   prisma: PrismaClient;
   bus: EventBus;
   clock: Clock;
-  /** Called for a job whose frames were handed out MAX_CHUNK_ATTEMPTS times without success. */
-  onAttemptsExhausted: (jobId: string, message: string) => Promise<void>;
 }
 
-export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: SchedulerDeps) {
+export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
+  const changeJobs = jobChanges({ prisma, bus, clock });
+
   /** Nodes that can take work now, and those of them still to acknowledge a render_snapshot. */
   async function freeNodes(tx: Tx, now: Date): Promise<{ candidates: NodeCandidate[]; stillPending: Set<string> }> {
     const nodes = await tx.renderNode.findMany({
-      where: {
-        status: { in: [NodeStatus.Online, NodeStatus.Busy] },
-        isActive: true,
-        acceptsNewJobs: true,
-        consecutiveFailures: { lt: RESTART_AFTER_CONSECUTIVE_FAILURES },
-        lastHeartbeatAt: { gt: new Date(now.getTime() - HEARTBEAT_TIMEOUT_MS) },
-        OR: [{ nextMaintenanceAt: null }, { nextMaintenanceAt: { gt: new Date(now.getTime() + MAINTENANCE_LEAD_MS) } }],
-        commands: { none: OCCUPYING_COMMAND },
-      },
+      where: { ...availableWhere(now), commands: { none: OCCUPYING_COMMAND } },
       select: {
         id: true,
         region: true,
@@ -257,23 +235,17 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
     await tx.$executeRaw`
       WITH input AS (SELECT * FROM jsonb_to_recordset(${busy}::jsonb) AS i(node_id uuid, job_id uuid)),
       locked AS (SELECT n.id FROM render_nodes n WHERE n.id IN (SELECT node_id FROM input) ORDER BY n.id FOR UPDATE)
-      UPDATE render_nodes n SET status = 'Busy', current_job_id = i.job_id, updated_at = ${now}
+      UPDATE render_nodes n SET status = ${statusAfterSql(Prisma.sql`n.status`, 'workGiven')}, current_job_id = i.job_id, updated_at = ${now}
       FROM input i, locked l
       WHERE n.id = i.node_id AND l.id = i.node_id`;
   }
 
   /** Writes one placement of a job: the command with its lease, the step it starts. */
-  async function commit(tx: Tx, work: PendingWork, nodeId: string, now: Date): Promise<RenderJob | null> {
+  async function commit({ tx, move }: JobChanges, work: PendingWork, nodeId: string): Promise<void> {
     const lease = randomUUID();
     const { job } = work;
-    let moved: RenderJob | null = null;
     if (work.kind === 'prepare') {
-      moved = await moveJob(
-        tx,
-        job.id,
-        { to: JobStep.Preparing, log: { level: 'info', message: 'Preparing the replica project', nodeId } },
-        now,
-      );
+      await move(job.id, { to: JobStep.Preparing, log: { level: 'info', message: 'Preparing the replica project', nodeId } });
     }
     await tx.nodeCommand.create({
       data: {
@@ -294,8 +266,7 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
               },
       },
     });
-    await tx.renderNode.update({ where: { id: nodeId }, data: { status: NodeStatus.Busy, currentJobId: job.id } });
-    return moved;
+    await moveNode(tx, nodeId, 'workGiven', { currentJobId: job.id });
   }
 
   /** Writes a snapshot's placement: the render_snapshot command with its lease. */
@@ -323,16 +294,16 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
         },
       },
     });
-    await tx.renderNode.update({ where: { id: nodeId }, data: { status: NodeStatus.Busy } });
+    await moveNode(tx, nodeId, 'workGiven');
   }
 
   return {
     /** One scheduling pass: places waiting work on free nodes. */
     async assignWork(): Promise<AssignmentResult> {
-      const now = clock.now();
-      const outcome = await prisma.$transaction(
-        async (tx) => {
-          if (!(await tryLock(tx, SCHEDULER_LOCK))) return null;
+      const outcome = await changeJobs(
+        async (changes) => {
+          const { tx, now } = changes;
+          if (!(await tryLock(tx, 'schedulingPass'))) return null;
           const [{ candidates: nodes, stillPending }, everything, awaiting] = await Promise.all([
             freeNodes(tx, now),
             pendingWork(tx),
@@ -344,14 +315,11 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
             now,
           );
           const snapshots = awaiting.filter((snapshot) => snapshot.attempts < MAX_SNAPSHOT_ATTEMPTS);
-          const exhausted = new Map(
-            everything
-              .filter((w) => (w.chunk?.attempt ?? 0) >= MAX_CHUNK_ATTEMPTS)
-              .map((w) => [w.job.id, `frames ${w.chunk?.startFrame}-${w.chunk?.endFrame} failed ${MAX_CHUNK_ATTEMPTS} times`]),
-          );
-          const work = everything.filter((w) => !exhausted.has(w.job.id));
+          const exhausted = everything.flatMap((w) => (w.chunk && chunkOutOfAttempts(w.chunk.attempt) ? [{ ...w.chunk, renderJobId: w.job.id }] : []));
+          const failing = new Set(exhausted.map((chunk) => chunk.renderJobId));
+          const work = everything.filter((w) => !failing.has(w.job.id));
           if (nodes.length === 0 || work.length + snapshots.length === 0) {
-            return { placements: [] as Placement[], events: [] as JobEvent[], snapshotChanges, waiting: work.length + snapshots.length, exhausted };
+            return { placements: [] as Placement[], snapshotChanges, waiting: work.length + snapshots.length, exhausted };
           }
           const blocked = await blockedNodes(tx, [...new Set(work.map((w) => w.job.id))]);
           const byKey = new Map<string, PendingWork | SnapshotWork>();
@@ -386,7 +354,6 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
             });
           }
           const placements = placeWork(items, nodes);
-          const moved: RenderJob[] = [];
           const chunks: Array<{ work: PendingWork & { chunk: PendingChunk }; nodeId: string }> = [];
           for (const placement of placements) {
             const w = byKey.get(placement.item.key) as PendingWork | SnapshotWork;
@@ -398,19 +365,16 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
               chunks.push({ work: { ...w, chunk: w.chunk }, nodeId: placement.nodeId });
               continue;
             }
-            const job = await commit(tx, w, placement.nodeId, now);
-            if (job) moved.push(job);
+            await commit(changes, w, placement.nodeId);
           }
           await commitChunks(tx, chunks, now);
-          const events = await recordJobEvents(tx, moved.map((job) => job.id), now);
-          return { placements, events, snapshotChanges, waiting: work.length + snapshots.length - placements.length, exhausted };
+          return { placements, snapshotChanges, waiting: work.length + snapshots.length - placements.length, exhausted };
         },
         { timeout: 60_000 },
       );
       if (!outcome) return { assigned: 0, waiting: 0, placements: new Map() };
-      await publishJobEvents(bus, outcome.events);
       await Promise.all(outcome.snapshotChanges.map((change) => publishSnapshotUpdated(bus, change)));
-      for (const [jobId, message] of outcome.exhausted) await onAttemptsExhausted(jobId, message);
+      for (const chunk of outcome.exhausted) await changeJobs((changes) => failIfOutOfAttempts(changes, chunk));
       const busy = new Set(outcome.placements.map((placement) => placement.nodeId));
       await Promise.all([...busy].map((nodeId) => publishNodeStatusChanged(bus, { nodeId, status: NodeStatus.Busy })));
       return {
@@ -422,30 +386,22 @@ export function createScheduler({ prisma, bus, clock, onAttemptsExhausted }: Sch
 
     /** Nodes silent for MISSED_HEARTBEATS_FOR_OFFLINE heartbeats go Offline; their work moves. */
     async sweepHeartbeats(): Promise<{ offline: string[] }> {
-      const now = clock.now();
-      const swept = await prisma.$transaction(
-        async (tx) => {
-          if (!(await tryLock(tx, SWEEPER_LOCK))) return { offline: [], events: [] };
-          const silent = await tx.renderNode.findMany({
-            where: {
-              status: { in: [NodeStatus.Online, NodeStatus.Busy] },
-              lastHeartbeatAt: { lt: new Date(now.getTime() - HEARTBEAT_TIMEOUT_MS) },
-            },
-            select: { id: true },
-          });
-          const touched: string[] = [];
+      const lost = await changeJobs(
+        async (changes) => {
+          const { tx, now } = changes;
+          if (!(await tryLock(tx, 'heartbeatSweep'))) return [];
+          const silent = await tx.renderNode.findMany({ where: silentWhere(now), select: { id: true } });
+          const moves: NodeMove[] = [];
           for (const node of silent) {
-            const released = await releaseNodeWork(tx, node.id, `node missed ${MISSED_HEARTBEATS_FOR_OFFLINE} heartbeats`, now);
-            await tx.renderNode.update({ where: { id: node.id }, data: { status: NodeStatus.Offline, aeRunning: false } });
-            touched.push(...released.jobIds);
+            await releaseNodeWork(changes, node.id, `node missed ${MISSED_HEARTBEATS_FOR_OFFLINE} heartbeats`);
+            moves.push(await moveNode(tx, node.id, 'lost', { aeRunning: false }));
           }
-          return { offline: silent.map((node) => node.id), events: await recordJobEvents(tx, touched, now) };
+          return moves.filter((move) => move.from !== move.to);
         },
         { timeout: 60_000 },
       );
-      await publishJobEvents(bus, swept.events);
-      await Promise.all(swept.offline.map((nodeId) => publishNodeStatusChanged(bus, { nodeId, status: NodeStatus.Offline })));
-      return { offline: swept.offline };
+      await Promise.all(lost.map((move) => publishNodeStatusChanged(bus, { nodeId: move.nodeId, status: move.to })));
+      return { offline: lost.map((move) => move.nodeId) };
     },
   };
 }

@@ -8,35 +8,32 @@
 //   after MAX_SNAPSHOT_ATTEMPTS), and a node that had taken it is told to close After Effects.
 //   A node that never took it is left alone: it may be rendering chunks meanwhile.
 import { CommandStatus, CommandType, type PrismaClient } from '../../generated/prisma/client.ts';
-import type { Clock } from '../../ports.ts';
+import type { Clock, EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
+import { jobChanges } from '../jobs/job-changes.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
-import { statusAfterWorkOf } from '../nodes/node-status.ts';
+import { tryLock } from '../locks.ts';
+import { moveNode } from '../nodes/node-status.ts';
 import { stalledRenderCommands } from '../snapshots/snapshot-renders.ts';
-import { ACTIVE_CHUNK, OPEN_COMMAND, recutChunk } from './recut.ts';
+import { ACTIVE_CHUNK, OPEN_COMMAND } from '../work/leases.ts';
+import { recutChunk } from '../work/recut.ts';
 
 /** Far longer than any one frame or still takes, so only a hang trips it. */
 export const STALL_TIMEOUT_MS = 3 * 60 * 1000;
-const STALL_LOCK = 7_270_003;
 
 /** The node's After Effects hangs on its work: it is closed, and the node is free for other work. */
 async function releaseHungNode(tx: Tx, nodeId: string, reason: string): Promise<void> {
   await tx.nodeCommand.create({ data: { nodeId, type: CommandType.close_ae, payload: { reason } } });
-  await tx.renderNode.update({
-    where: { id: nodeId },
-    data: { status: await statusAfterWorkOf(tx, nodeId), currentJobId: null, consecutiveFailures: { increment: 1 } },
-  });
+  await moveNode(tx, nodeId, 'workEnded', { currentJobId: null, consecutiveFailures: { increment: 1 } });
 }
 
 /** Takes back stalled chunks and snapshot renders; answers how many of both. */
-export async function sweepStalledChunks(prisma: PrismaClient, clock: Clock): Promise<{ stalled: number }> {
-  const now = clock.now();
-  const since = new Date(now.getTime() - STALL_TIMEOUT_MS);
-  const reason = `no progress for ${STALL_TIMEOUT_MS / 1000} s`;
-  const stalled = await prisma.$transaction(
-    async (tx) => {
-      const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${STALL_LOCK}::bigint) AS locked`;
-      if (!lock?.locked) return 0;
+export async function sweepStalledWork(prisma: PrismaClient, bus: EventBus, clock: Clock): Promise<{ stalled: number }> {
+  const stalled = await jobChanges({ prisma, bus, clock })(
+    async ({ tx, now, touch }) => {
+      if (!(await tryLock(tx, 'stallSweep'))) return 0;
+      const since = new Date(now.getTime() - STALL_TIMEOUT_MS);
+      const reason = `no progress for ${STALL_TIMEOUT_MS / 1000} s`;
       const chunks = await tx.frameJob.findMany({
         where: { status: { in: ACTIVE_CHUNK }, updatedAt: { lt: since } },
         select: { id: true, nodeId: true, renderJobId: true },
@@ -50,6 +47,7 @@ export async function sweepStalledChunks(prisma: PrismaClient, clock: Clock): Pr
         await writeJobLog(tx, chunk.renderJobId, { level: 'warn', message: `A chunk stalled (${reason}); rendering its missing frames again`, nodeId: chunk.nodeId });
         if (chunk.nodeId) await releaseHungNode(tx, chunk.nodeId, reason);
       }
+      touch(chunks.map((chunk) => chunk.renderJobId));
       let stills = 0;
       for (const command of await stalledRenderCommands(tx, since)) {
         // Unless the node acknowledged or finished it since it was read.

@@ -3,16 +3,14 @@
 // frame: every snapshot row with the same three shares one render and its objects. Kept apart
 // from the snapshot service so that the scheduler and the stall sweeper can read and move renders
 // without depending on the agent-facing code.
-import { CommandStatus, CommandType, type Prisma, SnapshotStatus } from '../../generated/prisma/client.ts';
+import { CommandStatus, CommandType, type NodeCommand, type Prisma, SnapshotStatus } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
 import type { SnapshotChanged } from '../events.ts';
-import { OPEN_COMMAND } from '../scheduling/recut.ts';
+import { lockSnapshotRender } from '../locks.ts';
+import { OPEN_COMMAND } from '../work/leases.ts';
 
 /** Statuses of a snapshot whose render is still to come; they all move together. */
 export const IN_FLIGHT: SnapshotStatus[] = [SnapshotStatus.Pending, SnapshotStatus.Rendering];
-
-// The two-integer advisory lock space, apart from the scheduler's single bigint keys.
-const SNAPSHOT_LOCK_SPACE = 7_270_010;
 
 /**
  * What makes two snapshot requests the same render. The saved project is part of it: projects
@@ -60,7 +58,7 @@ export function snapshotObjectKey(snapshotId: string, commandId: string, file: S
  * hashes collide only wait for each other.
  */
 export async function lockRender(tx: Tx, key: RenderKey): Promise<void> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SNAPSHOT_LOCK_SPACE}::int, hashtext(${keyText(key)}))`;
+  await lockSnapshotRender(tx, keyText(key));
 }
 
 function keyOfPayload(payload: Prisma.JsonValue): string | null {
@@ -82,6 +80,17 @@ export async function moveRender(
   const rows = await tx.snapshot.findMany({ where: { ...renderKeyOf(key), status: { in: from } }, select: { id: true } });
   await tx.snapshot.updateMany({ where: { id: { in: rows.map((row) => row.id) } }, data });
   return rows.map((row) => ({ snapshotId: row.id, status: data.status }));
+}
+
+/** A node acknowledged a render_snapshot command: the render is under way on it. */
+export async function renderAcknowledged(tx: Tx, command: Pick<NodeCommand, 'nodeId' | 'payload'>): Promise<SnapshotChanged[]> {
+  const payload = command.payload;
+  const snapshotId = payload && typeof payload === 'object' && !Array.isArray(payload) ? payload.snapshot_id : undefined;
+  if (typeof snapshotId !== 'string') return [];
+  const snapshot = await tx.snapshot.findUnique({ where: { id: snapshotId } });
+  if (!snapshot) return [];
+  await lockRender(tx, snapshot);
+  return moveRender(tx, snapshot, IN_FLIGHT, { status: SnapshotStatus.Rendering, nodeId: command.nodeId });
 }
 
 // A render's command is on the node its snapshots name (set when it is placed), which keeps

@@ -20,12 +20,11 @@ import {
 } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus, ObjectStore } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
-import { finishWork } from '../agents/agent-service.ts';
 import type { Tx } from '../db.ts';
-import { NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
 import { publishSnapshotUpdated, type SnapshotChanged, topicEvents, topics } from '../events.ts';
 import { requireNode, requireUser, type UserActor } from '../guards.ts';
-import { OPEN_COMMAND } from '../scheduling/recut.ts';
+import { finishWork, heldCommand } from '../work/leases.ts';
 import { parseInput, uuid, uuidsAmong } from '../validation.ts';
 import { IN_FLIGHT, lockRender, moveRender, type RenderKey, type SnapshotFile, snapshotObjectKey } from './snapshot-renders.ts';
 
@@ -77,11 +76,6 @@ function imageContentType(bytes: Buffer): string {
   return 'application/octet-stream';
 }
 
-function snapshotIdOf(payload: Prisma.JsonValue): string | null {
-  if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return null;
-  return typeof payload.snapshot_id === 'string' ? payload.snapshot_id : null;
-}
-
 export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds = SNAPSHOT_URL_TTL_SECONDS }: SnapshotServiceDeps) {
   /** Users see their own snapshots, admins all; others' snapshots do not exist for them. */
   function visibleTo(user: UserActor): Prisma.SnapshotWhereInput {
@@ -116,25 +110,6 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
     if (!snapshot) throw new NotFoundError('snapshot', snapshotId);
     await lockRender(tx, snapshot);
     return snapshot;
-  }
-
-  /** The open render_snapshot command this node holds for the snapshot, or STALE_LEASE. */
-  async function heldCommand(tx: Tx, nodeId: string, snapshotId: string, given: string): Promise<NodeCommand> {
-    const command = await tx.nodeCommand.findFirst({
-      where: {
-        nodeId,
-        type: CommandType.render_snapshot,
-        status: { in: OPEN_COMMAND },
-        leaseToken: given,
-        payload: { path: ['snapshot_id'], equals: snapshotId },
-      },
-    });
-    if (!command) {
-      throw new StaleLeaseError(`This node holds no open render_snapshot work for snapshot ${snapshotId} under this lease`, {
-        snapshot_id: snapshotId,
-      });
-    }
-    return command;
   }
 
   return {
@@ -227,19 +202,6 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
       });
     },
 
-    /** A node acknowledged a command; for a render_snapshot one, the render is under way. */
-    async commandAcknowledged(command: NodeCommand): Promise<void> {
-      const snapshotId = command.type === CommandType.render_snapshot ? snapshotIdOf(command.payload) : null;
-      if (!snapshotId) return;
-      const changes = await prisma.$transaction(async (tx) => {
-        const snapshot = await tx.snapshot.findUnique({ where: { id: snapshotId } });
-        if (!snapshot) return [];
-        await lockRender(tx, snapshot);
-        return moveRender(tx, snapshot, IN_FLIGHT, { status: SnapshotStatus.Rendering, nodeId: command.nodeId });
-      });
-      await announce(changes);
-    },
-
     /** The rendered image or its thumbnail, uploaded by the node that holds the render. */
     async upload(actor: Actor, id: string, file: SnapshotFile, givenLease: unknown, bytes: Buffer): Promise<void> {
       const node = requireNode(actor);
@@ -249,7 +211,7 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
       if (!(await prisma.snapshot.findUnique({ where: { id: snapshotId }, select: { id: true } }))) {
         throw new NotFoundError('snapshot', snapshotId);
       }
-      const command = await heldCommand(prisma, node.nodeId, snapshotId, held);
+      const command = await heldCommand(prisma, node.nodeId, { type: CommandType.render_snapshot, snapshotId }, held);
       await store.put(snapshotObjectKey(snapshotId, command.id, file), bytes, imageContentType(bytes));
     },
 
@@ -261,7 +223,7 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
       const now = clock.now();
       const changes = await prisma.$transaction(async (tx) => {
         const snapshot = await lockReported(tx, snapshotId);
-        const command = await heldCommand(tx, node.nodeId, snapshotId, report.lease);
+        const command = await heldCommand(tx, node.nodeId, { type: CommandType.render_snapshot, snapshotId }, report.lease);
         const uploaded = await Promise.all(SNAPSHOT_FILES.map((file) => store.exists(snapshotObjectKey(snapshotId, command.id, file))));
         const missing = SNAPSHOT_FILES.filter((_, index) => !uploaded[index]);
         if (missing.length > 0) {
@@ -296,7 +258,7 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
       const now = clock.now();
       const { changes, commandId } = await prisma.$transaction(async (tx) => {
         const snapshot = await lockReported(tx, snapshotId);
-        const command = await heldCommand(tx, node.nodeId, snapshotId, report.lease);
+        const command = await heldCommand(tx, node.nodeId, { type: CommandType.render_snapshot, snapshotId }, report.lease);
         const changed = await moveRender(tx, snapshot, IN_FLIGHT, {
           status: SnapshotStatus.Failed,
           nodeId: node.nodeId,

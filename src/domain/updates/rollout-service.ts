@@ -32,6 +32,8 @@ import { isUniqueViolation, type Tx } from '../db.ts';
 import { ConflictError, InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
 import { publishNodeStatusChanged } from '../events.ts';
 import { requireAdmin, requireNode } from '../guards.ts';
+import { lock } from '../locks.ts';
+import { moveNode } from '../nodes/node-status.ts';
 import { parseInput, uuid } from '../validation.ts';
 
 /** How long a wave must stay healthy after its last node applied the update before the next one goes. */
@@ -40,7 +42,6 @@ export const SOAK_SECONDS = 60;
 export const WAVE_SHARE = 0.25;
 export const DOWNLOAD_URL_TTL_SECONDS = 24 * 3600;
 export const MAX_ROLLOUT_NODES = 1000;
-const ROLLOUT_START_LOCK = 7_270_102;
 
 const OBJECT_KEY = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/;
 const isUrl = (location: string) => /^https?:\/\//i.test(location);
@@ -138,7 +139,8 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
   async function sendWave(tx: Tx, rolloutId: string, update: NodeUpdate, wave: number, url: string | null, now: Date) {
     const targets = await tx.rolloutTarget.findMany({
       where: { rolloutId, wave, status: RolloutTargetStatus.Waiting },
-      include: { node: { select: { status: true } } },
+      // In id order, as heartbeats lock nodes.
+      orderBy: { nodeId: 'asc' },
     });
     const updating: string[] = [];
     for (const target of targets) {
@@ -161,10 +163,8 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
       });
       // A node that is not running (Offline, Registered) or kept aside (Maintenance) keeps its
       // status, so the fleet view stays true; it gets the command when it next heartbeats.
-      if (target.node.status === NodeStatus.Online || target.node.status === NodeStatus.Busy) {
-        await tx.renderNode.update({ where: { id: target.nodeId }, data: { status: NodeStatus.Updating } });
-        updating.push(target.nodeId);
-      }
+      const moved = await moveNode(tx, target.nodeId, 'updateStarted');
+      if (moved.from !== moved.to) updating.push(target.nodeId);
     }
     return updating;
   }
@@ -182,19 +182,15 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
     });
     // Nodes that never received the command are not installing anything; the others are
     // Updating until they report.
-    const reverted = await tx.renderNode.findMany({
-      where: {
-        id: { in: unacknowledged.filter((command) => command.deliveryCount === 0).map((command) => command.nodeId) },
-        status: NodeStatus.Updating,
-      },
-      select: { id: true },
-    });
-    await tx.renderNode.updateMany({
-      where: { id: { in: reverted.map((node) => node.id) } },
-      data: { status: NodeStatus.Online },
-    });
+    const reverted: string[] = [];
+    // In id order, as heartbeats lock nodes, so the two never wait on each other in a cycle.
+    const undelivered = unacknowledged.filter((command) => command.deliveryCount === 0).map((command) => command.nodeId);
+    for (const nodeId of [...new Set(undelivered)].sort()) {
+      const moved = await moveNode(tx, nodeId, 'updateEnded');
+      if (moved.from !== moved.to) reverted.push(nodeId);
+    }
     await finishUpdateQueue(tx, rolloutId);
-    return reverted.map((node) => node.id);
+    return reverted;
   }
 
   async function sentCommandIds(tx: Tx, rolloutId: string): Promise<string[]> {
@@ -239,11 +235,8 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
 
   /** Ends an Updating node's update: it runs (the new or the old software) and may take work again. */
   async function endUpdating(tx: Tx, nodeId: string) {
-    const { count } = await tx.renderNode.updateMany({
-      where: { id: nodeId, status: NodeStatus.Updating },
-      data: { status: NodeStatus.Online },
-    });
-    return count > 0;
+    const moved = await moveNode(tx, nodeId, 'updateEnded');
+    return moved.from !== moved.to;
   }
 
   return {
@@ -298,7 +291,7 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
       const now = clock.now();
       const { rolloutId, updating } = await prisma.$transaction(async (tx) => {
         // Starting rollouts one at a time keeps both checks below true until this one is written.
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ROLLOUT_START_LOCK}::bigint)`;
+        await lock(tx, 'rolloutStart');
         const running = await tx.rollout.findFirst({ where: { updateId, status: RolloutStatus.InProgress }, select: { id: true } });
         if (running) {
           throw new ConflictError(`Update ${update.updateNumber} is already rolling out`, { rollout_id: running.id });

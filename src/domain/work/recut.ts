@@ -1,38 +1,14 @@
 // Moving work off a node: a chunk that will not finish where it is (node lost, released by an
 // admin, crashed, failed) is closed and its frames that were never rendered are cut into new
 // Pending chunks, so only those frames are rendered again. The old chunk's lease is cleared, so
-// a late report from the old node is refused as stale.
-import {
-  CommandStatus,
-  CommandType,
-  FrameJobStatus,
-  JobStep,
-  type Prisma,
-} from '../../generated/prisma/client.ts';
+// a late report from the old node is refused as stale. A job that ended has all its work
+// withdrawn the same way.
+import { CommandStatus, CommandType, FrameJobStatus, JobStep } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
 import { runsOf } from '../jobs/chunking.ts';
+import type { JobChanges } from '../jobs/job-changes.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
-import { moveJob } from '../jobs/state-machine.ts';
-
-/** Commands that occupy a node's one work slot until they are completed, failed or superseded. */
-export const WORK_COMMANDS: CommandType[] = [
-  CommandType.prepare_replica,
-  CommandType.render_chunk,
-  CommandType.encode,
-  CommandType.render_snapshot,
-];
-export const OPEN_COMMAND: CommandStatus[] = [CommandStatus.Pending, CommandStatus.Acknowledged];
-/**
- * The open work that keeps a node from more work: all of it but a render_snapshot the node has
- * not acknowledged. A node slow to take its still, or whose agent renders no stills, goes on
- * getting chunks; the still goes to another node once its command stalls (stall-sweeper.ts).
- */
-export const OCCUPYING_COMMAND = {
-  type: { in: WORK_COMMANDS },
-  status: { in: OPEN_COMMAND },
-  NOT: { type: CommandType.render_snapshot, status: CommandStatus.Pending },
-} satisfies Prisma.NodeCommandWhereInput;
-export const ACTIVE_CHUNK: FrameJobStatus[] = [FrameJobStatus.Assigned, FrameJobStatus.Rendering];
+import { ACTIVE_CHUNK, OPEN_COMMAND, WORK_COMMANDS } from './leases.ts';
 
 export interface RecutResult {
   /** New Pending chunks holding the frames that still need rendering. */
@@ -93,15 +69,12 @@ export async function recutChunk(
 /**
  * Takes every piece of work away from a node: its chunks are re-cut, a replica it was preparing
  * goes back to the queue, an encode it was running is offered again. Used when a node is lost,
- * released by an admin, restarted or told to stop by the crash policy. Answers the jobs it
- * touched, whose progress changed.
+ * released by an admin, restarted or told to stop by the crash policy. Every job it touched says
+ * so in its log and gets an event, whoever released the work: the log is where an operator looks
+ * first when a job took longer than it should.
  */
-export async function releaseNodeWork(
-  tx: Tx,
-  nodeId: string,
-  reason: string,
-  now: Date,
-): Promise<{ recutChunks: number; jobIds: string[] }> {
+export async function releaseNodeWork(changes: JobChanges, nodeId: string, reason: string): Promise<{ recutChunks: number }> {
+  const { tx } = changes;
   const chunks = await tx.frameJob.findMany({ where: { nodeId, status: { in: ACTIVE_CHUNK } }, select: { id: true, renderJobId: true } });
   for (const chunk of chunks) await recutChunk(tx, chunk.id, FrameJobStatus.Failed, reason);
 
@@ -117,22 +90,47 @@ export async function releaseNodeWork(
     if (command.type !== CommandType.prepare_replica || !command.renderJobId) continue;
     const job = await tx.renderJob.findUnique({ where: { id: command.renderJobId }, select: { step: true } });
     if (job?.step === JobStep.Preparing) {
-      await moveJob(
-        tx,
-        command.renderJobId,
-        { to: JobStep.Queued, log: { level: 'warn', message: `Replica preparation moved off its node: ${reason}`, nodeId } },
-        now,
-      );
+      await changes.move(command.renderJobId, {
+        to: JobStep.Queued,
+        log: { level: 'warn', message: `Replica preparation moved off its node: ${reason}`, nodeId },
+      });
     }
   }
   await tx.renderNode.update({ where: { id: nodeId }, data: { currentJobId: null, currentFrame: null } });
   const jobIds = [...new Set([...chunks.map((chunk) => chunk.renderJobId), ...open.map((command) => command.renderJobId)])].filter(
     (id): id is string => id !== null,
   );
-  // Whoever released the work (an admin, the heartbeat sweep, the crash policy), the job's log
-  // says so: it is where an operator looks first when a job took longer than it should.
   for (const jobId of jobIds) {
     await writeJobLog(tx, jobId, { level: 'warn', message: `Work moved off node ${nodeId}: ${reason}`, nodeId });
   }
-  return { recutChunks: chunks.length, jobIds };
+  changes.touch(jobIds);
+  return { recutChunks: chunks.length };
+}
+
+/**
+ * Stops all work on a job that ended: its open chunks are cancelled, commands no node took are
+ * withdrawn, and each node working on it is told to stop.
+ */
+export async function withdrawJobWork(tx: Tx, jobId: string, reason: string): Promise<void> {
+  const working = await tx.frameJob.findMany({
+    where: { renderJobId: jobId, status: { in: ACTIVE_CHUNK }, nodeId: { not: null } },
+    select: { nodeId: true },
+    distinct: ['nodeId'],
+  });
+  await tx.frameJob.updateMany({
+    where: { renderJobId: jobId, status: { in: [FrameJobStatus.Pending, ...ACTIVE_CHUNK] } },
+    data: { status: FrameJobStatus.Cancelled, leaseToken: null },
+  });
+  await tx.nodeCommand.updateMany({
+    where: { renderJobId: jobId, status: CommandStatus.Pending },
+    data: { status: CommandStatus.Superseded },
+  });
+  await tx.nodeCommand.createMany({
+    data: working.map(({ nodeId }) => ({
+      nodeId: nodeId as string,
+      type: CommandType.cancel_job,
+      renderJobId: jobId,
+      payload: { job_id: jobId, reason },
+    })),
+  });
 }

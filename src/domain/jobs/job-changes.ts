@@ -1,0 +1,93 @@
+// Every change to render jobs is one unit of work: a transaction that moves jobs along their
+// steps and changes their frames, chunks and logs; the numbered events of every job it touched,
+// recorded in that transaction (job-events.ts); then, once committed, those events published and
+// the notification service told of the jobs that finished and asked to be told. Nothing else
+// moves a job, so no path that ends a job can forget to publish it or to tell its owner.
+import { JobStep, type PrismaClient, type RenderJob } from '../../generated/prisma/client.ts';
+import type { Clock, EventBus } from '../../ports.ts';
+import type { Tx } from '../db.ts';
+import { NotFoundError } from '../errors.ts';
+import { publishJobEvents, type RenderFinishedNotification, topics } from '../events.ts';
+import { recordJobEvents } from './job-events.ts';
+import { writeJobLog } from './job-log.ts';
+import { invalidMove, type Move, movedAt, stepsBefore } from './state-machine.ts';
+
+/** What a unit of work hands its caller: the transaction and the only way to move a job. */
+export interface JobChanges {
+  readonly tx: Tx;
+  /** The moment of the whole change: moves, log lines and events share it. */
+  readonly now: Date;
+  /**
+   * Moves the job if its current step allows it, writes the log line and returns the updated
+   * row. Throws InvalidStateError (409) otherwise, naming the step the job is in.
+   */
+  move(jobId: string, move: Move): Promise<RenderJob>;
+  /** Jobs this change altered without moving them (frames, chunks, preview), whose progress moved. */
+  touch(jobIds: Iterable<string>, options?: { preview?: boolean }): void;
+}
+
+export interface JobChangeDeps {
+  prisma: PrismaClient;
+  /** Where the committed events go; publishing is all a unit of work does with the bus. */
+  bus: Pick<EventBus, 'publish'>;
+  clock: Clock;
+}
+
+export interface ChangeOptions {
+  /** Transaction timeouts, for changes that write many rows or answer many callers. */
+  timeout?: number;
+  maxWait?: number;
+}
+
+export type ChangeJobs = <T>(work: (changes: JobChanges) => Promise<T>, options?: ChangeOptions) => Promise<T>;
+
+/** The notification a job that reached `step` sends, when its owner asked to be told. */
+export function finishedNotification(job: RenderJob): RenderFinishedNotification | null {
+  if (!job.tellMeWhenDone || (job.step !== JobStep.Completed && job.step !== JobStep.Failed)) return null;
+  return { type: 'render.finished', user_id: job.userId, job_id: job.id, outcome: job.step, message: job.failedMessage };
+}
+
+export function jobChanges({ prisma, bus, clock }: JobChangeDeps): ChangeJobs {
+  return async (work, options) => {
+    const { result, events, notifications } = await prisma.$transaction(async (tx) => {
+      const now = clock.now();
+      const touched = new Set<string>();
+      const previewed = new Set<string>();
+      // A step is reached once (the state machine has no way back), so each is told once.
+      const notifications: RenderFinishedNotification[] = [];
+      const changes: JobChanges = {
+        tx,
+        now,
+        async move(jobId, move) {
+          const { count } = await tx.renderJob.updateMany({
+            where: { id: jobId, step: { in: stepsBefore(move.to) } },
+            data: { ...movedAt(move.to, now), ...move.data, step: move.to },
+          });
+          if (count === 0) {
+            const current = await tx.renderJob.findUnique({ where: { id: jobId }, select: { step: true } });
+            if (!current) throw new NotFoundError('render job', jobId);
+            throw invalidMove(jobId, current.step, move.to);
+          }
+          await writeJobLog(tx, jobId, move.log);
+          touched.add(jobId);
+          const moved = await tx.renderJob.findUniqueOrThrow({ where: { id: jobId } });
+          const notification = finishedNotification(moved);
+          if (notification) notifications.push(notification);
+          return moved;
+        },
+        touch(jobIds, { preview = false } = {}) {
+          for (const jobId of jobIds) {
+            touched.add(jobId);
+            if (preview) previewed.add(jobId);
+          }
+        },
+      };
+      const result = await work(changes);
+      const events = await recordJobEvents(tx, touched, now, { withPreview: previewed });
+      return { result, events, notifications };
+    }, options);
+    await publishJobEvents(bus, events);
+    await Promise.all(notifications.map((notification) => bus.publish(topics.notifications, notification)));
+    return result;
+  };
+}
