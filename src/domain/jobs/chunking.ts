@@ -8,6 +8,8 @@
 //
 // Frames are numbered from 0; a chunk's range is inclusive at both ends.
 
+/** The longest render, in seconds: a job has at most 216,000 frames (an hour at 60 fps). */
+export const MAX_DURATION_SEC = 3600;
 export const CHUNKS_PER_NODE = 2;
 export const MIN_CHUNK_FRAMES = 10;
 export const MAX_CHUNK_FRAMES = 300;

@@ -11,7 +11,7 @@ import { type JobChanged, type JobEvent, topicEvents, topics } from '../events.t
 import { requireAdmin, requireUser } from '../guards.ts';
 import { availableWhere } from '../nodes/node-status.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
-import { chunkSizeFor, cutRange } from './chunking.ts';
+import { chunkSizeFor, cutRange, MAX_DURATION_SEC } from './chunking.ts';
 import { endJob } from './endings.ts';
 import { jobChanges } from './job-changes.ts';
 import { writeJobLog } from './job-log.ts';
@@ -19,7 +19,6 @@ import { currentJobEvent, followProgress, recordedJobEvents, type SequencedProgr
 import type { Move } from './state-machine.ts';
 
 export const FRAME_RATES = [24, 25, 30, 60] as const;
-export const MAX_DURATION_SEC = 3600;
 const SUBMIT_TIMEOUT_MS = 60_000;
 
 export const submitJobSchema = z

@@ -6,7 +6,7 @@ import type { PrismaClient } from '../../generated/prisma/client.ts';
 import type { Actor } from '../actor.ts';
 import { requireAdmin } from '../guards.ts';
 import { parseInput, uuid } from '../validation.ts';
-import { MAX_DURATION_SEC } from '../jobs/job-service.ts';
+import { MAX_DURATION_SEC } from '../jobs/chunking.ts';
 
 export const syncSavedProjectSchema = z.strictObject({
   ownerUserId: uuid.nullable().optional(),

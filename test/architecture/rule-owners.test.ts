@@ -1,0 +1,95 @@
+// Each rule has one home, and these checks keep it there: a new path that writes a job's step or
+// a node's status on its own, takes an advisory lock by number, or imports across the layers
+// fails here, before it can skip what the owner does (publishing a job's events, telling its
+// owner it finished, respecting a node's administrative state).
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.ts'))
+    .map((entry) => relative(ROOT, join(entry.parentPath, entry.name)))
+    .filter((file) => !file.startsWith('src/generated/'));
+}
+
+const files = [...sources('src'), ...sources('rest-compat')];
+const text = new Map(files.map((file) => [file, readFileSync(join(ROOT, file), 'utf8')]));
+
+/** The argument list of every call of `callee(` in the source, parentheses balanced. */
+function callArguments(source: string, callee: RegExp): string[] {
+  const found: string[] = [];
+  for (const match of source.matchAll(new RegExp(callee.source, 'g'))) {
+    let depth = 0;
+    const start = (match.index ?? 0) + match[0].length;
+    for (let at = start - 1; at < source.length; at++) {
+      if (source[at] === '(') depth++;
+      if (source[at] === ')' && --depth === 0) {
+        found.push(source.slice(start, at));
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * Files that write `column` of `model` (Prisma delegate) or `table` (SQL), except SQL that sets
+ * it to what the owner's `sqlRule` renders.
+ */
+function writersOf(model: string, table: string, column: string, sqlRule = '(?!)'): string[] {
+  const delegateWrite = new RegExp(`\\.${model}\\.(update|updateMany|upsert|create|createMany)\\(`);
+  const dataKey = new RegExp(`\\b${column}\\s*:`);
+  const sqlWrite = new RegExp(`UPDATE\\s+${table}\\b[^;\`]*?\\bSET\\b[^;\`]*?\\b${column}\\s*=(?!\\s*\\$\\{${sqlRule}\\()`, 'i');
+  return files.filter((file) => {
+    const source = text.get(file) as string;
+    return callArguments(source, delegateWrite).some((args) => dataKey.test(args)) || sqlWrite.test(source);
+  });
+}
+
+function importsOf(file: string): string[] {
+  const source = text.get(file) as string;
+  return [...source.matchAll(/^import\s+(?!type\s)[^;]*?from\s+'([^']+)'/gm)].map((match) =>
+    relative(ROOT, resolve(ROOT, file, '..', match[1] as string)),
+  );
+}
+
+describe('one owner per rule', () => {
+  it("moves a job only through the unit of work, which publishes the change and tells the owner it finished", () => {
+    expect(writersOf('renderJob', 'render_jobs', 'step')).toEqual(['src/domain/jobs/job-changes.ts']);
+  });
+
+  it('moves a node only by the status table (moveNode or its SQL rendering), which keeps Maintenance and Updating', () => {
+    expect(writersOf('renderNode', 'render_nodes', 'status', 'statusAfter\\w*Sql')).toEqual([]);
+  });
+
+  it('takes advisory locks by name from the registry', () => {
+    const lockers = files.filter((file) => /pg_(try_)?advisory_(xact_)?lock/.test(text.get(file) as string)).sort();
+    expect(lockers).toEqual(['src/adapters/db/migrator.ts', 'src/domain/locks.ts']);
+  });
+});
+
+describe('layers', () => {
+  const domain = files.filter((file) => file.startsWith('src/domain/'));
+
+  it('keeps the domain free of adapters and transports', () => {
+    const outward = domain.flatMap((file) =>
+      importsOf(file)
+        .filter((target) => !target.startsWith('src/domain/') && !['src/ports.ts'].includes(target) && target.startsWith('src/') && !target.startsWith('src/generated/'))
+        .map((target) => `${file} -> ${target}`),
+    );
+    expect(outward).toEqual([]);
+  });
+
+  it('has no service import another service', () => {
+    const services = domain.filter((file) => file.endsWith('-service.ts'));
+    const crossing = services.flatMap((file) =>
+      importsOf(file)
+        .filter((target) => target !== file && services.includes(target))
+        .map((target) => `${file} -> ${target}`),
+    );
+    expect(crossing).toEqual([]);
+  });
+});
