@@ -93,3 +93,43 @@ describe('layers', () => {
     expect(crossing).toEqual([]);
   });
 });
+
+describe("the README's table of where rules live", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Where rules live'));
+  const table = section.slice(0, section.indexOf('\n\n', section.indexOf('| Rule')));
+  const rows = [...table.matchAll(/^\| (.+?) \| (.+?) \|$/gm)].slice(2).map((match) => ({ rule: match[1] as string, file: match[2] as string }));
+
+  it('points each rule at one file that exists', () => {
+    expect(rows.length).toBeGreaterThan(0);
+    for (const { rule, file } of rows) {
+      expect(file, rule).toMatch(/^`[^`\s]+`$/);
+      expect(text.has(file.slice(1, -1)), `${rule}: ${file}`).toBe(true);
+    }
+  });
+
+  it('answers what operators ask first', () => {
+    const rules = rows.map((row) => row.rule).join('\n');
+    for (const rule of ["A job's price", 'goes Offline', "a dead node's chunk", 'cancel or retry', 'The retry and crash limits', 'The lease check', 'The event order guarantee']) {
+      expect(rules).toContain(rule);
+    }
+  });
+
+  it('is right that the rule is written in that file alone', () => {
+    const owners: Array<[RegExp, string]> = [
+      [/\bfunction quoteRender\b|\bBASE_RATE_PER_SECOND\s*=/, 'src/domain/billing/pricing.ts'],
+      [/\bfunction checkPriceTypeAllowed\b|price_type (Plan|Reseller)/, 'src/domain/billing/pricing.ts'],
+      [/\bfunction usableWhere\b|usedCount:\s*\{\s*(lt|increment)/, 'src/domain/billing/discount-codes.ts'],
+      [/\bHEARTBEAT_TIMEOUT_MS\s*=|\bMISSED_HEARTBEATS_FOR_OFFLINE\s*=/, 'src/domain/nodes/node-status.ts'],
+      [/\bMAX_CHUNK_ATTEMPTS\s*=|\bMAX_SNAPSHOT_ATTEMPTS\s*=|\bBLOCK_AFTER_JOB_FAILURES\s*=|\bRESTART_AFTER_\w+\s*=/, 'src/domain/scheduling/failure-policy.ts'],
+      [/new StaleLeaseError\(`(Frame job|This node holds no open)/, 'src/domain/work/leases.ts'],
+      [/event_seq = j\.event_seq \+ 1/, 'src/domain/jobs/job-events.ts'],
+      [/\bfunction refundOnCancel\b/, 'src/domain/billing/pricing.ts'],
+      [/\bfunction recutChunk\b|\bfunction releaseNodeWork\b/, 'src/domain/work/recut.ts'],
+      [/\bCHUNKS_PER_NODE\s*=/, 'src/domain/jobs/chunking.ts'],
+    ];
+    for (const [rule, owner] of owners) {
+      expect(files.filter((file) => rule.test(text.get(file) as string)), String(rule)).toEqual([owner]);
+    }
+  });
+});
