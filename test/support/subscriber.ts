@@ -22,6 +22,10 @@ export interface Subscriber<R> {
   readonly ended: boolean;
   /** Waits until a result satisfies `done`; fails, with what came, on an error or after timeoutMs. */
   until(done: (result: R) => boolean, timeoutMs?: number): Promise<void>;
+  /** Waits until `count` results came and answers the first `count`; fails, with what came, on an error or after timeoutMs. */
+  results(count: number, timeoutMs?: number): Promise<R[]>;
+  /** Waits until an error came (with a result or as the subscription's error); answers the errors so far. */
+  failure(timeoutMs?: number): Promise<any[]>;
   /** Waits until the server ends the subscription (complete or error). */
   end(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -91,6 +95,15 @@ export function subscribe<R, V>(
     async until(done, timeoutMs = 30_000) {
       await waitFor(() => received.some(done) || errors.length > 0 || ended, 'no matching result', timeoutMs);
       if (!received.some(done)) throw new Error(`the subscription ended or failed first: ${JSON.stringify({ received, errors })}`);
+    },
+    async results(count, timeoutMs = 30_000) {
+      await waitFor(() => received.length >= count || errors.length > 0 || ended, `not ${count} results`, timeoutMs);
+      if (received.length < count) throw new Error(`the subscription ended or failed first: ${JSON.stringify({ received, errors })}`);
+      return received.slice(0, count);
+    },
+    async failure(timeoutMs = 30_000) {
+      await waitFor(() => errors.length > 0, 'no error', timeoutMs);
+      return errors;
     },
     end: (timeoutMs = 30_000) => waitFor(() => ended, 'the subscription did not end', timeoutMs),
     close: () => client.dispose() as Promise<void>,
