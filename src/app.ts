@@ -11,6 +11,8 @@ import { openDatabase } from './adapters/db/database.ts';
 import { applyMigrations, MIGRATIONS_DIR } from './adapters/db/migrator.ts';
 import { createMemoryNonceStore } from './adapters/nonce/memory-nonce-store.ts';
 import { createRedisNonceStore } from './adapters/nonce/redis-nonce-store.ts';
+import { createMemoryRateLimitCounter } from './adapters/rate-limit/memory-rate-limit-counter.ts';
+import { createRedisRateLimitCounter } from './adapters/rate-limit/redis-rate-limit-counter.ts';
 import { createFolderObjectStore, type FolderObjectStore } from './adapters/storage/folder-store.ts';
 import { createS3ObjectStore } from './adapters/storage/s3-store.ts';
 import { type Config, redisClientName } from './config.ts';
@@ -95,6 +97,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         })
       : createMemoryNonceStore({ clock });
     closers.push(() => nonces.close());
+    const rateLimitCounter = config.redisUrl
+      ? await createRedisRateLimitCounter(config.redisUrl, {
+          keyPrefix: config.limits.rateLimit.keyPrefix,
+          clientName: `${redisClientName(config)}:rate-limit`,
+          onError: (error) => logger.debug({ err: error }, 'Rate limit counter: Redis connection error'),
+        })
+      : createMemoryRateLimitCounter();
+    // Closed after the HTTP server: requests it drains as it closes are still counted.
+    closers.push(() => rateLimitCounter.close());
     let folderStore: FolderObjectStore | undefined;
     const store = config.s3
       ? await createS3ObjectStore(config.s3)
@@ -135,7 +146,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       exports: createExportService({ prisma, store, clock }),
       snapshots: createSnapshotService({ prisma, bus, clock, store }),
     };
-    const http = await createHttpServer(services, { logger, folderStore });
+    const http = await createHttpServer(services, { logger, folderStore, rateLimitCounter });
     countUnpublished = () => http.metrics.eventsNotPublished.inc();
     const loops: Loop[] = [
       ...schedulingLoops(scheduler, () => sweepStalledWork(prisma, bus, clock), logger, http.metrics.schedulerPassSeconds),

@@ -56,3 +56,17 @@ export interface NonceStore {
   claim(value: string, ttlSeconds: number): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** Requests counted in fixed windows, for rate limits; shared by every replica where it can be. */
+export interface RateLimitCounter {
+  /** Counts one request against `key`; a window starts with its first request and lasts windowMs. */
+  hit(key: string, windowMs: number): Promise<WindowCount>;
+  close(): Promise<void>;
+}
+
+export interface WindowCount {
+  /** Requests in the current window, this one included. */
+  count: number;
+  /** Until the window ends. */
+  resetInMs: number;
+}

@@ -18,8 +18,8 @@ import { connectionArgumentErrors, connectionArgumentsPlugin } from '../graphql/
 import { asGraphQLError, formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalError, withCode } from '../graphql/errors.ts';
 import { limitsPlugin, MAX_DOCUMENT_TOKENS, operationRefusals } from '../graphql/limits.ts';
 import { schema } from '../graphql/schema.ts';
+import type { RateLimitCounter } from '../ports.ts';
 import type { Services } from '../services.ts';
-import { redisClientName } from '../config.ts';
 import { registerDocsRoutes } from './docs.ts';
 import { errorReply, INTERNAL_ERROR, methodNotAllowed, toErrorReply } from './errors.ts';
 import { registerHealthRoutes } from './health.ts';
@@ -27,7 +27,7 @@ import { createLegacyProgressSockets } from './legacy-progress-ws.ts';
 import { type Metrics, registerMetrics } from './metrics.ts';
 import { discardRestOfBody } from './oversized-body.ts';
 import { registerPlaygroundRoutes } from './playground.ts';
-import { createMemoryRateLimitCounter, createRateLimiter, createRedisRateLimitCounter } from './rate-limit.ts';
+import { createRateLimiter } from './rate-limit.ts';
 import { trackRouteMethods } from './route-methods.ts';
 
 declare module 'fastify' {
@@ -143,6 +143,7 @@ function isGraphQLPath(url: string): boolean {
 interface HttpServerOptions {
   logger: Logger;
   folderStore?: FolderObjectStore;
+  rateLimitCounter: RateLimitCounter;
 }
 
 type Closer = () => Promise<void>;
@@ -152,7 +153,7 @@ async function closeEach(closers: readonly Closer[], onError: (error: unknown) =
 }
 
 export async function createHttpServer(services: Services, options: HttpServerOptions): Promise<HttpServer> {
-  // What start-up has opened (a Redis connection, the Fastify app), in the order it opened it: a
+  // What start-up has opened (the Fastify app, its sockets), in the order it opened it: a
   // later step failing closes it again, or the process could not exit.
   const closers: Closer[] = [];
   try {
@@ -245,19 +246,10 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
   const metrics = registerMetrics(app, services);
   const refused = (reason: string, door: Door) => metrics.refusals.inc({ reason: reason.toLowerCase(), door });
 
-  const counter = services.config.redisUrl
-    ? await createRedisRateLimitCounter(services.config.redisUrl, {
-        keyPrefix: limits.rateLimit.keyPrefix,
-        clientName: `${redisClientName(services.config)}:rate-limit`,
-        onError: (error) => options.logger.debug({ err: error }, 'Rate limit counter: Redis connection error'),
-      })
-    : createMemoryRateLimitCounter();
-  const rateLimiter = createRateLimiter(counter, limits.rateLimit, (error, firstOfRun) => {
+  const rateLimiter = createRateLimiter(options.rateLimitCounter, limits.rateLimit, (error, firstOfRun) => {
     metrics.rateLimitCounterErrors.inc();
     if (firstOfRun) options.logger.warn({ err: error }, 'Rate limits cannot be counted; requests are served without them until the counter answers');
   });
-  // Closed last: requests the app drains as it closes are still counted.
-  closers.unshift(() => rateLimiter.close());
   /** Counts the request against the actor's budget; the refusal to answer with when it is spent. */
   const admit = async (actor: Actor, door: Door): Promise<RateLimitedError | undefined> => {
     const refusal = await rateLimiter.admit(actor);
