@@ -3,8 +3,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../src/domain/actor.ts';
 import { ValidationError } from '../src/domain/errors.ts';
-import { toErrorReply } from '../src/http/errors.ts';
 import type { Services } from '../src/services.ts';
+import { toErrorReply } from '../src/transport/errors.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body exactly as received, kept by the HTTP server's body parsers: agent signatures cover these bytes. */
+    rawBody?: Buffer;
+  }
+}
 
 /** caller: user JWT, service token or nobody (the service decides); agent: a signed node request. */
 export type Door = 'caller' | 'agent';

@@ -1,9 +1,8 @@
-// Domain errors as GraphQL types, for mutations that return them in result unions, and the
-// mapping of thrown domain errors to GraphQL error extensions for everything else.
+// Domain errors as GraphQL types, for mutations that return them in result unions, and thrown
+// failures as GraphQL errors for everything else, with the code and status src/transport/errors.ts
+// gives them at every door.
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { isDatabaseUnavailable } from '../adapters/db/database.ts';
-import { DATABASE_UNAVAILABLE } from '../http/errors.ts';
 import {
   ConflictError,
   DomainError,
@@ -14,6 +13,7 @@ import {
   PaymentRequiredError,
   ValidationError,
 } from '../domain/errors.ts';
+import { type Failure, failureOf } from '../transport/errors.ts';
 import { builder } from './builder.ts';
 
 const ErrorInterface = builder.interfaceRef<DomainError>('DomainError').implement({
@@ -70,15 +70,17 @@ builder.objectType(PaymentRequiredError, {
   }),
 });
 
+/** A failure's code, details and HTTP status, as every GraphQL error it answers carries them. */
+function extensionsOf({ code, details, status }: Failure, http: Record<string, unknown> = {}): Record<string, unknown> {
+  return { code, ...(details ? { details } : {}), http: { status, ...http } };
+}
+
 /**
  * A domain error raised outside any resolver (before the operation runs), in the shape and with
  * the HTTP status formatGraphQLError gives one thrown by a resolver.
  */
 export function asGraphQLError(error: DomainError, http: Record<string, unknown> = {}): GraphQLError {
-  return new GraphQLError(error.message, {
-    originalError: error,
-    extensions: { code: error.code, details: error.details, http: { status: error.status, ...http } },
-  });
+  return new GraphQLError(error.message, { originalError: error, extensions: extensionsOf(failureOf(error), http) });
 }
 
 export const INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR';
@@ -104,31 +106,15 @@ export function withCode(error: GraphQLError, code: string): GraphQLError {
  * too much (a stack, a SQL statement).
  */
 export function isInternalError(error: unknown): boolean {
-  const original = unwrapResolverError(error);
-  if (original instanceof DomainError || isDatabaseUnavailable(original)) return false;
+  if (failureOf(unwrapResolverError(error))) return false;
   const code = error instanceof GraphQLError ? error.extensions.code : undefined;
   return code === undefined || code === INTERNAL_SERVER_ERROR;
 }
 
-/** Domain errors keep their code and message; anything internal is masked. */
+/** Failures the caller can act on keep their code and message; anything internal is masked. */
 export function formatGraphQLError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  const original = unwrapResolverError(error);
-  if (original instanceof DomainError) {
-    return {
-      ...formatted,
-      message: original.message,
-      extensions: { code: original.code, details: original.details, http: { status: original.status } },
-    };
-  }
-  if (isDatabaseUnavailable(original)) {
-    const { status, body } = DATABASE_UNAVAILABLE;
-    return {
-      message: body.error.message,
-      locations: formatted.locations,
-      path: formatted.path,
-      extensions: { code: body.error.code, http: { status } },
-    };
-  }
+  const failure = failureOf(unwrapResolverError(error));
+  if (failure) return { ...formatted, message: failure.message, extensions: extensionsOf(failure) };
   if (isInternalError(error)) {
     // A request id already given (by a failure before the operation ran) names where it is logged.
     const requestId = formatted.extensions?.requestId;

@@ -1,31 +1,8 @@
-// One mapping from failures to the REST error body `{"error":{"code","message","details"}}`.
-// `details` is an object in every error, its keys in snake_case: a validation error's `problems`
-// ({path, message} each, at least one), what was not found (`entity`, `id`), the limit that was
-// reached (`limit`), when to retry (`retry_after_sec`), or whatever else the message names.
-import { isDatabaseUnavailable } from '../adapters/db/database.ts';
-import { DomainError, RateLimitedError } from '../domain/errors.ts';
+// The HTTP server's own refusals, in the error body src/transport/errors.ts writes for every
+// failure: Fastify's client errors, a method a path is not routed for, and the internal error.
+import { type ErrorReply, errorReply, toErrorReply } from '../transport/errors.ts';
 
-export interface ErrorReply {
-  status: number;
-  body: { error: { code: string; message: string; details: Record<string, unknown> } };
-  headers?: Record<string, string>;
-}
-
-export function errorReply(status: number, code: string, message: string, details: Record<string, unknown> = {}): ErrorReply {
-  return { status, body: { error: { code, message, details } } };
-}
-
-/** Seconds a client should wait before retrying while the database is away (Retry-After). */
-const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
-
-/**
- * The database being away is not the caller's fault, and the same request succeeds once it is
- * back (agent reports are idempotent, so retrying one that did land changes nothing).
- */
-export const DATABASE_UNAVAILABLE: ErrorReply = {
-  ...errorReply(503, 'SERVICE_UNAVAILABLE', 'The database cannot be reached; retry shortly', { retry_after_sec: UNAVAILABLE_RETRY_AFTER_SECONDS }),
-  headers: { 'retry-after': String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
-};
+export const INTERNAL_ERROR = errorReply(500, 'INTERNAL', 'Internal error');
 
 /** A path asked with a method it is not routed for; `Allow` and `details` name the methods it is routed for. */
 export function methodNotAllowed(method: string, path: string, allowed: string[]): ErrorReply {
@@ -61,28 +38,7 @@ function frameworkReply(error: FastifyLikeError): ErrorReply | null {
   return errorReply(status, 'BAD_REQUEST', message);
 }
 
-/**
- * @param renamePath maps a domain field path back to the name the caller used (REST callers speak
- * snake_case), so problems point at the caller's own fields.
- */
-export function toErrorReply(error: unknown, renamePath: (path: string) => string = (path) => path): ErrorReply | null {
-  if (error instanceof DomainError) {
-    const details =
-      'problems' in error && Array.isArray(error.problems)
-        ? {
-            ...error.details,
-            problems: (error.problems as { path: string; message: string }[]).map((problem) => ({
-              path: renamePath(problem.path),
-              message: problem.message,
-            })),
-          }
-        : error.details;
-    const reply = errorReply(error.status, error.code, error.message, details);
-    return error instanceof RateLimitedError ? { ...reply, headers: { 'retry-after': String(error.retryAfterSec) } } : reply;
-  }
-  if (isDatabaseUnavailable(error)) return DATABASE_UNAVAILABLE;
-  if (error && typeof error === 'object') return frameworkReply(error as FastifyLikeError);
-  return null;
+/** The answer to a failure the service can name, Fastify's own included; null for an internal one. */
+export function replyTo(error: unknown): ErrorReply | null {
+  return toErrorReply(error) ?? (error && typeof error === 'object' ? frameworkReply(error as FastifyLikeError) : null);
 }
-
-export const INTERNAL_ERROR = errorReply(500, 'INTERNAL', 'Internal error');

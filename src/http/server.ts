@@ -12,7 +12,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { registerRestRoutes } from '../../rest-compat/routes.ts';
 import type { FolderObjectStore } from '../adapters/storage/folder-store.ts';
 import type { Actor } from '../domain/actor.ts';
-import { DomainError, RateLimitedError, ValidationError } from '../domain/errors.ts';
+import { DomainError, type RateLimitedError, ValidationError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
 import { connectionArgumentErrors, connectionArgumentsPlugin } from '../graphql/cursors.ts';
 import { asGraphQLError, formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalError, withCode } from '../graphql/errors.ts';
@@ -20,8 +20,9 @@ import { limitsPlugin, MAX_DOCUMENT_TOKENS, operationRefusals } from '../graphql
 import { schema } from '../graphql/schema.ts';
 import type { RateLimitCounter } from '../ports.ts';
 import type { Services } from '../services.ts';
+import { errorReply, failureOf } from '../transport/errors.ts';
 import { registerDocsRoutes } from './docs.ts';
-import { errorReply, INTERNAL_ERROR, methodNotAllowed, toErrorReply } from './errors.ts';
+import { INTERNAL_ERROR, methodNotAllowed, replyTo } from './errors.ts';
 import { registerHealthRoutes } from './health.ts';
 import { createLegacyProgressSockets } from './legacy-progress-ws.ts';
 import { type Metrics, registerMetrics } from './metrics.ts';
@@ -29,13 +30,6 @@ import { discardRestOfBody } from './oversized-body.ts';
 import { registerPlaygroundRoutes } from './playground.ts';
 import { createRateLimiter } from './rate-limit.ts';
 import { trackRouteMethods } from './route-methods.ts';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The body exactly as received: agent signatures cover these bytes. */
-    rawBody?: Buffer;
-  }
-}
 
 /**
  * One line per request, once answered, instead of Fastify's two. Agents' routine traffic (every
@@ -69,11 +63,12 @@ const MAX_SHARED_DOCUMENT_LENGTH = 4096;
 
 /**
  * A request refused before any resolver ran (a bad credential, a rate limit) answers with the
- * status REST gives it; over HTTP a rate limit also says when to retry.
+ * status REST gives it; over HTTP it also says when to retry where REST does.
  */
 function graphQLRefusal(error: DomainError, door: Door): GraphQLError {
   const headers = new HeaderMap();
-  if (error instanceof RateLimitedError) headers.set('retry-after', String(error.retryAfterSec));
+  const { retryAfterSec } = failureOf(error);
+  if (retryAfterSec !== undefined) headers.set('retry-after', String(retryAfterSec));
   return asGraphQLError(error, door === 'graphql' ? { headers } : {});
 }
 
@@ -174,7 +169,7 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
     // The router's own refusals (a malformed percent-encoding, an overlong path parameter) bypass
     // the error handler; they get the same error body.
     frameworkErrors: (error, _request, reply) => {
-      const mapped = toErrorReply(error) ?? INTERNAL_ERROR;
+      const mapped = replyTo(error) ?? INTERNAL_ERROR;
       return (reply as FastifyReply).status(mapped.status).send(mapped.body);
     },
     genReqId: (request) => {
@@ -212,7 +207,7 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
   // GraphQL callers get GraphQL's error shape with the same code, REST callers the error body.
   // An unexpected failure names the request, so that its logged cause can be found.
   app.setErrorHandler(async (error, request, reply) => {
-    const mapped = toErrorReply(error);
+    const mapped = replyTo(error);
     if (!mapped) request.log.error({ err: error }, 'Unhandled error');
     const graphQL = isGraphQLPath(request.url);
     const { status, body, headers } = mapped ?? INTERNAL_ERROR;
