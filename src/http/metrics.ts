@@ -20,6 +20,9 @@ export interface GraphQLWsConnection {
   readonly subscriptions: Readonly<Record<string, unknown>>;
 }
 
+/** Where a request came in, as refusals are counted. */
+export type Door = 'rest' | 'graphql' | 'graphql_ws';
+
 export interface Metrics {
   registry: Registry;
   /** Frames that node agents reported rendered. */

@@ -1,0 +1,165 @@
+// GraphQL over graphql-ws on /graphql: subscriptions, and any operation a client sends over its
+// socket. Each gets the checks, error shapes and masking it would get over HTTP.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ApolloServerErrorCode } from '@apollo/server/errors';
+import { type DocumentNode, getOperationAST, getVariableValues, GraphQLError, parse, specifiedRules, validate } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Actor } from '../domain/actor.ts';
+import type { RateLimitedError } from '../domain/errors.ts';
+import type { GraphQLContext } from '../graphql/builder.ts';
+import { connectionArgumentErrors } from '../graphql/cursors.ts';
+import { asGraphQLError, formatGraphQLError, isInternalError, withCode } from '../graphql/errors.ts';
+import { MAX_DOCUMENT_TOKENS, operationRefusals } from '../graphql/limits.ts';
+import { schema } from '../graphql/schema.ts';
+import type { Services } from '../services.ts';
+import type { Metrics } from './metrics.ts';
+
+/** Valid subscription documents kept for sharing (oldest dropped first), and the longest kept. */
+const MAX_SHARED_DOCUMENTS = 256;
+const MAX_SHARED_DOCUMENT_LENGTH = 4096;
+
+/**
+ * Errors writing to a peer that is gone: reset, killed, or closed while an answer was on its way.
+ * Nothing the server can fix, so logged at debug.
+ */
+const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+
+function isPeerGone(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && PEER_GONE.has(code);
+}
+
+/**
+ * The credential a graphql-ws client sent in connection_init: an Authorization value, or (as the
+ * Apollo Router and several browser clients send it) a bare `token`.
+ */
+function authorizationOf(params: Record<string, unknown> | undefined): string | undefined {
+  const authorization = params?.Authorization ?? params?.authorization;
+  if (typeof authorization === 'string') return authorization;
+  const token = params?.token;
+  if (typeof token !== 'string' || token === '') return undefined;
+  return /^bearer /i.test(token) ? token : `Bearer ${token}`;
+}
+
+export interface GraphQLWsOptions {
+  services: Services;
+  logger: Logger;
+  metrics: Metrics;
+  maxPayload: number;
+  contextFor(actor: Actor): GraphQLContext;
+  /** Counts the operation against the actor's budget; the refusal to answer with when it is spent. */
+  admit(actor: Actor): Promise<RateLimitedError | undefined>;
+  /** Counts a refusal by a limit. */
+  refused(reason: string): void;
+}
+
+export interface GraphQLWs {
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  close(): Promise<void>;
+}
+
+export function createGraphQLWs(options: GraphQLWsOptions): GraphQLWs {
+  const { services, logger, metrics } = options;
+  const limits = services.config.limits.graphql;
+
+  const formatError = (error: GraphQLError, peerGone = false) => {
+    const formatted = formatGraphQLError(error.toJSON(), error);
+    if (!isInternalError(error)) return formatted;
+    const requestId = crypto.randomUUID();
+    const fields = { err: error.originalError ?? error, requestId };
+    if (peerGone) logger.debug(fields, 'graphql-ws client went away while its operation was answered');
+    else logger.error(fields, 'GraphQL operation over graphql-ws failed');
+    return { ...formatted, extensions: { ...formatted.extensions, requestId } };
+  };
+
+  // Subscribers send the same few documents again and again. Each one parsed and validated once
+  // is shared by every subscription that sends it: ten thousand idle subscribers would otherwise
+  // hold ten thousand copies of the same syntax tree, and pay the parse and validation each.
+  const validDocuments = new Map<string, DocumentNode>();
+  const remember = (query: string, document: DocumentNode) => {
+    if (query.length > MAX_SHARED_DOCUMENT_LENGTH) return;
+    if (validDocuments.size >= MAX_SHARED_DOCUMENTS) validDocuments.delete(validDocuments.keys().next().value as string);
+    validDocuments.set(query, document);
+  };
+
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
+  const wsActors = new WeakMap<object, Actor>();
+  const wsCleanup = useServer<Record<string, unknown> | undefined, { socket: WebSocket; request: { headers: Record<string, unknown> } }>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        metrics.graphqlWs.connecting(ctx);
+        const header = authorizationOf(ctx.connectionParams) ?? ctx.extra.request.headers.authorization;
+        try {
+          wsActors.set(ctx.extra, await services.authenticator.fromAuthorization(header as string | undefined));
+          return true;
+        } catch (error) {
+          if (isInternalError(error)) logger.error({ err: error }, 'graphql-ws connection could not be authenticated');
+          return false;
+        }
+      },
+      onClose: (ctx) => metrics.graphqlWs.closed(ctx),
+      context: (ctx) => options.contextFor(wsActors.get(ctx.extra) ?? { kind: 'anonymous' }),
+      // The checks Apollo and the limits plugin make over HTTP, for operations sent over the socket.
+      onSubscribe: async (ctx, _id, payload) => {
+        const actor = wsActors.get(ctx.extra) ?? { kind: 'anonymous' };
+        const refusal = await options.admit(actor);
+        if (refusal) return [asGraphQLError(refusal)];
+        let document = validDocuments.get(payload.query);
+        if (!document) {
+          try {
+            document = parse(payload.query, { maxTokens: MAX_DOCUMENT_TOKENS });
+          } catch (error) {
+            if (error instanceof GraphQLError) return [withCode(error, ApolloServerErrorCode.GRAPHQL_PARSE_FAILED)];
+            throw error;
+          }
+          const invalid = validate(schema, document, specifiedRules);
+          if (invalid.length > 0) return invalid.map((error) => withCode(error, ApolloServerErrorCode.GRAPHQL_VALIDATION_FAILED));
+          remember(payload.query, document);
+        }
+        const refusals = operationRefusals({ schema, document, operationName: payload.operationName, variables: payload.variables }, limits, actor);
+        for (const limit of refusals) options.refused(String(limit.extensions.code));
+        if (refusals.length > 0) return refusals;
+        const badArguments = connectionArgumentErrors(schema, document, payload.operationName, payload.variables);
+        if (badArguments.length > 0) return badArguments;
+        // Checked here, where graphql-ws would answer them as a result: Apollo refuses them over HTTP.
+        const operation = getOperationAST(document, payload.operationName);
+        const badVariables = operation ? getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}).errors : undefined;
+        if (badVariables) return badVariables.map((error) => withCode(error, ApolloServerErrorCode.BAD_USER_INPUT));
+        return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
+      },
+      // The same error shapes and masking as over HTTP.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        'errors' in result && result.errors ? { ...result, errors: result.errors.map((error) => formatError(error)) } : undefined,
+      // A failed write to a client that left has closed its socket by the time this runs.
+      onError: (ctx, _id, _payload, errors) => {
+        const open = ctx.extra.socket.readyState === WebSocket.OPEN;
+        return errors.map((error) => formatError(error, !open && isPeerGone(error.originalError)));
+      },
+    },
+    wsServer,
+  );
+  // ws closes a socket whose message is over maxPayload with 1009 before graphql-ws sees it.
+  wsServer.on('connection', (socket) =>
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') options.refused('payload_too_large');
+    }),
+  );
+
+  return {
+    upgrade(request, socket, head) {
+      wsServer.handleUpgrade(request, socket, head, (client) => wsServer.emit('connection', client, request));
+    },
+    async close() {
+      // Disposing closes the clients and the server; a dispose that fails still leaves it closed.
+      try {
+        await wsCleanup.dispose();
+      } finally {
+        await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+      }
+    },
+  };
+}
