@@ -4,7 +4,7 @@
 // The contract's nullability is kept as the original has it: a field it marks nullable is null
 // when it has no value, any other field is then left out (`optional`), because callers written
 // against the original read a field that is present as holding a value of its type.
-import type { RenderProgress } from '../src/domain/jobs/progress.ts';
+import { percentDone, type RenderProgress } from '../src/domain/jobs/progress.ts';
 import type { HealthSample, NodeHealth } from '../src/domain/nodes/health-history.ts';
 import type { SnapshotView } from '../src/domain/snapshots/snapshot-service.ts';
 import type {
@@ -34,7 +34,7 @@ export function toRestRenderJob(job: RenderJob & { export?: Pick<Export, 'id'> |
     saved_project_id: job.savedProjectId,
     name: job.name,
     step: job.step,
-    render_progress: job.renderProgress,
+    render_progress: percentDone(job),
     priority_queue: job.priorityQueue,
     price_type: job.priceType,
     paid_price_minor: Number(job.paidPriceMinor),

@@ -2,6 +2,7 @@ import { ForbiddenError, InvalidStateError, NotFoundError, PaymentRequiredError,
 import type { JobChanged } from '../domain/events.ts';
 import { MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
 import type { SequencedProgress } from '../domain/jobs/job-events.ts';
+import { percentDone } from '../domain/jobs/progress.ts';
 import type { JobStep } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { entityLoader } from './entity-loaders.ts';
@@ -45,7 +46,11 @@ export const RenderJobRef = builder.prismaObject('RenderJob', {
     savedProjectId: t.expose('savedProjectId', { type: 'UUID' }),
     name: t.exposeString('name'),
     step: t.expose('step', { type: JobStepEnum }),
-    renderProgress: t.exposeInt('renderProgress', { description: 'Percent of frames rendered, 0 to 100.' }),
+    renderProgress: t.int({
+      description: 'Percent of frames rendered, 0 to 100.',
+      select: { step: true, totalFrames: true, framesRendered: true },
+      resolve: percentDone,
+    }),
     priorityQueue: t.expose('priorityQueue', { type: PriorityQueueEnum }),
     priceType: t.expose('priceType', { type: PriceTypeEnum }),
     paidPriceMinor: t.expose('paidPriceMinor', { type: 'BigInt' }),

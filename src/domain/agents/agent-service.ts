@@ -389,7 +389,6 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
         });
         const job = await move(id, {
           to: JobStep.Completed,
-          data: { renderProgress: 100 },
           log: { level: 'info', message: 'Render completed', nodeId: node.nodeId, meta: { export_id: exported.id } },
         });
         return { job, finished: await finishWork(tx, node.nodeId, command.id, true, now) };

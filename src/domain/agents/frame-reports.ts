@@ -85,7 +85,6 @@ export async function writeFrameReports({ tx, now, touch }: JobChanges, reports:
       WHERE fj.id = c.frame_job_id
     ), jobs AS (
       UPDATE render_jobs j SET frames_rendered = j.frames_rendered + c.frames,
-        render_progress = LEAST(99, ((j.frames_rendered + c.frames) * 100) / j.total_frames),
         image_preview_b64 = COALESCE(c.preview_b64, j.image_preview_b64), updated_at = ${now}
       FROM (
         SELECT job_id, count(*)::int AS frames, (array_agg(preview_b64 ORDER BY position DESC) FILTER (WHERE preview_b64 IS NOT NULL))[1] AS preview_b64

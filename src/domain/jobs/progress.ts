@@ -42,15 +42,29 @@ export function rateWindowStart(now: Date): Date {
   return new Date(now.getTime() - RATE_WINDOW_MS);
 }
 
+/** How many of the job's frames count as done: all of them once it is Completed. */
+function framesDone(job: Pick<RenderJob, 'step' | 'totalFrames'>, framesRendered: number): number {
+  return job.step === JobStep.Completed ? job.totalFrames : Math.min(framesRendered, job.totalFrames);
+}
+
+/**
+ * Percent of the job's frames rendered. Rendered frames still have to be encoded, so a job is not
+ * 100% before it is Completed. Every door's percent (a job's render_progress, its progress
+ * answers and events) is this one.
+ */
+export function percentDone(job: Pick<RenderJob, 'step' | 'totalFrames' | 'framesRendered'>): number {
+  if (job.step === JobStep.Completed) return 100;
+  const share = job.totalFrames > 0 ? Math.floor((framesDone(job, job.framesRendered) * 100) / job.totalFrames) : 0;
+  return Math.min(99, share);
+}
+
 export function progressOf({ job, framesRendered, recentFrames, renderingSince, activeNodes, message, now }: ProgressFacts): RenderProgress {
   const completed = job.step === JobStep.Completed;
-  const done = completed ? job.totalFrames : Math.min(framesRendered, job.totalFrames);
-  const share = job.totalFrames > 0 ? Math.floor((done * 100) / job.totalFrames) : 0;
+  const done = framesDone(job, framesRendered);
   return {
     jobId: job.id,
     step: job.step,
-    // Rendered frames still have to be encoded, so a job is not 100% before it is Completed.
-    progress: completed ? 100 : Math.min(99, share),
+    progress: percentDone({ ...job, framesRendered }),
     currentFrame: done,
     totalFrames: job.totalFrames,
     etaSeconds: completed ? 0 : etaSeconds(job, job.totalFrames - done, recentFrames, renderingSince, now),
