@@ -49,9 +49,11 @@ function writersOf(model: string, table: string, column: string, sqlRule = '(?!)
   });
 }
 
-function importsOf(file: string): string[] {
+/** The modules the file imports from (type-only imports too when asked: they couple modules all the same). */
+function importsOf(file: string, withTypes = false): string[] {
   const source = text.get(file) as string;
-  return [...source.matchAll(/^import\s+(?!type\s)[^;]*?from\s+'([^']+)'/gm)].map((match) =>
+  const statement = withTypes ? /^import\s+[^;]*?from\s+'([^']+)'/gm : /^import\s+(?!type\s)[^;]*?from\s+'([^']+)'/gm;
+  return [...source.matchAll(statement)].map((match) =>
     relative(ROOT, resolve(ROOT, file, '..', match[1] as string)),
   );
 }
@@ -76,11 +78,21 @@ describe('layers', () => {
 
   it('keeps the domain free of adapters and transports', () => {
     const outward = domain.flatMap((file) =>
-      importsOf(file)
+      importsOf(file, true)
         .filter((target) => !target.startsWith('src/domain/') && !['src/ports.ts'].includes(target) && target.startsWith('src/') && !target.startsWith('src/generated/'))
         .map((target) => `${file} -> ${target}`),
     );
     expect(outward).toEqual([]);
+  });
+
+  it('has no transport import another: REST and GraphQL share only the transport-neutral mapping', () => {
+    const transports = { 'rest-compat/': ['src/http/', 'src/graphql/'], 'src/graphql/': ['src/http/', 'rest-compat/'] };
+    const crossing = Object.entries(transports).flatMap(([from, forbidden]) =>
+      files
+        .filter((file) => file.startsWith(from))
+        .flatMap((file) => importsOf(file, true).filter((target) => forbidden.some((prefix) => target.startsWith(prefix))).map((target) => `${file} -> ${target}`)),
+    );
+    expect(crossing).toEqual([]);
   });
 
   it('has no service import another service', () => {
