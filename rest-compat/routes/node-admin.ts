@@ -1,9 +1,7 @@
 // Admin operations on one node besides registering and reading it (those are in nodes.ts).
-import { HELD_TEMPLATES } from '../../src/domain/nodes/templates.ts';
 import type { RestRoute } from '../route.ts';
-import { toRestNode, toRestNodeCrash, toRestNodeHealth, toRestNodeHealthSample } from '../serializers.ts';
-
-const templateCount = { _count: { select: { templates: { where: HELD_TEMPLATES } } } } as const;
+import { toRestNode, toRestNodeCrash, toRestNodeDetail, toRestNodeHealth, toRestNodeHealthSample } from '../serializers.ts';
+import { nodeDetail, templateCount } from './nodes.ts';
 
 export const nodeAdminRoutes: RestRoute[] = [
   {
@@ -13,6 +11,24 @@ export const nodeAdminRoutes: RestRoute[] = [
     status: 200,
     async handle({ actor, params, body }, { nodeAdmin }) {
       return toRestNode(await nodeAdmin.update(actor, params.node_id ?? '', body as never, { include: templateCount }));
+    },
+  },
+  {
+    method: 'POST',
+    url: '/nodes/:node_id/maintenance',
+    door: 'caller',
+    status: 200,
+    async handle({ actor, params, body }, { nodeAdmin }) {
+      return toRestNodeDetail(await nodeAdmin.startMaintenance(actor, params.node_id ?? '', (body ?? {}) as never, { include: nodeDetail }));
+    },
+  },
+  {
+    method: 'DELETE',
+    url: '/nodes/:node_id/maintenance',
+    door: 'caller',
+    status: 200,
+    async handle({ actor, params }, { nodeAdmin }) {
+      return toRestNodeDetail(await nodeAdmin.endMaintenance(actor, params.node_id ?? '', { include: nodeDetail }));
     },
   },
   {

@@ -2,7 +2,13 @@ import { HELD_TEMPLATES } from '../../src/domain/nodes/templates.ts';
 import type { RestRoute } from '../route.ts';
 import { toRestNode, toRestNodeDetail } from '../serializers.ts';
 
-const templateCount = { _count: { select: { templates: { where: HELD_TEMPLATES } } } } as const;
+/** What a node's answer counts: the templates it holds. */
+export const templateCount = { _count: { select: { templates: { where: HELD_TEMPLATES } } } } as const;
+/** What a node's detailed answer lists as well: the templates themselves. */
+export const nodeDetail = {
+  ...templateCount,
+  templates: { where: HELD_TEMPLATES, select: { aepFileMd5: true }, orderBy: { aepFileMd5: 'asc' } },
+} as const;
 
 export const nodeRoutes: RestRoute[] = [
   {
@@ -36,13 +42,7 @@ export const nodeRoutes: RestRoute[] = [
     door: 'caller',
     status: 200,
     async handle({ actor, params }, { nodes }) {
-      const node = await nodes.get(actor, params.node_id ?? '', {
-        include: {
-          ...templateCount,
-          templates: { where: HELD_TEMPLATES, select: { aepFileMd5: true }, orderBy: { aepFileMd5: 'asc' } },
-        },
-      });
-      return toRestNodeDetail(node);
+      return toRestNodeDetail(await nodes.get(actor, params.node_id ?? '', { include: nodeDetail }));
     },
   },
 ];

@@ -1,4 +1,4 @@
-import { NotFoundError, ValidationError } from '../domain/errors.ts';
+import { InvalidStateError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { NodeChanged } from '../domain/events.ts';
 import type { HealthSample, NodeHealth } from '../domain/nodes/health-history.ts';
 import { MAX_CRASHES, type NodeActionResult } from '../domain/nodes/node-admin-service.ts';
@@ -130,6 +130,22 @@ builder.mutationFields((t) => ({
         query,
       );
     },
+  }),
+  startRenderNodeMaintenance: t.prismaField({
+    type: RenderNodeRef,
+    description:
+      'Puts a node into maintenance (admin): the work it runs carries on, it is given nothing new until maintenance ends. ' +
+      'A node a rollout is updating is refused until its update ends.',
+    args: { id: t.arg({ type: 'UUID', required: true }), reason: t.arg.string() },
+    errors: { types: [ValidationError, NotFoundError, InvalidStateError] },
+    resolve: (query, _root, { id, reason }, ctx) => ctx.services.nodeAdmin.startMaintenance(ctx.actor, id, { reason: reason ?? undefined }, query),
+  }),
+  endRenderNodeMaintenance: t.prismaField({
+    type: RenderNodeRef,
+    description: "Ends a node's maintenance (admin): it is Online and takes work again once its agent heartbeats.",
+    args: { id: t.arg({ type: 'UUID', required: true }) },
+    errors: { types: [ValidationError, NotFoundError, InvalidStateError] },
+    resolve: (query, _root, { id }, ctx) => ctx.services.nodeAdmin.endMaintenance(ctx.actor, id, query),
   }),
   restartRenderNode: t.field({
     type: RenderNodeActionRef,

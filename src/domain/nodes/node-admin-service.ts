@@ -6,17 +6,18 @@
 // work away is explicit (release, restart), and re-cuts the node's chunks so that only frames
 // never rendered are rendered again elsewhere.
 import { z } from 'zod';
-import { CommandStatus, CommandType, NodeKind, type Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
+import { CommandStatus, CommandType, NodeKind, NodeStatus, type Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import type { Tx } from '../db.ts';
-import { NotFoundError, ValidationError } from '../errors.ts';
-import { type NodeChanged, topicEvents, topics } from '../events.ts';
+import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
+import { type NodeChanged, publishNodeStatusChanged, topicEvents, topics } from '../events.ts';
 import { requireAdmin, type UserActor } from '../guards.ts';
 import { jobChanges } from '../jobs/job-changes.ts';
 import { releaseNodeWork } from '../work/recut.ts';
 import { parseInput, uuid } from '../validation.ts';
 import { type HealthSample, healthHistory, type NodeHealth } from './health-history.ts';
+import { moveNode } from './node-status.ts';
 
 /** Crash records answered per node, newest first. */
 export const MAX_CRASHES = 200;
@@ -41,6 +42,9 @@ export const updateNodeSchema = z
     message: 'name at least one field to change',
   });
 export type UpdateNodeInput = z.input<typeof updateNodeSchema>;
+
+export const maintenanceSchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
+export type MaintenanceInput = z.input<typeof maintenanceSchema>;
 
 const historySchema = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
 export type HealthHistoryInput = z.input<typeof historySchema>;
@@ -72,6 +76,12 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
     return { admin, node };
   }
 
+  /** The node's row as the transport that asked shapes it. */
+  async function shaped<A extends NodeArgs>(nodeId: string, args?: A): Promise<Prisma.RenderNodeGetPayload<A>> {
+    const node = await prisma.renderNode.findUniqueOrThrow({ ...args, where: { id: nodeId } });
+    return node as Prisma.RenderNodeGetPayload<A>;
+  }
+
   /**
    * Queues a control command, replacing one of the same type still waiting: two clicks on
    * "restart" must not reboot the machine twice.
@@ -91,6 +101,42 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
       const data = parseInput(updateNodeSchema, input, 'node changes');
       const updated = await prisma.renderNode.update({ ...args, where: { id: node.id }, data });
       return updated as Prisma.RenderNodeGetPayload<A>;
+    },
+
+    /**
+     * Puts the node into maintenance (Maintenance): the work it runs carries on, and it is given
+     * nothing new until maintenance ends, whatever it or its agent reports meanwhile. Asking again
+     * changes nothing; a node installing an update is refused until its update ends.
+     */
+    async startMaintenance<A extends NodeArgs = {}>(actor: Actor, id: string, input: MaintenanceInput = {}, args?: A) {
+      const { node } = await existingNode(actor, id);
+      const { reason } = parseInput(maintenanceSchema, input, 'maintenance');
+      const moved = await prisma.$transaction(async (tx) => {
+        const moved = await moveNode(tx, node.id, 'maintenanceStarted');
+        if (moved.to !== NodeStatus.Maintenance) {
+          throw new InvalidStateError(`Render node ${node.id} is ${moved.from}; its maintenance can start once its update ends`, {
+            node_id: node.id,
+            status: moved.from,
+          });
+        }
+        if (moved.from !== moved.to) {
+          await tx.renderNode.update({ where: { id: node.id }, data: { lastMaintenanceAt: clock.now(), ...(reason ? { maintenanceReason: reason } : {}) } });
+        }
+        return moved;
+      });
+      if (moved.from !== moved.to) await publishNodeStatusChanged(bus, { nodeId: node.id, status: moved.to });
+      return shaped(node.id, args);
+    },
+
+    /** Ends the node's maintenance: it is Online and takes work again once its agent heartbeats. */
+    async endMaintenance<A extends NodeArgs = {}>(actor: Actor, id: string, args?: A) {
+      const { node } = await existingNode(actor, id);
+      const moved = await prisma.$transaction((tx) => moveNode(tx, node.id, 'maintenanceEnded'));
+      if (moved.from === moved.to) {
+        throw new InvalidStateError(`Render node ${node.id} is ${moved.from}, not in maintenance`, { node_id: node.id, status: moved.from });
+      }
+      await publishNodeStatusChanged(bus, { nodeId: node.id, status: moved.to });
+      return shaped(node.id, args);
     },
 
     /** Reboots the machine: its work moves to other nodes now, in the same transaction as the command. */

@@ -45,9 +45,13 @@ export type NodeEvent =
   /** A rollout sent it an update to install. */
   | 'updateStarted'
   /** It reported its update, or the rollout withdrew the update before the node received it. */
-  | 'updateEnded';
+  | 'updateEnded'
+  /** An admin put it into maintenance: it finishes what it holds and is given nothing new. */
+  | 'maintenanceStarted'
+  /** An admin ended its maintenance. */
+  | 'maintenanceEnded';
 
-const { Registered, Online, Busy, Offline, Updating } = NodeStatus;
+const { Registered, Online, Busy, Offline, Maintenance, Updating } = NodeStatus;
 
 export const NODE_TRANSITIONS: Readonly<Record<NodeEvent, Readonly<Partial<Record<NodeStatus, NodeStatus>>>>> = {
   contact: { Registered: Online, Offline: Online },
@@ -58,6 +62,9 @@ export const NODE_TRANSITIONS: Readonly<Record<NodeEvent, Readonly<Partial<Recor
   lost: { Online: Offline, Busy: Offline },
   updateStarted: { Online: Updating, Busy: Updating },
   updateEnded: { Updating: Online },
+  // An update under way is the rollout's to end: maintenance waits for it.
+  maintenanceStarted: { Registered: Maintenance, Online: Maintenance, Busy: Maintenance, Offline: Maintenance },
+  maintenanceEnded: { Maintenance: Online },
 };
 
 /** Where `event` takes a node that is `current`. */
