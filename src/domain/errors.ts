@@ -1,5 +1,6 @@
-// Typed domain errors. Services throw them; each transport maps them once (REST: status and
-// error body; GraphQL: typed errors), so both doors answer alike.
+// Typed domain errors. Services throw them with the code and status callers see;
+// src/transport/errors.ts turns them into every door's answer (REST's status and error body,
+// GraphQL's typed errors and extensions), so all doors answer alike.
 
 export type ErrorCode =
   | 'VALIDATION_FAILED'
