@@ -1,6 +1,6 @@
-// Typed domain errors. Services throw them with the code and status callers see;
-// src/transport/errors.ts turns them into every door's answer (REST's status and error body,
-// GraphQL's typed errors and extensions), so all doors answer alike.
+// Typed domain errors. Services throw them with the code callers see; src/transport/errors.ts
+// gives each code its HTTP status and turns them into every door's answer (REST's status and
+// error body, GraphQL's typed errors and extensions), so all doors answer alike.
 
 export type ErrorCode =
   | 'VALIDATION_FAILED'
@@ -16,7 +16,6 @@ export type ErrorCode =
 
 export abstract class DomainError extends Error {
   abstract readonly code: ErrorCode;
-  abstract readonly status: number;
   constructor(
     message: string,
     readonly details: Record<string, unknown> = {},
@@ -33,7 +32,6 @@ export interface FieldProblem {
 
 export class ValidationError extends DomainError {
   readonly code = 'VALIDATION_FAILED';
-  readonly status = 400;
   constructor(
     message: string,
     readonly problems: FieldProblem[] = [],
@@ -44,17 +42,14 @@ export class ValidationError extends DomainError {
 
 export class UnauthenticatedError extends DomainError {
   readonly code = 'UNAUTHENTICATED';
-  readonly status = 401;
 }
 
 export class ForbiddenError extends DomainError {
   readonly code = 'FORBIDDEN';
-  readonly status = 403;
 }
 
 export class NotFoundError extends DomainError {
   readonly code = 'NOT_FOUND';
-  readonly status = 404;
   constructor(
     readonly entity: string,
     readonly id: string,
@@ -65,7 +60,6 @@ export class NotFoundError extends DomainError {
 
 export class ConflictError extends DomainError {
   readonly code: ErrorCode = 'CONFLICT';
-  readonly status = 409;
 }
 
 export class InvalidStateError extends ConflictError {
@@ -78,7 +72,6 @@ export class StaleLeaseError extends ConflictError {
 
 export class PaymentRequiredError extends DomainError {
   readonly code = 'PAYMENT_REQUIRED';
-  readonly status = 402;
   constructor(
     readonly requiredMinor: bigint,
     readonly balanceMinor: bigint,
@@ -93,7 +86,6 @@ export class PaymentRequiredError extends DomainError {
 /** Too many requests from one caller; retry after retryAfterSec. */
 export class RateLimitedError extends DomainError {
   readonly code = 'RATE_LIMITED';
-  readonly status = 429;
   constructor(
     readonly retryAfterSec: number,
     limit: number,

@@ -8,6 +8,7 @@ import { WebSocketServer } from 'ws';
 import { toRestRenderProgress } from '../../rest-compat/serializers.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { Services } from '../services.ts';
+import { HTTP_STATUS } from '../transport/errors.ts';
 
 const PATH = /^\/ws\/v1\/render\/([^/]+)$/;
 
@@ -44,7 +45,7 @@ export function createLegacyProgressSockets(services: Services, maxPayload: numb
       if (!closed) socket.close(1000, 'job ended');
     })().catch((error: unknown) => {
       if (closed) return;
-      if (error instanceof DomainError) socket.close(closeCodeFor(error.status), error.code);
+      if (error instanceof DomainError) socket.close(closeCodeFor(HTTP_STATUS[error.code]), error.code);
       else socket.close(1011, 'INTERNAL');
     });
   });

@@ -1,14 +1,15 @@
 // What a failure the caller can act on answers with, decided here once for every door: REST's
 // error body, GraphQL's error extensions (over HTTP and graphql-ws) and the HTTP server's own
 // refusals all read it, so each failure has one status and one code wherever it is answered.
-// Domain errors bring their own code and status; the database being away is added here.
+// Domain errors bring their code, which HTTP_STATUS gives a status; the database being away is
+// added here.
 //
 // The error body is `{"error":{"code","message","details"}}`. `details` is an object in every
 // error, its keys in snake_case: a validation error's `problems` ({path, message} each, at least
 // one), what was not found (`entity`, `id`), the limit that was reached (`limit`), when to retry
 // (`retry_after_sec`), or whatever else the message names.
 import { isDatabaseUnavailable } from '../adapters/db/database.ts';
-import { DomainError, RateLimitedError } from '../domain/errors.ts';
+import { DomainError, type ErrorCode, RateLimitedError } from '../domain/errors.ts';
 
 export interface Failure {
   /** The HTTP status: REST answers with it, GraphQL gives it in `extensions.http.status`. */
@@ -21,6 +22,20 @@ export interface Failure {
   /** When the same request can succeed, for a Retry-After header. */
   retryAfterSec?: number;
 }
+
+/** The HTTP status of each domain failure: the one place where the domain meets HTTP. */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  PAYMENT_REQUIRED: 402,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  INVALID_STATE: 409,
+  STALE_LEASE: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+};
 
 /** Seconds a client should wait before retrying while the database is away. */
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
@@ -42,7 +57,7 @@ export function failureOf(error: unknown): Failure | null;
 export function failureOf(error: unknown): Failure | null {
   if (error instanceof DomainError) {
     return {
-      status: error.status,
+      status: HTTP_STATUS[error.code],
       code: error.code,
       message: error.message,
       details: error.details,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { deriveAgentKey, signAgentRequest, verifyAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
 import { createMemoryNonceStore } from '../../src/adapters/nonce/memory-nonce-store.ts';
 import { UnauthenticatedError } from '../../src/domain/errors.ts';
+import { HTTP_STATUS } from '../../src/transport/errors.ts';
 
 const secret = 'test-node-hmac-secret-of-enough-length';
 const nodeId = '0190a6f2-3b1c-7d4e-8f00-123456789abc';
@@ -196,6 +197,6 @@ describe('verifyAgentRequest', () => {
   it('fails with UnauthenticatedError (401)', async () => {
     const error = await verify({}).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UnauthenticatedError);
-    expect((error as UnauthenticatedError).status).toBe(401);
+    expect(HTTP_STATUS[(error as UnauthenticatedError).code]).toBe(401);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/domain/actor.ts';
 import { ForbiddenError, UnauthenticatedError } from '../../src/domain/errors.ts';
 import { requireAdmin, requireNode, requireUser, requireUserOrService } from '../../src/domain/guards.ts';
+import { HTTP_STATUS } from '../../src/transport/errors.ts';
 
 const nodeId = '0190a6f2-3b1c-7d4e-8f00-00000000000a';
 const anonymous: Actor = { kind: 'anonymous' };
@@ -47,7 +48,7 @@ describe('guards', () => {
   });
 
   it('map to 401 and 403', () => {
-    expect(new UnauthenticatedError('x').status).toBe(401);
+    expect(HTTP_STATUS[new UnauthenticatedError('x').code]).toBe(401);
     const error = (() => {
       try {
         requireNode(node, '0190a6f2-3b1c-7d4e-8f00-00000000000b');
@@ -55,7 +56,7 @@ describe('guards', () => {
         return caught as ForbiddenError;
       }
     })();
-    expect(error?.status).toBe(403);
+    expect(error && HTTP_STATUS[error.code]).toBe(403);
     expect(error?.details).toEqual({
       authenticated_node_id: nodeId,
       requested_node_id: '0190a6f2-3b1c-7d4e-8f00-00000000000b',

@@ -7,6 +7,7 @@ import { CHUNKS_PER_NODE, chunkSizeFor, cutRange, type FrameRange, MAX_CHUNK_FRA
 import { type ProgressFacts, progressOf, RATE_WINDOW_MS, rateWindowStart } from '../../src/domain/jobs/progress.ts';
 import { canMove, invalidMove, stepsBefore, TERMINAL_STEPS, TRANSITIONS } from '../../src/domain/jobs/state-machine.ts';
 import { JobStep } from '../../src/generated/prisma/enums.ts';
+import { HTTP_STATUS } from '../../src/transport/errors.ts';
 
 const ALL_STEPS = Object.values(JobStep);
 const LIVE_STEPS = ALL_STEPS.filter((step) => !TERMINAL_STEPS.includes(step));
@@ -80,7 +81,7 @@ describe('the job state machine', () => {
   it('invalidMove is a 409 INVALID_STATE naming the current step and what it allows', () => {
     const error = invalidMove('job-1', 'Queued', 'Completed');
     expect(error).toBeInstanceOf(InvalidStateError);
-    expect(error.status).toBe(409);
+    expect(HTTP_STATUS[error.code]).toBe(409);
     expect(error.code).toBe('INVALID_STATE');
     expect(error.message).toBe('Render job job-1 is Queued; it cannot become Completed');
     expect(error.details).toEqual({
