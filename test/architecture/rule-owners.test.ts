@@ -139,6 +139,7 @@ describe("the README's table of where rules live", () => {
       [/\bfunction refundOnCancel\b/, 'src/domain/billing/pricing.ts'],
       [/\bfunction recutChunk\b|\bfunction releaseNodeWork\b/, 'src/domain/work/recut.ts'],
       [/\bCHUNKS_PER_NODE\s*=/, 'src/domain/jobs/chunking.ts'],
+      [/\b(NOT_FOUND|INVALID_STATE|STALE_LEASE|PAYMENT_REQUIRED)['"]?\s*:\s*40\d\b|readonly status = 4\d\d/, 'src/transport/errors.ts'],
     ];
     for (const [rule, owner] of owners) {
       expect(files.filter((file) => rule.test(text.get(file) as string)), String(rule)).toEqual([owner]);
