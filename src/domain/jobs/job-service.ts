@@ -250,7 +250,6 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
      * (its discount code is not used twice). It belongs to the original job's owner.
      */
     async retry(actor: Actor, id: string) {
-      const user = requireUser(actor);
       const previous = await this.get(actor, id);
       if (previous.step !== JobStep.Failed && previous.step !== JobStep.Cancelled) {
         throw new InvalidStateError(`Render job ${previous.id} is ${previous.step}; only Failed or Cancelled jobs can be retried`, {

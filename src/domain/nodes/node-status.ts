@@ -51,7 +51,7 @@ export type NodeEvent =
   /** An admin ended its maintenance. */
   | 'maintenanceEnded';
 
-const { Registered, Online, Busy, Offline, Maintenance, Updating } = NodeStatus;
+const { Online, Busy, Offline, Maintenance, Updating } = NodeStatus;
 
 export const NODE_TRANSITIONS: Readonly<Record<NodeEvent, Readonly<Partial<Record<NodeStatus, NodeStatus>>>>> = {
   contact: { Registered: Online, Offline: Online },

@@ -12,7 +12,6 @@
 import { z } from 'zod';
 import {
   CommandType,
-  type NodeCommand,
   type Prisma,
   type PrismaClient,
   type Snapshot,
