@@ -7,20 +7,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFolderObjectStore, type FolderObjectStore } from '../../src/adapters/storage/folder-store.ts';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../src/domain/errors.ts';
-import type { Clock } from '../../src/ports.ts';
+import { controllableClock } from '../support/clock.ts';
 import { describeObjectStoreContract, readAll } from './object-store-contract.ts';
 
 const ROUTE = '/v1/objects/';
-
-function controllableClock(): Clock & { advance(seconds: number): void } {
-  let offsetMs = 0;
-  return {
-    now: () => new Date(Date.now() + offsetMs),
-    advance: (seconds) => {
-      offsetMs += seconds * 1000;
-    },
-  };
-}
 
 /** Stands in for the service's own download route, which maps domain errors the same way. */
 async function serveSignedObjects(getStore: () => FolderObjectStore): Promise<{ baseUrl: string; server: Server }> {
@@ -72,7 +62,7 @@ describeObjectStoreContract('folder store', async () => {
   const made = await makeFolderStore();
   return {
     store: made.store,
-    elapse: async (seconds) => made.clock.advance(seconds),
+    elapse: async (seconds) => made.clock.advance(seconds * 1000),
     dispose: made.dispose,
   };
 });
@@ -202,7 +192,7 @@ describe('folder store', () => {
     const expires = parsed.searchParams.get('expires') ?? undefined;
     const signature = parsed.searchParams.get('signature') ?? undefined;
     await expect(store.readSigned(key, expires, signature)).rejects.toEqual(new NotFoundError('object', key));
-    made.clock.advance(6);
+    made.clock.advance(6_000);
     await expect(store.readSigned(key, expires, signature)).rejects.toBeInstanceOf(ForbiddenError);
   });
 

@@ -8,8 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { documentedResponses, listOperations, loadContract, type OpenApiDocument, schemaProblems } from '../../rest-compat/contract.ts';
-import { pngBytes, randomMd5 } from '../snapshots/fixtures.ts';
 import { type AgentCommand, type HttpAnswer, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
+import { pngBytes, randomMd5 } from '../support/snapshots.ts';
 
 const original = loadContract(new URL('../fixtures/original-openapi.yaml', import.meta.url));
 const copy = loadContract();
@@ -294,6 +294,9 @@ describe('a render, a snapshot and an update through the agent protocol', () => 
     expect((await rest('POST /nodes/{node_id}/restart', admin, { params: node })).status).toBe(202);
     expect((await rest('POST /nodes/{node_id}/release', admin, { params: node })).status).toBe(204);
     expect((await rest('POST /nodes/{node_id}/close-ae', admin, { params: node })).status).toBe(204);
+    expect((await rest('POST /nodes/{node_id}/maintenance', admin, { params: node, body: { reason: 'fans' } })).status).toBe(200);
+    expect((await rest('DELETE /nodes/{node_id}/maintenance', admin, { params: node })).status).toBe(200);
+    expect((await rest('DELETE /nodes/{node_id}/maintenance', admin, { params: node })).status).toBe(409);
     const published = await rest('POST /node-updates', admin, {
       body: { update_file_name: 'agent-3.3.msi', update_number: 33, target_ae_version: '24.1', download_key: 'updates/agent-3.3.msi', sha256: 'b'.repeat(64) },
     });
@@ -342,6 +345,7 @@ describe('refusals', () => {
     for (const operation of [
       'GET /nodes/{node_id}', 'GET /nodes/{node_id}/health', 'GET /nodes/{node_id}/health/history', 'GET /nodes/{node_id}/crashes',
       'POST /nodes/{node_id}/restart', 'POST /nodes/{node_id}/release', 'POST /nodes/{node_id}/close-ae',
+      'POST /nodes/{node_id}/maintenance', 'DELETE /nodes/{node_id}/maintenance',
     ]) {
       expect((await rest(operation, admin, { params: { node_id: unknown } })).status, operation).toBe(404);
     }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/service.ts';
-import { expectPortRefusal, holdPort, launch } from '../started/process.ts';
+import { expectPortRefusal, holdPort, launch } from '../support/process.ts';
 
 const DEMO_TIMEOUT_MS = 120_000;
 const SAMPLE_JOBS = 4;

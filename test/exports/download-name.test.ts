@@ -1,11 +1,13 @@
 // The name an export downloads as: the rule itself, then its Content-Disposition through both
 // doors on both object stores (S3 names the download from the presigned URL; the folder store's
 // URLs carry the name signed, and the service's download route answers with it).
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadDisposition } from '../../src/domain/exports/download-name.ts';
 import { ExportDownloadUrlDocument } from '../generated/graphql.ts';
-import { startTestApp, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { createStoredExport } from '../support/exports.ts';
+import { submitRender } from '../support/jobs.ts';
+import { syncSavedProject } from '../support/projects.ts';
 
 const JOB_ID = '0195f3a2-7c4e-7d10-9a6b-8c1d2e3f4a5b';
 
@@ -38,43 +40,14 @@ describe('downloadDisposition', () => {
   });
 });
 
-/** A rendered job named after its saved project, and its export's mp4 and gif in the app's store. */
+/** A job named after its saved project, and its export's files in the app's store. */
 async function namedExport(t: TestApp, projectName: string) {
   const user = await t.user(10_000);
-  const projectId = randomUUID();
-  const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, {
-    token: TEST_SERVICE_TOKEN,
-    body: { owner_user_id: user.id, name: projectName, duration_sec: 2 },
-  });
-  expect(synced.status).toBe(200);
-  const submitted = await t.rest('POST', '/v1/renders', {
-    token: user.token,
-    body: { saved_project_id: projectId, quality: 'Low', resolution: 'HD', price_type: 'Free' },
-  });
-  expect(submitted.status).toBe(201);
-  const jobId = submitted.body.id as string;
-  const bytes = { mp4: Buffer.from('an mp4'), gif: Buffer.from('a gif') };
-  const keys = { mp4: `exports/${jobId}/output.mp4`, gif: `exports/${jobId}/output.gif` };
-  await t.app.services.store.put(keys.mp4, bytes.mp4, 'video/mp4');
-  await t.app.services.store.put(keys.gif, bytes.gif, 'image/gif');
-  const exported = await t.app.services.db.prisma.export.create({
-    data: {
-      userId: user.id,
-      renderJobId: jobId,
-      savedProjectId: projectId,
-      path: keys.mp4,
-      durationSec: 2,
-      width: 1280,
-      height: 720,
-      fileExtension: 'mp4',
-      fileType: 'mp4',
-      renderQuality: 'Low',
-      createType: 'Render',
-      autoDeleteDate: new Date(Date.now() + 24 * 3600 * 1000),
-      files: { create: [{ fileType: 'gif', path: keys.gif }] },
-    },
-  });
-  return { user, jobId, exportId: exported.id, bytes };
+  const { id: projectId } = await syncSavedProject(t, { owner_user_id: user.id, name: projectName, duration_sec: 2 });
+  const { id: jobId } = await submitRender(t, user.token, { saved_project_id: projectId, quality: 'Low', price_type: 'Free', frame_rate: undefined, duration_sec: undefined });
+  const exported = await createStoredExport(t, user.id, { renderJobId: jobId, savedProjectId: projectId });
+  const bytes = { mp4: exported.objects.get(exported.mainKey), gif: exported.objects.get(exported.gifKey) };
+  return { user, jobId, exportId: exported.id, bytes, mainKey: exported.mainKey };
 }
 
 describe('export downloads on S3', () => {
@@ -110,11 +83,11 @@ describe('export downloads on the folder store', () => {
   afterAll(() => t.close());
 
   it('answer with the Content-Disposition their URL carries, signed so that it cannot be changed', async () => {
-    const { user, jobId, exportId, bytes } = await namedExport(t, 'Summer promo');
+    const { user, jobId, exportId, bytes, mainKey } = await namedExport(t, 'Summer promo');
     const link = await t.rest('GET', `/v1/exports/${exportId}/download-url`, { token: user.token });
     expect(link.status).toBe(200);
     const url = new URL(link.body.url);
-    expect(url.pathname).toBe(`/v1/objects/exports/${jobId}/output.mp4`);
+    expect(url.pathname).toBe(`/v1/objects/${mainKey}`);
     const expected = downloadDisposition('Summer promo', jobId, 'mp4');
     expect(url.searchParams.get('disposition')).toBe(expected);
     const downloaded = await fetch(url);

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { createStoredExport, daysFrom, existingObjects, rowsOf } from './fixtures.ts';
+import { createStoredExport, daysFrom, existingObjects, rowsOf } from '../support/exports.ts';
 
 let t: TestApp;
 

@@ -10,7 +10,7 @@ import {
   ExportsDocument,
 } from '../generated/graphql.ts';
 import { download, problemPaths, startTestApp, type TestApp, userActor } from '../support/app.ts';
-import { createStoredExport, existingObjects, exportRow, rowsOf } from './fixtures.ts';
+import { createExportRows, createStoredExport, existingObjects, rowsOf } from '../support/exports.ts';
 
 let t: TestApp;
 let adminToken: string;
@@ -27,11 +27,7 @@ describe('listing exports', () => {
     const base = Date.now() - 3600_000;
     const full = await createStoredExport(t, user.id, { produceDate: new Date(base + 30 * 60_000) });
     // Rows alone are enough to list; the objects of one export show that listing leaves them be.
-    await t.app.services.db.prisma.export.createMany({
-      data: Array.from({ length: 21 }, (_, minute) =>
-        exportRow(user.id, { path: `exports/${user.id}/${minute}.mp4`, produceDate: new Date(base + minute * 60_000) }),
-      ),
-    });
+    await createExportRows(t, user.id, 21, (minute) => ({ path: `exports/${user.id}/${minute}.mp4`, produceDate: new Date(base + minute * 60_000) }));
     await createStoredExport(t, (await t.user()).id);
     const paths = (body: any) => body.data.map((e: { path: string }) => e.path);
 

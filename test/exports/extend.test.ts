@@ -1,39 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreditWalletDocument, ExtendExportDocument, WalletDocument } from '../generated/graphql.ts';
-import { startTestApp, type TestApp, userActor } from '../support/app.ts';
-import { createStoredExport, daysFrom } from './fixtures.ts';
+import { ExtendExportDocument } from '../generated/graphql.ts';
+import { problemPaths, startTestApp, type TestApp, userActor } from '../support/app.ts';
+import { createStoredExport, daysFrom } from '../support/exports.ts';
+import { balanceOf } from '../support/jobs.ts';
 
 let t: TestApp;
-let adminToken: string;
-
-interface User {
-  id: string;
-  token: string;
-}
 
 const GB = 1_000_000_000n;
 const prisma = () => t.app.services.db.prisma;
-
-/** A user whose wallet an admin credited through the GraphQL mutation. */
-async function funded(amountMinor: number, options: { admin?: boolean } = {}): Promise<User> {
-  const id = randomUUID();
-  if (amountMinor > 0) {
-    const result = await t.gql(
-      CreditWalletDocument,
-      { input: { userId: id, amountMinor, idempotencyKey: `test-credit-${randomUUID()}` } },
-      adminToken,
-    );
-    expect(result.data?.creditWallet.__typename).toBe('LedgerEntry');
-  }
-  return { id, token: await t.token(id, options) };
-}
-
-async function balanceOf(user: User): Promise<number> {
-  const result = await t.gql(WalletDocument, {}, user.token);
-  expect(result.errors).toBeUndefined();
-  return Number(result.data!.wallet.balanceMinor);
-}
 
 async function autoDeleteDateOf(exportId: string): Promise<Date> {
   return (await prisma().export.findUniqueOrThrow({ where: { id: exportId } })).autoDeleteDate;
@@ -49,17 +24,14 @@ async function stateOf(exportId: string, userId: string) {
   return { autoDeleteDate: exported?.autoDeleteDate, balance: wallet?.balanceMinor ?? null, entries };
 }
 
-const problemPaths = (body: any): string[] => body.error.details.problems.map((problem: { path: string }) => problem.path).sort();
-
 beforeAll(async () => {
   t = await startTestApp();
-  adminToken = await t.token(randomUUID(), { admin: true });
 });
 afterAll(() => t.close());
 
 describe('extending an export', () => {
   it('charges per started GB per day and moves the date on from the current one, over REST', async () => {
-    const user = await funded(1000);
+    const user = await t.user(1000);
     const current = daysFrom(new Date(), 10);
     // 2 GB + 0.5 GB stored: 3 started GB x 30 days x 1 cent.
     const exported = await createStoredExport(t, user.id, {
@@ -71,7 +43,7 @@ describe('extending an export', () => {
     expect(response.status).toBe(200);
     expect(response.body).toEqual({ new_auto_delete_date: daysFrom(current, 30).toISOString() });
     expect(await autoDeleteDateOf(exported.id)).toEqual(daysFrom(current, 30));
-    expect(await balanceOf(user)).toBe(910);
+    expect(await balanceOf(t, user.id)).toBe(910);
     const entries = await prisma().ledgerEntry.findMany({ where: { userId: user.id, kind: 'Charge' } });
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ amountMinor: -90n, balanceAfterMinor: 910n, exportId: exported.id });
@@ -80,7 +52,7 @@ describe('extending an export', () => {
   });
 
   it('counts from now for an export past its date that the sweeper has not removed yet, at the minimum charge', async () => {
-    const user = await funded(100);
+    const user = await t.user(100);
     const exported = await createStoredExport(t, user.id, { autoDeleteDate: daysFrom(new Date(), -1) });
     const before = Date.now();
     const response = await t.rest('POST', `/v1/exports/${exported.id}/extend`, { token: user.token, body: { days: 2 } });
@@ -88,11 +60,11 @@ describe('extending an export', () => {
     const extended = Date.parse(response.body.new_auto_delete_date);
     expect(extended).toBeGreaterThanOrEqual(daysFrom(new Date(before), 2).getTime());
     expect(extended).toBeLessThanOrEqual(daysFrom(new Date(), 2).getTime());
-    expect(await balanceOf(user)).toBe(75);
+    expect(await balanceOf(t, user.id)).toBe(75);
   });
 
   it('charges twice for two identical requests, and once for a retried one', async () => {
-    const user = await funded(100);
+    const user = await t.user(100);
     const current = daysFrom(new Date(), 5);
     const exported = await createStoredExport(t, user.id, { autoDeleteDate: current });
     for (let i = 0; i < 2; i++) {
@@ -100,7 +72,7 @@ describe('extending an export', () => {
       expect(response.status).toBe(200);
     }
     expect(await autoDeleteDateOf(exported.id)).toEqual(daysFrom(current, 6));
-    expect(await balanceOf(user)).toBe(50);
+    expect(await balanceOf(t, user.id)).toBe(50);
 
     const requestId = randomUUID();
     const first = await t.app.services.exports.extend(userActor(user.id), exported.id, { days: 1 }, requestId);
@@ -108,11 +80,11 @@ describe('extending an export', () => {
     expect(retried).toEqual(first);
     expect(first).toMatchObject({ newAutoDeleteDate: daysFrom(current, 7), chargedMinor: 25n });
     expect(await autoDeleteDateOf(exported.id)).toEqual(daysFrom(current, 7));
-    expect(await balanceOf(user)).toBe(25);
+    expect(await balanceOf(t, user.id)).toBe(25);
   });
 
   it('serializes concurrent extensions: each one counts, and only what the balance covers is done', async () => {
-    const user = await funded(100);
+    const user = await t.user(100);
     const current = daysFrom(new Date(), 1);
     const exported = await createStoredExport(t, user.id, { autoDeleteDate: current });
     const statuses = await Promise.all(
@@ -123,11 +95,11 @@ describe('extending an export', () => {
     );
     expect(statuses.sort()).toEqual([200, 200, 200, 200, 402]);
     expect(await autoDeleteDateOf(exported.id)).toEqual(daysFrom(current, 4));
-    expect(await balanceOf(user)).toBe(0);
+    expect(await balanceOf(t, user.id)).toBe(0);
   });
 
   it('answers the same through GraphQL', async () => {
-    const user = await funded(500);
+    const user = await t.user(500);
     const current = daysFrom(new Date(), 3);
     const exported = await createStoredExport(t, user.id, { autoDeleteDate: current, mainSizeBytes: GB + 1n });
     const result = await t.gql(ExtendExportDocument, { id: exported.id, days: 100 }, user.token);
@@ -139,33 +111,33 @@ describe('extending an export', () => {
     expect(Number(payload.chargedMinor)).toBe(200);
     expect(payload.newAutoDeleteDate).toBe(daysFrom(current, 100).toISOString());
     expect(payload.export).toEqual({ id: exported.id, autoDeleteDate: daysFrom(current, 100).toISOString() });
-    expect(await balanceOf(user)).toBe(300);
+    expect(await balanceOf(t, user.id)).toBe(300);
   });
 
   it('charges the caller: an admin extending someone’s export pays for it', async () => {
-    const owner = await funded(100);
-    const admin = await funded(100, { admin: true });
+    const owner = await t.user(100);
+    const admin = await t.user(100, { admin: true });
     const exported = await createStoredExport(t, owner.id);
     const response = await t.rest('POST', `/v1/exports/${exported.id}/extend`, { token: admin.token, body: { days: 1 } });
     expect(response.status).toBe(200);
-    expect(await balanceOf(admin)).toBe(75);
-    expect(await balanceOf(owner)).toBe(100);
+    expect(await balanceOf(t, admin.id)).toBe(75);
+    expect(await balanceOf(t, owner.id)).toBe(100);
   });
 
   it('keeps the charge in the ledger after the export is deleted', async () => {
-    const user = await funded(100);
+    const user = await t.user(100);
     const exported = await createStoredExport(t, user.id);
     expect((await t.rest('POST', `/v1/exports/${exported.id}/extend`, { token: user.token, body: { days: 1 } })).status).toBe(200);
     expect((await t.rest('DELETE', `/v1/exports/${exported.id}`, { token: user.token })).status).toBe(204);
     const entries = await prisma().ledgerEntry.findMany({ where: { userId: user.id, kind: 'Charge' } });
     expect(entries).toMatchObject([{ amountMinor: -25n, exportId: null }]);
-    expect(await balanceOf(user)).toBe(75);
+    expect(await balanceOf(t, user.id)).toBe(75);
   });
 });
 
 describe('refused extensions change nothing', () => {
   it('402 when the balance is short, over REST and GraphQL', async () => {
-    const user = await funded(10);
+    const user = await t.user(10);
     const exported = await createStoredExport(t, user.id, { mainSizeBytes: 3n * GB });
     const before = await stateOf(exported.id, user.id);
     const response = await t.rest('POST', `/v1/exports/${exported.id}/extend`, { token: user.token, body: { days: 30 } });
@@ -177,16 +149,16 @@ describe('refused extensions change nothing', () => {
       expect(Number(gql.data.extendExport.requiredMinor)).toBe(120);
       expect(Number(gql.data.extendExport.balanceMinor)).toBe(10);
     }
-    const broke = await funded(0);
+    const broke = await t.user(0);
     const theirs = await createStoredExport(t, broke.id);
     const empty = await t.rest('POST', `/v1/exports/${theirs.id}/extend`, { token: broke.token, body: { days: 1 } });
     expect(empty.status).toBe(402);
     expect(await stateOf(exported.id, user.id)).toEqual(before);
-    expect(await balanceOf(user)).toBe(10);
+    expect(await balanceOf(t, user.id)).toBe(10);
   });
 
   it('400 for days out of range, not whole, not a number, missing, or next to an unknown field', async () => {
-    const user = await funded(1000);
+    const user = await t.user(1000);
     const exported = await createStoredExport(t, user.id);
     const before = await stateOf(exported.id, user.id);
     const cases: [unknown, string[]][] = [
@@ -224,9 +196,9 @@ describe('refused extensions change nothing', () => {
   });
 
   it('404 for another user’s export or an unknown one, 401 without a token', async () => {
-    const owner = await funded(100);
+    const owner = await t.user(100);
     const exported = await createStoredExport(t, owner.id);
-    const other = await funded(100);
+    const other = await t.user(100);
     const before = await stateOf(exported.id, owner.id);
     for (const id of [exported.id, randomUUID()]) {
       const response = await t.rest('POST', `/v1/exports/${id}/extend`, { token: other.token, body: { days: 1 } });
@@ -240,6 +212,6 @@ describe('refused extensions change nothing', () => {
     const gqlAnonymous = await t.gql(ExtendExportDocument, { id: exported.id, days: 1 });
     expect(gqlAnonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(await stateOf(exported.id, owner.id)).toEqual(before);
-    expect(await balanceOf(other)).toBe(100);
+    expect(await balanceOf(t, other.id)).toBe(100);
   });
 });

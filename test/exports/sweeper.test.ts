@@ -2,25 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createExportService } from '../../src/domain/exports/export-service.ts';
 import type { Loop } from '../../src/loops/loop.ts';
-import type { Clock, ObjectStore } from '../../src/ports.ts';
+import type { ObjectStore } from '../../src/ports.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { createStoredExport, daysFrom, existingObjects, rowsOf } from './fixtures.ts';
+import { controllableClock } from '../support/clock.ts';
+import { createStoredExport, daysFrom, existingObjects, rowsOf } from '../support/exports.ts';
 
 const HOUR_MS = 3600_000;
-
-/** Real time plus an offset the test moves; tokens are checked by it too, so tests move it back. */
-function controllableClock(): Clock & { advance(ms: number): void; reset(): void } {
-  let offsetMs = 0;
-  return {
-    now: () => new Date(Date.now() + offsetMs),
-    advance: (ms) => {
-      offsetMs += ms;
-    },
-    reset: () => {
-      offsetMs = 0;
-    },
-  };
-}
 
 /** The store, counting deletes per key and failing them for the keys given. */
 function instrumentedStore(store: ObjectStore, failing: Set<string> = new Set()) {

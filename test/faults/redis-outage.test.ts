@@ -2,7 +2,6 @@
 // to this file. Meanwhile the API keeps serving from PostgreSQL (reads and writes, agents' signed
 // reports with their replay checks), and once Redis is back the subscriptions resume and every
 // subscriber sees each job through to its end.
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { print } from 'graphql';
 import { createClient as createWsClient } from 'graphql-ws';
@@ -10,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { FollowRenderProgressDocument, type FollowRenderProgressSubscription } from '../generated/graphql.ts';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
+import { submitRender } from '../support/jobs.ts';
 import { type PrivateRedis, startPrivateRedis } from '../support/private-servers.ts';
 import { startRetryingAgents } from './retrying-agents.ts';
 import { readiness, startUserReader } from './user-reader.ts';
@@ -65,14 +65,7 @@ function watchProgress(jobId: string) {
   return { received, errors };
 }
 
-async function submit(): Promise<string> {
-  const submitted = await t.rest('POST', '/v1/renders', {
-    token: user.token,
-    body: { saved_project_id: randomUUID(), quality: 'High', resolution: 'HD', duration_sec: FRAMES_PER_JOB / 30, frame_rate: 30 },
-  });
-  expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
-  return submitted.body.id as string;
-}
+const submit = async () => (await submitRender(t, user.token, { duration_sec: FRAMES_PER_JOB / 30 })).id;
 
 async function unpublishedEvents(): Promise<number> {
   const metrics = await t.rest('GET', '/metrics');

@@ -4,8 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FederationEntitiesDocument, FederationEntityIdsDocument } from '../generated/graphql.ts';
-import { startTestApp, TEST_ADMIN, type TestApp, type TestUser } from '../support/app.ts';
-import { exportRow } from '../exports/fixtures.ts';
+import { startTestApp, TEST_ADMIN, type TestApp, type TestUser, userActor } from '../support/app.ts';
+import { createExportRows } from '../support/exports.ts';
+import { pointChunksAt } from '../support/rows.ts';
+import { createSnapshotRows } from '../support/snapshots.ts';
 
 const COUNT = 50;
 const ENTITY_TABLES = { RenderJob: 'render_jobs', FrameJob: 'frame_jobs', RenderNode: 'render_nodes', Snapshot: 'snapshots', Export: 'exports' };
@@ -20,12 +22,8 @@ const strangers: Partial<Record<EntityType, string>> = {};
 
 const prisma = () => t.app.services.db.prisma;
 
-function userActor(user: TestUser) {
-  return { kind: 'user' as const, userId: user.id, isAdmin: false, plan: null, isReseller: false };
-}
-
 async function submitJob(user: TestUser) {
-  return t.app.services.jobs.submit(userActor(user), {
+  return t.app.services.jobs.submit(userActor(user.id), {
     savedProjectId: randomUUID(),
     quality: 'Low',
     resolution: 'HD',
@@ -34,9 +32,6 @@ async function submitJob(user: TestUser) {
   });
 }
 
-function snapshotRow(userId: string) {
-  return { userId, savedProjectId: randomUUID(), sceneKey: 'intro', frameNumber: 1, aepFileMd5: 'a'.repeat(32) };
-}
 
 beforeAll(async () => {
   t = await startTestApp({ startLoops: false });
@@ -51,7 +46,7 @@ beforeAll(async () => {
   const chunks = await prisma().frameJob.findMany({ where: { renderJobId: { in: ids.RenderJob } }, orderBy: { id: 'asc' }, take: COUNT });
   ids.FrameJob = chunks.map((chunk) => chunk.id);
   // Half of the chunks on a node, so that the chunks' node field has something to read.
-  await prisma().frameJob.updateMany({ where: { id: { in: ids.FrameJob.filter((_, index) => index % 2 === 0) } }, data: { nodeId: node.id } });
+  await pointChunksAt(t, ids.FrameJob.filter((_, index) => index % 2 === 0), node.id);
   strangers.FrameJob = (await prisma().frameJob.findFirstOrThrow({ where: { renderJobId: strangerJob.id } })).id;
 
   for (let index = 0; index < COUNT; index++) {
@@ -65,10 +60,10 @@ beforeAll(async () => {
     ids.RenderNode.push(registered.node.id);
   }
 
-  ids.Snapshot = (await prisma().snapshot.createManyAndReturn({ data: Array.from({ length: COUNT }, () => snapshotRow(owner.id)) })).map((row) => row.id);
-  strangers.Snapshot = (await prisma().snapshot.create({ data: snapshotRow(stranger.id) })).id;
-  ids.Export = (await prisma().export.createManyAndReturn({ data: Array.from({ length: COUNT }, () => exportRow(owner.id)) })).map((row) => row.id);
-  strangers.Export = (await prisma().export.create({ data: exportRow(stranger.id) })).id;
+  ids.Snapshot = await createSnapshotRows(t, owner.id, COUNT);
+  [strangers.Snapshot] = await createSnapshotRows(t, stranger.id, 1);
+  ids.Export = await createExportRows(t, owner.id, COUNT);
+  [strangers.Export] = await createExportRows(t, stranger.id, 1);
 }, 120_000);
 
 afterAll(() => t?.close());

@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GatewayProcess, startGateway } from '../../bench/lib/gateway.ts';
-import { createStoredExport } from '../exports/fixtures.ts';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
+import { createStoredExport } from '../support/exports.ts';
 import { emailOf, startIdentitySubgraph } from '../support/identity.ts';
 
 let t: TestApp;
@@ -39,8 +39,7 @@ beforeAll(async () => {
       });
       jobIds.push(answer.body.id);
     }
-    const exported = await createStoredExport(t, person.id);
-    await t.app.services.db.prisma.export.update({ where: { id: exported.id }, data: { renderJobId: jobIds[0] } });
+    const exported = await createStoredExport(t, person.id, { renderJobId: jobIds[0] });
     people.push({ ...person, jobIds: jobIds.reverse(), exportId: exported.id });
   }
 

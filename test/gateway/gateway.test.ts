@@ -18,10 +18,10 @@ import {
   type SubmitRenderJobMutationVariables,
   WatchRenderJobsDocument,
 } from '../generated/graphql.ts';
-import { snapshotAgent } from '../snapshots/fixtures.ts';
 import { type ServiceClient, serviceClient } from '../support/app.ts';
 import { emailOf, startIdentitySubgraph } from '../support/identity.ts';
 import { auditSeqs, type Replicas, startReplicas } from '../support/replicas.ts';
+import { snapshotAgent } from '../support/snapshots.ts';
 import { type Subscriber, subscribe } from '../support/subscriber.ts';
 
 type Progress = FollowRenderProgressSubscription['renderProgress'];

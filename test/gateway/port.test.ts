@@ -1,6 +1,6 @@
 // `npm run gateway` on a port already taken: one line naming it and PORT, as the service says it.
 import { describe, it } from 'vitest';
-import { expectPortRefusal, holdPort, launch } from '../started/process.ts';
+import { expectPortRefusal, holdPort, launch } from '../support/process.ts';
 
 describe('npm run gateway', () => {
   it('refuses a port already in use with one line naming it and PORT', { timeout: 60_000 }, async () => {

@@ -9,8 +9,8 @@ import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { schema } from '../../src/graphql/schema.ts';
-import { createStoredExport } from '../exports/fixtures.ts';
 import { startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestUser } from '../support/app.ts';
+import { createStoredExport } from '../support/exports.ts';
 import {
   BEARER_CALLERS,
   type BearerCaller,
@@ -21,6 +21,7 @@ import {
   expectedOutcome,
   jobBody,
   type Policy,
+  nodeInMaintenance,
   registerNode,
   submitJob,
   syncProject,
@@ -189,6 +190,16 @@ const ROWS: Row[] = [
     variables: async (f, fresh) => ({ id: fresh ? (await createStoredExport(t, f.owner.id)).id : f.exportId, days: 1 }),
   },
   { field: 'Mutation.updateRenderNode', policy: 'admin', variables: (f) => ({ id: f.targetNodeId, input: { priority: 2 } }) },
+  {
+    field: 'Mutation.startRenderNodeMaintenance',
+    policy: 'admin',
+    variables: async (f, fresh) => ({ id: fresh ? await registerNode(t, f.admin) : f.targetNodeId, reason: 'checks' }),
+  },
+  {
+    field: 'Mutation.endRenderNodeMaintenance',
+    policy: 'admin',
+    variables: async (f, fresh) => ({ id: fresh ? await nodeInMaintenance(t, f.admin) : f.targetNodeId }),
+  },
   { field: 'Mutation.restartRenderNode', policy: 'admin', variables: (f) => ({ id: f.targetNodeId }) },
   { field: 'Mutation.releaseRenderNode', policy: 'admin', variables: (f) => ({ id: f.targetNodeId }) },
   { field: 'Mutation.closeRenderNodeAe', policy: 'admin', variables: (f) => ({ id: f.targetNodeId }) },

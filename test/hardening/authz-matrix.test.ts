@@ -7,9 +7,9 @@ import WebSocket from 'ws';
 import { listOperations, loadContract } from '../../rest-compat/contract.ts';
 import { restRoutes } from '../../rest-compat/routes.ts';
 import { signAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
-import { createStoredExport } from '../exports/fixtures.ts';
-import { pngBytes, randomMd5 } from '../snapshots/fixtures.ts';
 import { type AgentCommand, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
+import { createStoredExport } from '../support/exports.ts';
+import { pngBytes, randomMd5 } from '../support/snapshots.ts';
 import {
   BEARER_CALLERS,
   type BearerCaller,

@@ -3,8 +3,9 @@
 // shows a refused request changed nothing.
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import { randomMd5 } from '../snapshots/fixtures.ts';
-import { TEST_SERVICE_TOKEN, type TestApp, type TestUser } from '../support/app.ts';
+import { type TestApp, type TestUser } from '../support/app.ts';
+import { syncSavedProject } from '../support/projects.ts';
+import { randomMd5 } from '../support/snapshots.ts';
 
 /** Callers with a bearer credential, or none: the GraphQL door knows only these. */
 export const BEARER_CALLERS = ['none', 'other', 'owner', 'admin', 'service'] as const;
@@ -93,11 +94,7 @@ export function changedTables(before: Record<string, string>, after: Record<stri
 /** A saved project of the owner, synced by the studio service. */
 export async function syncProject(t: TestApp, owner: TestUser): Promise<string> {
   const projectId = randomUUID();
-  const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, {
-    token: TEST_SERVICE_TOKEN,
-    body: { owner_user_id: owner.id, name: 'Authz', duration_sec: 1, aep_file_md5: randomMd5(), ae_version: '24.1' },
-  });
-  expect(synced.status, JSON.stringify(synced.body)).toBe(200);
+  await syncSavedProject(t, { owner_user_id: owner.id, name: 'Authz', duration_sec: 1, aep_file_md5: randomMd5(), ae_version: '24.1' }, projectId);
   return projectId;
 }
 
@@ -136,4 +133,12 @@ export async function registerNode(t: TestApp, admin: TestUser): Promise<string>
   const created = await t.rest('POST', '/v1/nodes', { token: admin.token, body: nodeBody() });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   return created.body.id as string;
+}
+
+/** A new node an admin put into maintenance: one whose maintenance can end. */
+export async function nodeInMaintenance(t: TestApp, admin: TestUser): Promise<string> {
+  const nodeId = await registerNode(t, admin);
+  const started = await t.rest('POST', `/v1/nodes/${nodeId}/maintenance`, { token: admin.token });
+  expect(started.status, JSON.stringify(started.body)).toBe(200);
+  return nodeId;
 }

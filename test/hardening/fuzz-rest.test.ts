@@ -11,9 +11,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listOperations, loadContract, schemaProblems } from '../../rest-compat/contract.ts';
 import { MAX_CLOCK_SKEW_SECONDS, signAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
-import { createStoredExport } from '../exports/fixtures.ts';
-import { pngBytes, randomMd5 } from '../snapshots/fixtures.ts';
 import { type HttpAnswer, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
+import { createStoredExport } from '../support/exports.ts';
+import { syncSavedProject } from '../support/projects.ts';
+import { pngBytes, randomMd5 } from '../support/snapshots.ts';
 import { changedTables, databaseDigest } from './authz-matrix.ts';
 import { type Fixtures, type FuzzRequest, invalidRequest, operationShape, type OperationShape, validRequest } from './contract-arbitraries.ts';
 
@@ -141,11 +142,7 @@ beforeAll(async () => {
   admin = await t.token(crypto.randomUUID(), { admin: true });
   const md5 = randomMd5();
   const projectId = crypto.randomUUID();
-  const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, {
-    token: TEST_SERVICE_TOKEN,
-    body: { owner_user_id: owner.id, name: 'Fuzzed', duration_sec: 10, aep_file_md5: md5, ae_version: '24.1' },
-  });
-  expect(synced.status).toBe(200);
+  await syncSavedProject(t, { owner_user_id: owner.id, name: 'Fuzzed', duration_sec: 10, aep_file_md5: md5, ae_version: '24.1' }, projectId);
   node = await t.onlineNode('fuzz-node');
   const job = await t.rest('POST', '/v1/renders', { token: owner.token, body: { saved_project_id: projectId, quality: 'High', resolution: 'FullHD' } });
   expect(job.status, JSON.stringify(job.body)).toBe(201);
@@ -322,8 +319,7 @@ describe('regressions', () => {
 
   it('the longest job the contract allows (3600 s at 60 fps, 216,000 frames) is accepted, not cut short by a transaction timeout and 500', async () => {
     const projectId = crypto.randomUUID();
-    const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, { token: TEST_SERVICE_TOKEN, body: { owner_user_id: owner.id, name: 'Longest', duration_sec: 3600 } });
-    expect(synced.status).toBe(200);
+    await syncSavedProject(t, { owner_user_id: owner.id, name: 'Longest', duration_sec: 3600 }, projectId);
     const job = await t.rest('POST', '/v1/renders', { token: owner.token, body: { saved_project_id: projectId, quality: 'Low', resolution: 'HD', frame_rate: 60 } });
     expect(job.status, JSON.stringify(job.body)).toBe(201);
     expect(await t.app.services.db.prisma.frame.count({ where: { renderJobId: job.body.id } })).toBe(216_000);

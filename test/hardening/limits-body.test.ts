@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/config.ts';
 import { MAX_DISCARDED_BYTES } from '../../src/http/oversized-body.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
-import { pngBytes, snapshotFixtures } from '../snapshots/fixtures.ts';
+import { pngBytes, snapshotFixtures } from '../support/snapshots.ts';
 import { metric } from './limits-support.ts';
 
 const LIMIT = 64 * 1024;

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { graphql, metric, overWebSocket } from './limits-support.ts';
+import { overWebSocket } from '../support/graphql-ws.ts';
+import { graphql, metric } from './limits-support.ts';
 
 const JOB_FIELDS = 'id step name priceType paidPriceMinor quality resolution frameRate totalFrames queuedAt';
 const DEEP = `{ renderJobs(first: 5) { edges { node { frameJobs { node { name } } } } } }`;
@@ -39,7 +40,7 @@ describe('depth', () => {
   it('refuses an operation nested deeper than GRAPHQL_MAX_DEPTH, over HTTP and graphql-ws', async () => {
     const user = await dev.user();
     expectRefusal(await graphql(dev, DEEP, { token: user.token }), 'QUERY_TOO_DEEP', 5, 6);
-    expectRefusal(await overWebSocket(dev, DEEP, { token: user.token }), 'QUERY_TOO_DEEP', 5, 6);
+    expectRefusal(await overWebSocket(dev.url, DEEP, { token: user.token }), 'QUERY_TOO_DEEP', 5, 6);
     // Fragments count where they are spread.
     const viaFragment = `query { renderJobs { edges { ...deep } } } fragment deep on QueryRenderJobsConnectionEdge { node { frameJobs { node { name } } } }`;
     expectRefusal(await graphql(dev, viaFragment, { token: user.token }), 'QUERY_TOO_DEEP', 5, 6);
@@ -61,7 +62,7 @@ describe('cost', () => {
     // Twenty aliases of a full page: each is cheap alone, together 20 x (1 + 100 x 12).
     const aliases = Array.from({ length: 20 }, (_, i) => `a${i}: renderJobs(first: 100) { edges { node { ${JOB_FIELDS} } } }`).join('\n');
     expectRefusal(await graphql(prod, `{ ${aliases} }`, { token: user.token }), 'QUERY_TOO_COMPLEX', 20_000, 24_020);
-    expectRefusal(await overWebSocket(prod, `{ ${aliases} }`, { token: user.token }), 'QUERY_TOO_COMPLEX', 20_000, 24_020);
+    expectRefusal(await overWebSocket(prod.url, `{ ${aliases} }`, { token: user.token }), 'QUERY_TOO_COMPLEX', 20_000, 24_020);
 
     // A batch of entities costs each one's selection, and a page size given by a variable counts.
     const representations = Array.from({ length: 50 }, () => ({ __typename: 'User', id: randomUUID() }));
@@ -92,7 +93,7 @@ describe('page size', () => {
     const byVariable = await graphql(prod, 'query ($n: Int) { renderJobs(first: $n) { edges { cursor } } }', { token: user.token, variables: { n: 500 } });
     expectRefusal(byVariable, 'PAGE_SIZE_TOO_LARGE', 100, 500);
     expect(byVariable.body.errors?.[0]?.extensions).toMatchObject({ field: 'renderJobs', argument: 'first' });
-    const viaWs = await overWebSocket(prod, '{ a: renderJobs(first: 200) { edges { cursor } } }', { token: user.token });
+    const viaWs = await overWebSocket(prod.url, '{ a: renderJobs(first: 200) { edges { cursor } } }', { token: user.token });
     expectRefusal(viaWs, 'PAGE_SIZE_TOO_LARGE', 100, 200);
     expect(viaWs.errors?.[0]?.extensions).toMatchObject({ field: 'a' });
 
@@ -110,13 +111,13 @@ describe('introspection', () => {
     expectRefusal(await graphql(prod, INTROSPECTION), 'INTROSPECTION_DISABLED');
     expectRefusal(await graphql(prod, INTROSPECTION, { token: user.token }), 'INTROSPECTION_DISABLED');
     expectRefusal(await graphql(prod, '{ __type(name: "RenderJob") { name } }', { token: user.token }), 'INTROSPECTION_DISABLED');
-    expectRefusal(await overWebSocket(prod, INTROSPECTION, { token: user.token }), 'INTROSPECTION_DISABLED');
+    expectRefusal(await overWebSocket(prod.url, INTROSPECTION, { token: user.token }), 'INTROSPECTION_DISABLED');
     // __typename is no introspection.
     expect((await graphql(prod, '{ __typename }', { token: user.token })).body).toEqual({ data: { __typename: 'Query' } });
     // The playground's admins still load the schema.
     const forAdmin = await graphql(prod, INTROSPECTION, { token: admin.token });
     expect(forAdmin.body.data.__schema.queryType).toEqual({ name: 'Query' });
-    expect((await overWebSocket(prod, INTROSPECTION, { token: admin.token })).data.__schema.queryType).toEqual({ name: 'Query' });
+    expect((await overWebSocket(prod.url, INTROSPECTION, { token: admin.token })).data.__schema.queryType).toEqual({ name: 'Query' });
   });
 
   it('is allowed outside production, and GRAPHQL_INTROSPECTION decides when set', async () => {
@@ -158,7 +159,7 @@ describe('internal errors', () => {
     ]);
     for (const leak of ['render_jobs', 'stacktrace', 'prisma', 'Prisma', 'relation', ' at ']) expect(failed.text).not.toContain(leak);
 
-    const overWs = await overWebSocket(prod, query, { token: user.token });
+    const overWs = await overWebSocket(prod.url, query, { token: user.token });
     expect(overWs.errors?.[0]).toMatchObject({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: expect.any(String) } });
     expect(JSON.stringify(overWs)).not.toContain('render_jobs');
 

@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode } from '../support/app.ts';
-import { graphql, metric, overWebSocket } from './limits-support.ts';
+import { overWebSocket } from '../support/graphql-ws.ts';
+import { graphql, metric } from './limits-support.ts';
 
 const LIMIT = 5;
 // Long enough that a loaded machine still makes a test's requests inside one window.
@@ -63,7 +64,7 @@ describe('a user', () => {
     expect(overHttp.body.data).toBeUndefined();
     expect(overHttp.body.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', details: { limit: LIMIT, window_sec: WINDOW_SEC } });
 
-    const overWs = await overWebSocket(b, '{ renderJobs { edges { cursor } } }', { token: user.token });
+    const overWs = await overWebSocket(b.url, '{ renderJobs { edges { cursor } } }', { token: user.token });
     expect(overWs.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', details: { limit: LIMIT, retry_after_sec: expect.any(Number) } });
     refused += 1;
 

@@ -1,7 +1,6 @@
 // What the limits tests share: raw GraphQL over HTTP (documents these tests build on purpose, so
-// no typed documents), one operation over graphql-ws, and a metric read from /metrics.
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
+// no typed documents) and a metric read from /metrics. One operation over graphql-ws is
+// test/support/graphql-ws.ts's overWebSocket.
 import type { TestApp } from '../support/app.ts';
 
 export interface GraphQLAnswer {
@@ -19,34 +18,6 @@ export async function graphql(t: TestApp, query: string, options: { token?: stri
   });
   const text = await response.text();
   return { status: response.status, headers: response.headers, text, body: JSON.parse(text) };
-}
-
-/** The first result of one operation over graphql-ws, or the errors it was refused with. */
-export async function overWebSocket(
-  t: TestApp,
-  query: string,
-  options: { token?: string; variables?: Record<string, unknown> } = {},
-): Promise<{ data?: any; errors?: { message: string; extensions?: Record<string, any> }[] }> {
-  const client = createClient({
-    url: `${t.url.replace('http', 'ws')}/graphql`,
-    webSocketImpl: WebSocket,
-    connectionParams: options.token ? { Authorization: `Bearer ${options.token}` } : {},
-    retryAttempts: 0,
-  });
-  try {
-    return await new Promise((resolve, reject) => {
-      client.subscribe(
-        { query, variables: options.variables },
-        {
-          next: (result) => resolve(result as never),
-          error: (error) => (Array.isArray(error) ? resolve({ errors: error }) : reject(error)),
-          complete: () => undefined,
-        },
-      );
-    });
-  } finally {
-    await client.dispose();
-  }
 }
 
 /** The sum of a counter's series whose labels include the given ones. */

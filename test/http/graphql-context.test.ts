@@ -1,8 +1,7 @@
-import { createClient } from 'graphql-ws';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
+import { overWebSocket } from '../support/graphql-ws.ts';
 
 let t: TestApp;
 let user: TestUser;
@@ -17,43 +16,21 @@ afterAll(() => t.close());
 
 const WALLET = '{ wallet { balanceMinor } }';
 
-/** The first result of WALLET over graphql-ws, or the code the socket was closed with. */
-async function overWebSocket(options: { connectionParams?: Record<string, unknown>; headers?: Record<string, string> }) {
-  const client = createClient({
-    url: `${t.url.replace('http', 'ws')}/graphql`,
-    webSocketImpl: class extends WebSocket {
-      constructor(address: string, protocols: string | string[]) {
-        super(address, protocols, { headers: options.headers });
-      }
-    },
-    connectionParams: options.connectionParams,
-    retryAttempts: 0,
-  });
-  try {
-    return await new Promise<{ data?: any; errors?: readonly any[]; closedWith?: number }>((resolve) => {
-      client.on('closed', (event) => resolve({ closedWith: (event as { code: number }).code }));
-      client.subscribe({ query: WALLET }, { next: resolve, error: (errors) => resolve({ errors: errors as any[] }), complete: () => undefined });
-    });
-  } finally {
-    await client.dispose();
-  }
-}
-
 describe('graphql-ws authentication', () => {
   it('accepts a bare token in connection_init, as the Apollo Router and browser clients send it', async () => {
-    const answer = await overWebSocket({ connectionParams: { token: user.token } });
+    const answer = await overWebSocket(t.url, WALLET, { connectionParams: { token: user.token } });
     expect(answer).toEqual({ data: { wallet: { balanceMinor: 0 } } });
     // Unauthenticated, the same query is refused: the token above is what authenticated it.
-    expect((await overWebSocket({})).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect((await overWebSocket(t.url, WALLET, {})).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 
   it('accepts Authorization in connection_init and the upgrade request header, and refuses a bad token in any of them', async () => {
-    expect((await overWebSocket({ connectionParams: { Authorization: `Bearer ${user.token}` } })).data).toEqual({ wallet: { balanceMinor: 0 } });
-    expect((await overWebSocket({ connectionParams: { authorization: `Bearer ${user.token}` } })).data).toEqual({ wallet: { balanceMinor: 0 } });
-    expect((await overWebSocket({ headers: { authorization: `Bearer ${user.token}` } })).data).toEqual({ wallet: { balanceMinor: 0 } });
-    expect((await overWebSocket({ connectionParams: { token: `Bearer ${user.token}` } })).data).toEqual({ wallet: { balanceMinor: 0 } });
-    expect(await overWebSocket({ connectionParams: { token: 'not-a-token' } })).toEqual({ closedWith: 4403 });
-    expect(await overWebSocket({ connectionParams: { token: user.token.slice(0, -2) } })).toEqual({ closedWith: 4403 });
+    expect((await overWebSocket(t.url, WALLET, { connectionParams: { Authorization: `Bearer ${user.token}` } })).data).toEqual({ wallet: { balanceMinor: 0 } });
+    expect((await overWebSocket(t.url, WALLET, { connectionParams: { authorization: `Bearer ${user.token}` } })).data).toEqual({ wallet: { balanceMinor: 0 } });
+    expect((await overWebSocket(t.url, WALLET, { headers: { authorization: `Bearer ${user.token}` } })).data).toEqual({ wallet: { balanceMinor: 0 } });
+    expect((await overWebSocket(t.url, WALLET, { connectionParams: { token: `Bearer ${user.token}` } })).data).toEqual({ wallet: { balanceMinor: 0 } });
+    expect(await overWebSocket(t.url, WALLET, { connectionParams: { token: 'not-a-token' } })).toEqual({ closedWith: 4403 });
+    expect(await overWebSocket(t.url, WALLET, { connectionParams: { token: user.token.slice(0, -2) } })).toEqual({ closedWith: 4403 });
   });
 });
 

@@ -2,7 +2,7 @@
 // GraphQL clients on /graphql (GET with a query, POST, graphql-ws) are answered as before.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestApp, startTestApp } from '../support/app.ts';
-import { graphqlWsClient } from '../started/support.ts';
+import { graphqlWsClient } from '../support/graphql-ws.ts';
 
 // What Chromium and Firefox send when a page is opened.
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';

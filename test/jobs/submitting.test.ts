@@ -8,6 +8,7 @@ import { type SubmitRenderJobInput, SubmitRenderJobDocument } from '../generated
 import { problemPaths, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestUser } from '../support/app.ts';
 import { discountCode, walletOf } from '../support/billing.ts';
 import { renderBody, submissionStateOf, submitRender } from '../support/jobs.ts';
+import { syncSavedProject } from '../support/projects.ts';
 
 let t: TestApp;
 const prisma = () => t.app.services.db.prisma;
@@ -292,23 +293,17 @@ describe('refusing bad submissions with 400 and writing nothing', () => {
 });
 
 describe('saved project facts', () => {
-  async function syncProject(id: string, body: Record<string, unknown>) {
-    const response = await t.rest('PUT', `/v1/saved-projects/${id}`, { token: TEST_SERVICE_TOKEN, body });
-    expect(response.status, JSON.stringify(response.body)).toBe(200);
-    return response.body;
-  }
-
   it("prices and cuts the job from the studio's facts, not the caller's", async () => {
     const user = await t.user(1000);
     const projectId = randomUUID();
-    await syncProject(projectId, {
+    await syncSavedProject(t, {
       owner_user_id: user.id,
       name: 'Studio name',
       duration_sec: 20,
       has_voiceover: true,
       aep_file_md5: 'A'.repeat(32),
       ae_version: '24.1',
-    });
+    }, projectId);
     const job = await submitRender(t, user.token, {
       saved_project_id: projectId,
       duration_sec: 1,
@@ -340,7 +335,7 @@ describe('saved project facts', () => {
     const owner = await t.user(1000);
     const stranger = await t.user(1000);
     const projectId = randomUUID();
-    await syncProject(projectId, { owner_user_id: owner.id, name: 'Private', duration_sec: 10 });
+    await syncSavedProject(t, { owner_user_id: owner.id, name: 'Private', duration_sec: 10 }, projectId);
     const before = await submissionStateOf(t, stranger.id);
     const response = await t.rest('POST', '/v1/renders', { token: stranger.token, body: renderBody({ saved_project_id: projectId }) });
     expect(response.status).toBe(404);
@@ -364,7 +359,7 @@ describe('saved project facts', () => {
   it('lets anyone render a project without an owner', async () => {
     const user = await t.user(1000);
     const projectId = randomUUID();
-    await syncProject(projectId, { name: 'Shared', duration_sec: 4 });
+    await syncSavedProject(t, { name: 'Shared', duration_sec: 4 }, projectId);
     const job = await submitRender(t, user.token, { saved_project_id: projectId });
     expect(job).toMatchObject({ name: 'Shared', duration_sec: 4, paid_price_minor: 50 });
   });

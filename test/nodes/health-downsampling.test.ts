@@ -4,7 +4,8 @@ import { lock } from '../../src/domain/locks.ts';
 import type { NodeStatus } from '../../src/generated/prisma/client.ts';
 import type { Loop } from '../../src/loops/loop.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { type Callers, callers, controllableClock } from './fixtures.ts';
+import { type Callers, callers } from '../support/callers.ts';
+import { controllableClock } from '../support/clock.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -10,7 +10,7 @@ import {
   UpdateRenderNodeDocument,
 } from '../generated/graphql.ts';
 import { startTestApp, type TestApp, problemPaths, type TestNode } from '../support/app.ts';
-import { type Callers, callers, expectAdminOnly, expectGraphQLAdminOnly } from './fixtures.ts';
+import { type Callers, callers, expectAdminOnly, expectGraphQLAdminOnly } from '../support/callers.ts';
 
 let t: TestApp;
 let who: Callers;

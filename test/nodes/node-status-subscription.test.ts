@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { NodeStatusChangedDocument, type NodeStatusChangedSubscription } from '../generated/graphql.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { type Callers, callers } from './fixtures.ts';
+import { type Callers, callers } from '../support/callers.ts';
 
 let t: TestApp;
 let who: Callers;

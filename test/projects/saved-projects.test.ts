@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
+import { problemPaths, startTestApp, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 let admin: string;
@@ -23,7 +23,6 @@ async function put(id: string, body: unknown, token: string | null = TEST_SERVIC
 
 const stored = (id: string) => t.app.services.db.prisma.savedProject.findUnique({ where: { id } });
 const projectCount = () => t.app.services.db.prisma.savedProject.count();
-const problemPaths = (body: any): string[] => body.error.details.problems.map((problem: { path: string }) => problem.path).sort();
 
 beforeAll(async () => {
   t = await startTestApp();

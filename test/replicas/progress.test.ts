@@ -10,6 +10,7 @@ import { publishJobEvents, topics } from '../../src/domain/events.ts';
 import { EVENT_RETENTION_HOURS, pruneJobEvents, recordJobEvents } from '../../src/domain/jobs/job-events.ts';
 import { writeJobLog } from '../../src/domain/jobs/job-log.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { submitRender } from '../support/jobs.ts';
 import { auditSeqs, type ProgressWatch, watchProgress } from '../support/replicas.ts';
 
 let a: TestApp;
@@ -23,14 +24,8 @@ const redis = createRedisClient({ url: inject('redisUrl') });
 const prisma = () => a.app.services.db.prisma;
 
 /** A job; one for an After Effects version no node has stays Queued whatever the fleet does. */
-async function submit(app: TestApp, token: string, durationSec: number, aeVersion = '24.1'): Promise<string> {
-  const response = await app.rest('POST', '/v1/renders', {
-    token,
-    body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', frame_rate: 30, duration_sec: durationSec, ae_version: aeVersion },
-  });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body.id as string;
-}
+const submit = async (app: TestApp, token: string, durationSec: number, aeVersion = '24.1') =>
+  (await submitRender(app, token, { quality: 'Low', duration_sec: durationSec, ae_version: aeVersion })).id;
 
 async function watch(app: TestApp, token: string, jobId: string, afterSeq?: number): Promise<ProgressWatch> {
   const opened = await watchProgress(app.url, token, jobId, afterSeq);

@@ -4,6 +4,8 @@
 // database. The kill test SIGKILLs a replica part-way.
 import { randomUUID } from 'node:crypto';
 import { startFleet } from '../../agent-sim/fleet.ts';
+import { serviceClient } from '../support/app.ts';
+import { submitRender } from '../support/jobs.ts';
 import { auditSeqs, type ProgressWatch, type Replicas, watchProgress } from '../support/replicas.ts';
 
 /** 60 and 90 frames at 30 fps. */
@@ -27,15 +29,8 @@ export interface RenderOutcome {
   killedAfterFrames: number | null;
 }
 
-async function submit(url: string, token: string, durationSec: number): Promise<string> {
-  const response = await fetch(`${url}/v1/renders`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', frame_rate: 30, duration_sec: durationSec }),
-  });
-  if (response.status !== 201) throw new Error(`submit answered ${response.status}: ${await response.text()}`);
-  return ((await response.json()) as { id: string }).id;
-}
+const submit = async (url: string, token: string, durationSec: number) =>
+  (await submitRender(serviceClient(url), token, { quality: 'Low', duration_sec: durationSec })).id;
 
 export async function renderOnReplicas(replicas: Replicas, options: { seed: number; killReplica?: { index: number; afterFrames: number } }): Promise<RenderOutcome> {
   const prisma = replicas.db.prisma;

@@ -5,13 +5,12 @@
 import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../bench/lib/service.ts';
+import { projectRoot } from '../support/command.ts';
 import { listensAt } from './probes.ts';
 
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** A small test file that needs both servers. */
 const FIXTURE = 'test/setup/provided-servers.test.ts';
 const RUN_TIMEOUT_MS = 90_000;

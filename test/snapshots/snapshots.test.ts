@@ -6,7 +6,7 @@ import { SNAPSHOT_TTL_DAYS } from '../../src/domain/snapshots/snapshot-service.t
 import { RequestSnapshotDocument, SnapshotDocument, SnapshotEntitiesDocument } from '../generated/graphql.ts';
 import { download, problemPaths, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestUser } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
-import { LONG_LIVED, pngBytes, snapshotFixtures } from './fixtures.ts';
+import { LONG_LIVED, pngBytes, snapshotFixtures } from '../support/snapshots.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 

@@ -9,8 +9,8 @@ import { STALL_TIMEOUT_MS, sweepStalledWork } from '../../src/domain/scheduling/
 import { SnapshotDocument, SnapshotUpdatedDocument } from '../generated/graphql.ts';
 import { type AgentCommand, startTestApp, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
+import { LONG_LIVED, pngBytes, snapshotFixtures } from '../support/snapshots.ts';
 import { subscribe } from '../support/subscriber.ts';
-import { LONG_LIVED, pngBytes, snapshotFixtures } from './fixtures.ts';
 
 let t: TestApp;
 const clock = new ManualClock();

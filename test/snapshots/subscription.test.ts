@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { RequestSnapshotDocument, SnapshotUpdatedDocument, type SnapshotUpdatedSubscription } from '../generated/graphql.ts';
 import { download, startTestApp, type TestApp } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
-import { LONG_LIVED, snapshotFixtures } from './fixtures.ts';
+import { LONG_LIVED, snapshotFixtures } from '../support/snapshots.ts';
 
 type Update = SnapshotUpdatedSubscription['snapshotUpdated'];
 

@@ -8,8 +8,8 @@ import { createClient as createRedisClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { topics } from '../../src/domain/events.ts';
+import { overWebSocket } from '../support/graphql-ws.ts';
 import { type Replicas, startReplicas } from '../support/replicas.ts';
-import { graphqlWsClient } from './support.ts';
 
 let service: Replicas;
 let url: string;
@@ -39,25 +39,6 @@ async function overHttp(query: string, variables?: Record<string, unknown>, meth
   return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: GraphQLErrorBody[] } };
 }
 
-/** The errors an operation over graphql-ws was refused or answered with. */
-async function overWebSocket(query: string, variables?: Record<string, unknown>): Promise<GraphQLErrorBody[]> {
-  const client = graphqlWsClient(url, token);
-  try {
-    return await new Promise((resolve, reject) => {
-      client.subscribe(
-        { query, variables },
-        {
-          next: (result) => resolve((result.errors ?? []) as GraphQLErrorBody[]),
-          error: (error) => (Array.isArray(error) ? resolve(error) : reject(error)),
-          complete: () => resolve([]),
-        },
-      );
-    });
-  } finally {
-    await client.dispose();
-  }
-}
-
 const essentials = (errors: GraphQLErrorBody[] | undefined) =>
   (errors ?? []).map((error) => ({ message: error.message, code: error.extensions?.code, locations: error.locations }));
 
@@ -81,11 +62,11 @@ describe('errors over graphql-ws', () => {
     expect(http.status).toBe(400);
     const expected = essentials(http.body.errors);
     expect(expected.map((error) => error.code)).toEqual([code]);
-    expect(essentials(await overWebSocket(query, variables))).toEqual(expected);
+    expect(essentials((await overWebSocket(url, query, { token, variables })).errors)).toEqual(expected);
   });
 
   it('carry BAD_USER_INPUT for the variables of a subscription', async () => {
-    const errors = await overWebSocket(PROGRESS, { jobId: 5 });
+    const { errors } = await overWebSocket(url, PROGRESS, { token, variables: { jobId: 5 } });
     expect(essentials(errors)).toEqual([
       { message: 'Variable "$jobId" got invalid value 5; Value is not string: 5', code: 'BAD_USER_INPUT', locations: [{ line: 1, column: 14 }] },
     ]);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../bench/lib/service.ts';
 import { createTestDatabase } from '../support/database.ts';
-import { accepts, childrenOf, type Command, commandLineOf, expectPortRefusal, holdPort, isRunning, launch } from './process.ts';
+import { accepts, childrenOf, type Command, commandLineOf, expectPortRefusal, holdPort, isRunning, launch } from '../support/process.ts';
 
 const STARTED_WITHIN_MS = 90_000;
 // npm's own lines before the script's output: `> name@version start` and the command.

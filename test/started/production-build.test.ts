@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { benchToken, s3Environment, type ServiceProcess, startService } from '../../bench/lib/service.ts';
+import { projectRoot } from '../support/command.ts';
 import { createTestDatabase } from '../support/database.ts';
-import { commandLineOf, projectRoot } from './process.ts';
+import { commandLineOf } from '../support/process.ts';
 
 // Measured at 14 to 25 s on a busy 2-core machine: the build emits without checking types.
 const BUILD_WITHIN_MS = 180_000;

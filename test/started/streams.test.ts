@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Fleet, startFleet } from '../../agent-sim/fleet.ts';
 import { FollowRenderProgressDocument, SnapshotUpdatedDocument } from '../generated/graphql.ts';
 import { serviceClient } from '../support/app.ts';
+import { legacyProgress } from '../support/graphql-ws.ts';
+import { submitRender } from '../support/jobs.ts';
 import { type Replicas, startReplicas } from '../support/replicas.ts';
-import { snapshotAgent } from '../snapshots/fixtures.ts';
+import { snapshotAgent } from '../support/snapshots.ts';
 import { type Subscriber, subscribe } from '../support/subscriber.ts';
-import { legacyProgress } from './support.ts';
 
 let service: Replicas;
 let url: string;
@@ -26,16 +27,8 @@ afterAll(async () => {
 });
 
 /** A job; one for an After Effects version no node has stays Queued. */
-async function submit(token: string, aeVersion = '99.0', durationSec = 1): Promise<string> {
-  const response = await fetch(`${url}/v1/renders`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', frame_rate: 30, duration_sec: durationSec, ae_version: aeVersion }),
-  });
-  const body = (await response.json()) as { id: string };
-  expect(response.status, JSON.stringify(body)).toBe(201);
-  return body.id;
-}
+const submit = async (token: string, aeVersion = '99.0', durationSec = 1) =>
+  (await submitRender(serviceClient(url), token, { quality: 'Low', duration_sec: durationSec, ae_version: aeVersion })).id;
 
 async function cancel(token: string, jobId: string): Promise<void> {
   const response = await fetch(`${url}/v1/renders/${jobId}/cancel`, {

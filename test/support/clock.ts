@@ -16,3 +16,20 @@ export class ManualClock implements Clock {
     this.current += milliseconds;
   }
 }
+
+/** Real time plus an offset the test moves; tokens and signatures are checked by it too. */
+export function controllableClock(): Clock & { advance(ms: number): void; set(date: Date): void; reset(): void } {
+  let offsetMs = 0;
+  return {
+    now: () => new Date(Date.now() + offsetMs),
+    advance: (ms) => {
+      offsetMs += ms;
+    },
+    set: (date) => {
+      offsetMs = date.getTime() - Date.now();
+    },
+    reset: () => {
+      offsetMs = 0;
+    },
+  };
+}

@@ -17,6 +17,9 @@ export const renderBody = (overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 });
 
+/** Overrides for a Free render (HD Low, 30 fps): no money needed. */
+export const FREE_RENDER = { quality: 'Low', price_type: 'Free' } as const;
+
 /** A render submitted over REST (renderBody with the overrides), which must be accepted; the job as answered. */
 export async function submitRender(client: ServiceClient, token: string, overrides: Record<string, unknown> = {}): Promise<SubmittedRender> {
   const response = await client.rest('POST', '/v1/renders', { token, body: renderBody(overrides) });

@@ -30,6 +30,11 @@ export async function holdChunks(t: TestApp, holds: Array<{ chunkId: string; nod
   }
 }
 
+/** Chunks that name a node without being handed out to it (still Pending), for reads of a chunk's node. */
+export async function pointChunksAt(t: TestApp, chunkIds: string[], nodeId: string): Promise<void> {
+  await prisma(t).frameJob.updateMany({ where: { id: { in: chunkIds } }, data: { nodeId } });
+}
+
 /** A job rendering for a while: its chunks handed out and its rendered frames completed at those times in the past. */
 export async function backdateRendering(
   t: TestApp,
@@ -52,6 +57,16 @@ export async function logLines(
   lines: Array<{ renderJobId: string; timestamp: Date; level: LogLevel; message: string; nodeId?: string; meta?: Prisma.InputJsonObject }>,
 ): Promise<void> {
   await prisma(t).jobLog.createMany({ data: lines });
+}
+
+/**
+ * A command waiting for the node, with a payload of the test's making: the doors queue commands
+ * only for real work (the scheduler) or as an admin's action (restart, close-ae).
+ */
+export function pendingCommand(t: TestApp, nodeId: string, type: string, payload: Record<string, unknown>, leaseToken?: string) {
+  return prisma(t).nodeCommand.create({
+    data: { nodeId, type: type as never, payload: payload as never, ...(leaseToken ? { leaseToken } : {}) },
+  });
 }
 
 /** A node that has failed this many times in a row, as a run of crash reports would leave it. */

@@ -9,7 +9,8 @@ import {
   RolloutsDocument,
 } from '../generated/graphql.ts';
 import { startTestApp, type TestApp, problemPaths, type TestNode } from '../support/app.ts';
-import { type Callers, callers, controllableClock, expectAdminOnly, expectGraphQLAdminOnly } from '../nodes/fixtures.ts';
+import { type Callers, callers, expectAdminOnly, expectGraphQLAdminOnly } from '../support/callers.ts';
+import { controllableClock } from '../support/clock.ts';
 
 const clock = controllableClock();
 let t: TestApp;

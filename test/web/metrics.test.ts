@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { parse as parseYaml } from 'yaml';
 import { JobStep, NodeStatus } from '../../src/generated/prisma/enums.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { FREE_RENDER, submitRender } from '../support/jobs.ts';
 
 let t: TestApp;
 
@@ -55,15 +56,6 @@ function valueOf(scraped: Scrape, name: string, labels: Record<string, string> =
 
 function labelValues(scraped: Scrape, name: string, label: string): string[] {
   return scraped.samples.filter((sample) => sample.name === name).map((sample) => sample.labels[label]!).sort();
-}
-
-async function submitJob(token: string): Promise<string> {
-  const submitted = await t.rest('POST', '/v1/renders', {
-    token,
-    body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', price_type: 'Free', duration_sec: 10 },
-  });
-  expect(submitted.status).toBe(201);
-  return submitted.body.id;
 }
 
 describe('/metrics', () => {
@@ -130,7 +122,7 @@ describe('/metrics', () => {
       body: { name: `metrics-${randomUUID()}`, region: 'eu-west', node_ip: '10.0.0.9', worker_port: 8181, current_ae_version: '24.1' },
     });
     expect(registered.status).toBe(201);
-    await submitJob(await t.token(randomUUID()));
+    await submitRender(t, await t.token(randomUUID()), FREE_RENDER);
 
     const after = await scrape();
     expect(valueOf(after, 'render_nodes', { status: 'Registered' })).toBe(valueOf(before, 'render_nodes', { status: 'Registered' })! + 1);
@@ -181,7 +173,7 @@ describe('/metrics', () => {
 
   it('counts open graphql-ws connections and subscriptions, up while open and down once closed', async () => {
     const token = await t.token(randomUUID());
-    const jobId = await submitJob(token);
+    const jobId = (await submitRender(t, token, FREE_RENDER)).id;
     const wsUrl = `${t.url.replace('http', 'ws')}/graphql`;
     const open = async () => {
       const scraped = await scrape();

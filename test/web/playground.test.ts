@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { FREE_RENDER, submitRender } from '../support/jobs.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_FLAGS = [
@@ -126,15 +127,6 @@ async function responseShowing(text: string): Promise<unknown> {
   return JSON.parse(await editorValue('.graphiql-response'));
 }
 
-async function submitJob(token: string): Promise<string> {
-  const submitted = await t.rest('POST', '/v1/renders', {
-    token,
-    body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', price_type: 'Free', duration_sec: 10 },
-  });
-  expect(submitted.status).toBe(201);
-  return submitted.body.id;
-}
-
 /** Opens the playground with `Bearer <token>` typed into its headers editor. */
 async function openPlayground(token: string) {
   await page.goto(`${t.url}/playground`);
@@ -151,7 +143,7 @@ async function openWebSockets(): Promise<number> {
 describe('the GraphQL playground', BROWSER_TEST, () => {
   it('runs a query with the Authorization header set in its headers editor, and reaches graphql-ws', async () => {
     const token = await t.token(randomUUID());
-    const jobId = await submitJob(token);
+    const jobId = (await submitRender(t, token, FREE_RENDER)).id;
 
     await openPlayground(token);
     await typeQuery('{ renderJobs(first: 1) { edges { cursor node { id step } } } }');
@@ -182,7 +174,7 @@ describe('the GraphQL playground', BROWSER_TEST, () => {
 
   it('runs a subscription over graphql-ws with the same headers, live until the job ends', async () => {
     const token = await t.token(randomUUID());
-    const jobId = await submitJob(token);
+    const jobId = (await submitRender(t, token, FREE_RENDER)).id;
 
     await openPlayground(token);
     await typeQuery(`subscription { renderProgress(jobId: "${jobId}") { jobId step } }`);

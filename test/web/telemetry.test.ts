@@ -7,15 +7,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 import { TEST_JWT_SECRET } from '../support/app.ts';
+import { projectRoot } from '../support/command.ts';
 import { createTestDatabase } from '../support/database.ts';
 
-const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CLIENT = 3;
 

@@ -3,10 +3,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-
-export const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
+import { projectRoot } from './command.ts';
 
 export interface Exit {
   code: number | null;

@@ -3,7 +3,8 @@
 // clock by hand.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import { type ServiceClient, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
+import type { ServiceClient, TestApp, TestNode, TestUser } from './app.ts';
+import { syncSavedProject } from './projects.ts';
 
 export type Command = { type: string; command_id: string; lease: string; snapshot_id: string; [field: string]: unknown };
 
@@ -16,12 +17,7 @@ const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0
 export function snapshotAgent(t: ServiceClient) {
   /** A saved project as the studio service syncs it; owner null is a project anyone may use. */
   async function savedProject(owner: TestUser | null, md5: string = randomMd5()): Promise<{ id: string; md5: string }> {
-    const id = randomUUID();
-    const synced = await t.rest('PUT', `/v1/saved-projects/${id}`, {
-      token: TEST_SERVICE_TOKEN,
-      body: { owner_user_id: owner?.id ?? null, name: 'Promo', duration_sec: 10, aep_file_md5: md5, ae_version: '24.1' },
-    });
-    expect(synced.status, JSON.stringify(synced.body)).toBe(200);
+    const { id } = await syncSavedProject(t, { owner_user_id: owner?.id ?? null, name: 'Promo', duration_sec: 10, aep_file_md5: md5, ae_version: '24.1' });
     return { id, md5 };
   }
 
@@ -78,6 +74,15 @@ export function snapshotFixtures(t: TestApp) {
     prisma.nodeCommand.findMany({ where: { type: 'render_snapshot', payload: { path: ['aep_file_md5'], equals: md5 } } });
 
   return { ...snapshotAgent(t), prisma, admin, resetFleet, snapshotCommands };
+}
+
+/** `count` snapshots the user asked for, as rows alone (no render, no command): enough to resolve them; their ids. */
+export async function createSnapshotRows(t: TestApp, userId: string, count: number): Promise<string[]> {
+  const rows = await t.app.services.db.prisma.snapshot.createManyAndReturn({
+    data: Array.from({ length: count }, () => ({ userId, savedProjectId: randomUUID(), sceneKey: 'intro', frameNumber: 1, aepFileMd5: 'a'.repeat(32) })),
+    select: { id: true },
+  });
+  return rows.map((row) => row.id);
 }
 
 export function randomMd5(): string {

@@ -3,7 +3,7 @@
 // longer and test the encode step again, which the job tests cover.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ObjectStore } from '../../src/ports.ts';
-import type { TestApp } from '../support/app.ts';
+import type { TestApp } from './app.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -23,6 +23,9 @@ export interface ExportOptions {
   /** What the rows say the files weigh (the stored test objects are small). */
   mainSizeBytes?: bigint;
   gifSizeBytes?: bigint;
+  /** The job the export came from, and its saved project (a made-up one when not given). */
+  renderJobId?: string;
+  savedProjectId?: string;
 }
 
 /** An mp4 main file with a poster image, a gif with a thumbnail and a webm without one. */
@@ -41,7 +44,8 @@ export async function createStoredExport(t: TestApp, userId: string, options: Ex
   const created = await t.app.services.db.prisma.export.create({
     data: {
       userId,
-      savedProjectId: randomUUID(),
+      renderJobId: options.renderJobId ?? null,
+      savedProjectId: options.savedProjectId ?? randomUUID(),
       path: keys.main,
       image: keys.image,
       sizeBytes: options.mainSizeBytes ?? BigInt(objects.get(keys.main)!.length),
@@ -71,7 +75,7 @@ export async function createStoredExport(t: TestApp, userId: string, options: Ex
 }
 
 /** The row of an export without stored objects: enough to list, page and resolve it. */
-export function exportRow(userId: string, overrides: { path?: string; produceDate?: Date } = {}) {
+function exportRow(userId: string, overrides: { path?: string; produceDate?: Date } = {}) {
   return {
     userId,
     savedProjectId: randomUUID(),
@@ -86,6 +90,20 @@ export function exportRow(userId: string, overrides: { path?: string; produceDat
     produceDate: overrides.produceDate ?? new Date(),
     autoDeleteDate: new Date(Date.now() + DAY_MS),
   };
+}
+
+/** `count` exports of the user without stored objects (rows alone list, page and resolve); their ids. */
+export async function createExportRows(
+  t: TestApp,
+  userId: string,
+  count: number,
+  overridesOf: (index: number) => { path?: string; produceDate?: Date } = () => ({}),
+): Promise<string[]> {
+  const rows = await t.app.services.db.prisma.export.createManyAndReturn({
+    data: Array.from({ length: count }, (_, index) => exportRow(userId, overridesOf(index))),
+    select: { id: true },
+  });
+  return rows.map((row) => row.id);
 }
 
 export async function existingObjects(store: ObjectStore, exported: StoredExport): Promise<string[]> {

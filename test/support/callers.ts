@@ -1,9 +1,8 @@
-// Clocks and callers for the node administration tests, each one line in a test; nodes come
-// from the shared test app (t.node, t.onlineNode, t.heartbeat).
+// The callers of admin operations (an admin, a user, a service) and the refusals every admin
+// operation gives to the callers who are not admins, through REST and GraphQL.
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import type { Clock } from '../../src/ports.ts';
-import { TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
+import { TEST_SERVICE_TOKEN, type TestApp } from './app.ts';
 
 export interface Callers {
   admin: string;
@@ -19,23 +18,6 @@ export async function callers(t: TestApp): Promise<Callers> {
     adminId,
     user: await t.token(randomUUID()),
     service: TEST_SERVICE_TOKEN,
-  };
-}
-
-/** Real time plus an offset the test moves; tokens and signatures are checked by it too. */
-export function controllableClock(): Clock & { advance(ms: number): void; set(date: Date): void; reset(): void } {
-  let offsetMs = 0;
-  return {
-    now: () => new Date(Date.now() + offsetMs),
-    advance: (ms) => {
-      offsetMs += ms;
-    },
-    set: (date) => {
-      offsetMs = date.getTime() - Date.now();
-    },
-    reset: () => {
-      offsetMs = 0;
-    },
   };
 }
 
