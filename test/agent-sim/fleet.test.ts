@@ -6,7 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { crc32, inflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Fleet, type FleetEvent, type FleetOptions, startFleet } from '../../agent-sim/fleet.ts';
-import { download, startTestApp, TEST_SERVICE_TOKEN, type TestApp } from '../support/app.ts';
+import { download, startTestApp, type TestApp } from '../support/app.ts';
+import { syncSavedProject } from '../support/projects.ts';
+import { pendingCommand } from '../support/rows.ts';
 
 let t: TestApp;
 let admin: string;
@@ -47,12 +49,6 @@ async function nodeDetail(id: string) {
   const answer = await t.rest('GET', `/v1/nodes/${id}`, { token: admin });
   expect(answer.status).toBe(200);
   return answer.body as { status: string; last_heartbeat_at: string; node_agent_version: string; current_job_id: string | null };
-}
-
-function queueCommand(nodeId: string, type: string, payload: Record<string, unknown>, leaseToken?: string) {
-  return t.app.services.db.prisma.nodeCommand.create({
-    data: { nodeId, type: type as never, payload: payload as never, ...(leaseToken ? { leaseToken } : {}) },
-  });
 }
 
 function chunkPayload(start: number, end: number) {
@@ -138,7 +134,7 @@ describe('killing and reviving a node', () => {
     const fleet = await fleetOf({ nodes: 1, frameMs: 100 }, events);
     const [node] = fleet.nodes as [string];
     const chunk = chunkPayload(0, 50);
-    await queueCommand(node, 'render_chunk', chunk, 'lease-1');
+    await pendingCommand(t, node, 'render_chunk', chunk, 'lease-1');
     await until('two frames', () => fleet.stats().framesRendered >= 2);
     fleet.kill(node);
     const rendered = fleet.stats().framesRendered;
@@ -164,7 +160,7 @@ describe('executing commands', () => {
     const fleet = await fleetOf({ nodes: 1 }, events);
     const [node] = fleet.nodes as [string];
     const chunk = chunkPayload(10, 14);
-    const command = await queueCommand(node, 'render_chunk', chunk, 'lease-a');
+    const command = await pendingCommand(t, node, 'render_chunk', chunk, 'lease-a');
     await until('the five frames', () => fleet.stats().framesRendered === 5);
     await until('the command acknowledged', async () =>
       (await t.app.services.db.prisma.nodeCommand.findUniqueOrThrow({ where: { id: command.id } })).status !== 'Pending',
@@ -183,7 +179,7 @@ describe('executing commands', () => {
     const fleet = await fleetOf({ nodes: 1, hangRate: 1 }, events);
     const [node] = fleet.nodes as [string];
     const chunk = chunkPayload(0, 9);
-    await queueCommand(node, 'render_chunk', chunk, 'lease-h');
+    await pendingCommand(t, node, 'render_chunk', chunk, 'lease-h');
     await until('the hang', () => fleet.stats().chunksHung === 1);
     const beats = fleet.stats().heartbeats;
     await until('heartbeats while hung', () => fleet.stats().heartbeats >= beats + 3);
@@ -191,7 +187,7 @@ describe('executing commands', () => {
     expect(hung.status).toBe('Busy');
     expect(hung.current_job_id).toBe(chunk.job_id);
 
-    await queueCommand(node, 'close_ae', {});
+    await pendingCommand(t, node, 'close_ae', {});
     await until('the chunk abandoned', () =>
       events.some((event) => event.type === 'abandoned' && event.reason === 'close_ae' && event.jobId === chunk.job_id),
     );
@@ -204,14 +200,14 @@ describe('executing commands', () => {
     const fleet = await fleetOf({ nodes: 1, frameMs: 100 }, events);
     const [node] = fleet.nodes as [string];
     const chunk = chunkPayload(0, 100);
-    await queueCommand(node, 'render_chunk', chunk, 'lease-c');
+    await pendingCommand(t, node, 'render_chunk', chunk, 'lease-c');
     await until('a frame', () => fleet.stats().framesRendered >= 1);
-    await queueCommand(node, 'cancel_job', { job_id: chunk.job_id, reason: 'user' });
+    await pendingCommand(t, node, 'cancel_job', { job_id: chunk.job_id, reason: 'user' });
     await until('the cancellation', () =>
       events.some((event) => event.type === 'abandoned' && event.reason === 'cancel_job'),
     );
 
-    await queueCommand(node, 'restart', {});
+    await pendingCommand(t, node, 'restart', {});
     await until('the restart', () => events.some((event) => event.type === 'offline'));
     const offlineAt = events.findIndex((event) => event.type === 'offline');
     await until('online again', () => events.slice(offlineAt).some((event) => event.type === 'online'));
@@ -224,7 +220,7 @@ describe('executing commands', () => {
     const fleet = await fleetOf({ nodes: 1 }, events);
     const [node] = fleet.nodes as [string];
     const before = (await nodeDetail(node)).node_agent_version;
-    await queueCommand(node, 'update_software', { update_id: randomUUID(), update_number: 7 });
+    await pendingCommand(t, node, 'update_software', { update_id: randomUUID(), update_number: 7 });
     await until('the new version on the service', async () => (await nodeDetail(node)).node_agent_version !== before);
     expect((await nodeDetail(node)).node_agent_version).toBe('1.0.1');
     expect(fleet.stats().commands).toEqual({ update_software: 1 });
@@ -261,11 +257,7 @@ describe('snapshots', () => {
     const user = await t.user(0);
     const projectId = randomUUID();
     const md5 = createHash('md5').update(projectId).digest('hex');
-    const synced = await t.rest('PUT', `/v1/saved-projects/${projectId}`, {
-      token: TEST_SERVICE_TOKEN,
-      body: { owner_user_id: user.id, name: 'Promo', duration_sec: 10, aep_file_md5: md5, ae_version: '24.1' },
-    });
-    expect(synced.status).toBe(200);
+    await syncSavedProject(t, { owner_user_id: user.id, name: 'Promo', duration_sec: 10, aep_file_md5: md5, ae_version: '24.1' }, projectId);
     const events: FleetEvent[] = [];
     // Holding the template, its node is the one the still goes to.
     const fleet = await fleetOf({ nodes: 1, templates: [md5] }, events);

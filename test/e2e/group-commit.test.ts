@@ -3,14 +3,17 @@
 // with its own refusal when it has one.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parkAllNodes } from '../support/agent.ts';
 import { type AgentCommand, startTestApp, type TestApp, type TestNode } from '../support/app.ts';
 
 let t: TestApp;
 let user: { id: string; token: string };
+let admin: string;
 
 beforeAll(async () => {
   t = await startTestApp({ startLoops: false });
   user = await t.user(10_000);
+  admin = await t.token(randomUUID(), { admin: true });
 });
 afterAll(() => t.close());
 
@@ -22,17 +25,18 @@ describe('batched heartbeats', () => {
     const prisma = t.app.services.db.prisma;
     const nodes = await Promise.all(Array.from({ length: 12 }, (_, index) => t.onlineNode(`batch-hb-${index}-${randomUUID().slice(0, 8)}`)));
     const [withCommand, inMaintenance] = nodes as [TestNode, TestNode];
-    const command = await prisma.nodeCommand.create({ data: { nodeId: withCommand.id, type: 'close_ae' } });
-    await prisma.renderNode.update({ where: { id: inMaintenance.id }, data: { status: 'Maintenance' } });
+    expect((await t.rest('POST', `/v1/nodes/${withCommand.id}/close-ae`, { token: admin })).status).toBe(204);
+    expect((await t.rest('POST', `/v1/nodes/${inMaintenance.id}/maintenance`, { token: admin })).status).toBe(200);
 
     const answers = await Promise.all(
       nodes.map((node, index) => heartbeat(node, { status: index % 2 === 0 ? 'Busy' : 'Online', cpu_pct: index, current_frame: index })),
     );
     expect(answers.map((answer) => answer.status)).toEqual(nodes.map(() => 200));
     answers.forEach((answer, index) => {
-      const expected = index === 0 ? [expect.objectContaining({ type: 'close_ae', command_id: command.id })] : [];
+      const expected = index === 0 ? [expect.objectContaining({ type: 'close_ae' })] : [];
       expect(answer.body.pending_commands).toEqual(expected);
     });
+    const command = { id: answers[0]!.body.pending_commands[0].command_id as string };
 
     const stored = await prisma.renderNode.findMany({ where: { id: { in: nodes.map((node) => node.id) } } });
     for (const [index, node] of nodes.entries()) {
@@ -47,7 +51,7 @@ describe('batched heartbeats', () => {
     expect(again.body.pending_commands).toEqual([expect.objectContaining({ command_id: command.id })]);
     expect(await prisma.nodeCommand.findUniqueOrThrow({ where: { id: command.id } })).toMatchObject({ deliveryCount: 2 });
     // The next test places work on nodes of its own.
-    await prisma.renderNode.updateMany({ where: { id: { in: nodes.map((node) => node.id) } }, data: { acceptsNewJobs: false } });
+    await parkAllNodes(t);
   });
 });
 

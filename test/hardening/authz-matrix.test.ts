@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { listOperations, loadContract } from '../../rest-compat/contract.ts';
 import { restRoutes } from '../../rest-compat/routes.ts';
 import { signAgentRequest } from '../../src/adapters/auth/agent-signature.ts';
+import { commandOf, completeChunk, placeOn, replicaReady, reportFrames } from '../support/agent.ts';
 import { type AgentCommand, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import { createStoredExport } from '../support/exports.ts';
 import { pngBytes, randomMd5 } from '../support/snapshots.ts';
@@ -24,6 +25,7 @@ import {
   nodeBody,
   type Outcome,
   type Policy,
+  nodeInMaintenance,
   registerNode,
   submitJob,
   syncProject,
@@ -135,6 +137,14 @@ const ROWS: Record<string, Row> = {
   'POST /nodes': { policy: 'admin', call: () => ({ path: '/v1/nodes', body: nodeBody() }) },
   'GET /nodes/{node_id}': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.render.id}` }) },
   'PATCH /nodes/{node_id}': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.admin.id}`, body: { priority: 3 } }) },
+  'POST /nodes/{node_id}/maintenance': {
+    policy: 'admin',
+    call: async (f, fresh) => ({ path: `/v1/nodes/${fresh ? await registerNode(t, f.admin) : f.nodes.admin.id}/maintenance`, body: { reason: 'checks' } }),
+  },
+  'DELETE /nodes/{node_id}/maintenance': {
+    policy: 'admin',
+    call: async (f, fresh) => ({ path: `/v1/nodes/${fresh ? await nodeInMaintenance(t, f.admin) : f.nodes.admin.id}/maintenance` }),
+  },
   'POST /nodes/{node_id}/restart': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.admin.id}/restart` }) },
   'POST /nodes/{node_id}/release': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.admin.id}/release` }) },
   'POST /nodes/{node_id}/close-ae': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.admin.id}/close-ae` }) },
@@ -410,59 +420,19 @@ async function attempt(key: string, method: string, { caller, expected, call, he
   return { operation: key, caller, expected, got, leaked };
 }
 
-/** Leaves only `node` taking new work, runs the scheduler and answers the node's new commands, acknowledged. */
-async function placeOn(node: TestNode): Promise<AgentCommand[]> {
-  const prisma = t.app.services.db.prisma;
-  await prisma.renderNode.updateMany({ data: { acceptsNewJobs: false } });
-  await prisma.renderNode.update({ where: { id: node.id }, data: { acceptsNewJobs: true } });
-  await t.app.services.scheduler.assignWork();
-  const commands = await t.heartbeat(node);
-  for (const command of commands) {
-    expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/commands/${command.command_id}/ack`)).status).toBe(204);
-  }
-  await prisma.renderNode.update({ where: { id: node.id }, data: { acceptsNewJobs: false } });
-  return commands;
-}
-
-async function replicaReady(node: TestNode, jobId: string, prepare: AgentCommand): Promise<void> {
-  const ready = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
-    node_id: node.id,
-    replica_path: 'D:/replicas/authz.aep',
-    lease: prepare.lease,
-  });
-  expect(ready.status, JSON.stringify(ready.body)).toBe(204);
-}
-
 /** Renders every frame of the job on the node through the agent protocol; answers the encode command that follows. */
 async function renderUpToEncode(node: TestNode, jobId: string): Promise<AgentCommand> {
-  await replicaReady(node, jobId, commandOf(await placeOn(node), 'prepare_replica'));
+  await replicaReady(t, node, jobId, commandOf(await placeOn(t, node), 'prepare_replica'), 'D:/replicas/authz.aep');
   for (let chunks = 0; chunks < 20; chunks++) {
-    const commands = await placeOn(node);
+    const commands = await placeOn(t, node);
     const encode = commands.find((command) => command.type === 'encode');
     if (encode) return encode;
     const chunk = commandOf(commands, 'render_chunk');
     const [first, last] = [chunk.start_frame as number, chunk.end_frame as number];
-    const reports = await Promise.all(
-      Array.from({ length: last - first + 1 }, (_, index) =>
-        t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, {
-          frame_job_id: chunk.frame_job_id,
-          frame_number: first + index,
-          file_size_bytes: 1024,
-          lease: chunk.lease,
-        }),
-      ),
-    );
-    expect(reports.map((report) => report.status)).toEqual(reports.map(() => 204));
-    const done = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${chunk.frame_job_id}/complete`, { lease: chunk.lease });
-    expect(done.status, JSON.stringify(done.body)).toBe(204);
+    await reportFrames(t, node, jobId, chunk, Array.from({ length: last - first + 1 }, (_, index) => first + index));
+    await completeChunk(t, node, jobId, chunk);
   }
   throw new Error(`job ${jobId} never reached its encode command`);
-}
-
-function commandOf(commands: AgentCommand[], type: string): AgentCommand {
-  const command = commands.find((candidate) => candidate.type === type);
-  expect(command, `a ${type} command among ${JSON.stringify(commands)}`).toBeDefined();
-  return command as AgentCommand;
 }
 
 beforeAll(async () => {
@@ -479,7 +449,7 @@ beforeAll(async () => {
   f.encode = await renderUpToEncode(nodes.encoder, f.encodingJobId);
 
   f.preparingJobId = await submitJob(t, owner, projectId);
-  f.prepare = commandOf(await placeOn(nodes.prepare), 'prepare_replica');
+  f.prepare = commandOf(await placeOn(t, nodes.prepare), 'prepare_replica');
 
   // Snapshots before the render job, whose second chunk would otherwise go to the snapshot node.
   for (const [scene, node] of [
@@ -491,15 +461,15 @@ beforeAll(async () => {
       body: { saved_project_id: projectId, scene_key: scene, frame_number: 1 },
     });
     expect(requested.status, JSON.stringify(requested.body)).toBe(202);
-    const command = commandOf(await placeOn(node), 'render_snapshot');
+    const command = commandOf(await placeOn(t, node), 'render_snapshot');
     if (scene === 'complete') f.snapshot = command;
     else f.failingSnapshot = command;
   }
 
   f.jobId = await submitJob(t, owner, projectId);
-  await replicaReady(nodes.render, f.jobId, commandOf(await placeOn(nodes.render), 'prepare_replica'));
-  f.chunk = commandOf(await placeOn(nodes.render), 'render_chunk');
-  f.secondChunk = commandOf(await placeOn(nodes.render2), 'render_chunk');
+  await replicaReady(t, nodes.render, f.jobId, commandOf(await placeOn(t, nodes.render), 'prepare_replica'), 'D:/replicas/authz.aep');
+  f.chunk = commandOf(await placeOn(t, nodes.render), 'render_chunk');
+  f.secondChunk = commandOf(await placeOn(t, nodes.render2), 'render_chunk');
 
   expect((await t.rest('POST', `/v1/nodes/${nodes.acks.id}/close-ae`, { token: admin.token })).status).toBe(204);
   f.pendingCommandId = commandOf(await t.heartbeat(nodes.acks), 'close_ae').command_id;

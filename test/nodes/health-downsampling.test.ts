@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { downsampleHealth } from '../../src/domain/nodes/health-history.ts';
 import { lock } from '../../src/domain/locks.ts';
-import type { NodeStatus } from '../../src/generated/prisma/client.ts';
 import type { Loop } from '../../src/loops/loop.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { startTestApp, type TestApp, type TestNode } from '../support/app.ts';
 import { type Callers, callers } from '../support/callers.ts';
 import { controllableClock } from '../support/clock.ts';
 
@@ -28,10 +27,9 @@ afterAll(() => t.close());
 /** Two days back, on an hour boundary, so buckets are predictable. */
 const base = () => new Date(Math.floor(Date.now() / HOUR) * HOUR - 2 * DAY);
 
-async function addRaw(nodeId: string, at: Date, cpuPct: number, status: NodeStatus = 'Online', aeRunning = false) {
-  await prisma().nodeHealthSample.create({
-    data: { nodeId, recordedAt: at, status, cpuPct, ramAvailableMb: cpuPct * 100, aeRunning, cacheUsedGb: 1 },
-  });
+/** A raw sample, as the node's heartbeat recorded at `at` leaves it. */
+async function addRaw(node: TestNode, at: Date, cpuPct: number, status: 'Online' | 'Busy' = 'Online', aeRunning = false) {
+  await t.heartbeat(node, { recorded_at: at.toISOString(), status, cpu_pct: cpuPct, ram_available_mb: cpuPct * 100, ae_running: aeRunning, cache_used_gb: 1 });
 }
 
 async function samplesOf(nodeId: string) {
@@ -60,11 +58,11 @@ describe('health history retention', () => {
   it('folds raw samples into minutes after an hour, minutes into hours after a day, and drops hours after 30 days', async () => {
     const node = await t.node();
     const b = base().getTime();
-    await addRaw(node.id, new Date(b + 10 * MINUTE + 5_000), 10);
-    await addRaw(node.id, new Date(b + 10 * MINUTE + 20_000), 30, 'Busy', true);
-    await addRaw(node.id, new Date(b + 10 * MINUTE + 40_000), 50);
-    await addRaw(node.id, new Date(b + 11 * MINUTE), 90, 'Busy');
-    await addRaw(node.id, new Date(b + 70 * MINUTE), 20);
+    await addRaw(node, new Date(b + 10 * MINUTE + 5_000), 10);
+    await addRaw(node, new Date(b + 10 * MINUTE + 20_000), 30, 'Busy', true);
+    await addRaw(node, new Date(b + 10 * MINUTE + 40_000), 50);
+    await addRaw(node, new Date(b + 11 * MINUTE), 90, 'Busy');
+    await addRaw(node, new Date(b + 70 * MINUTE), 20);
 
     clock.set(new Date(b + 2 * HOUR));
     expect(await loop.runOnce()).toEqual({ skipped: false, foldedIntoMinutes: 4, foldedIntoHours: 0, deleted: 0 });
@@ -82,7 +80,7 @@ describe('health history retention', () => {
 
     // A sample that arrives after its minute was folded joins that minute's bucket, weighted
     // by the time it stands for (one 5 s heartbeat against the bucket's 60 s).
-    await addRaw(node.id, new Date(b + 10 * MINUTE + 50_000), 70);
+    await addRaw(node, new Date(b + 10 * MINUTE + 50_000), 70);
     clock.set(new Date(b + 2 * HOUR));
     expect(await loop.runOnce()).toMatchObject({ foldedIntoMinutes: 1 });
     const minute = (await samplesOf(node.id)).filter((sample) => sample.at === b + 10 * MINUTE);
@@ -111,9 +109,9 @@ describe('health history retention', () => {
     const first = await t.node();
     const second = await t.node();
     const b = base().getTime();
-    await addRaw(first.id, new Date(b + 5 * MINUTE), 10);
-    await addRaw(second.id, new Date(b + 5 * MINUTE + 1_000), 80);
-    await addRaw(first.id, new Date(b + 2 * HOUR - 10 * MINUTE), 40);
+    await addRaw(first, new Date(b + 5 * MINUTE), 10);
+    await addRaw(second, new Date(b + 5 * MINUTE + 1_000), 80);
+    await addRaw(first, new Date(b + 2 * HOUR - 10 * MINUTE), 40);
 
     clock.set(new Date(b + 2 * HOUR));
     await loop.runOnce();
@@ -127,7 +125,7 @@ describe('health history retention', () => {
   it('skips the pass while another replica holds the lock, and changes nothing', async () => {
     const node = await t.node();
     const b = base().getTime();
-    await addRaw(node.id, new Date(b + MINUTE), 10);
+    await addRaw(node, new Date(b + MINUTE), 10);
     const before = await samplesOf(node.id);
     const result = await prisma().$transaction(async (tx) => {
       await lock(tx, 'healthDownsampling');

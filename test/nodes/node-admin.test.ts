@@ -9,8 +9,11 @@ import {
   RestartRenderNodeDocument,
   UpdateRenderNodeDocument,
 } from '../generated/graphql.ts';
-import { startTestApp, type TestApp, problemPaths, type TestNode } from '../support/app.ts';
+import { chunkOn, clearQueue, preparedOn, reportFrames } from '../support/agent.ts';
+import { problemPaths, startTestApp, type TestApp, type TestNode } from '../support/app.ts';
 import { type Callers, callers, expectAdminOnly, expectGraphQLAdminOnly } from '../support/callers.ts';
+import { submitRender } from '../support/jobs.ts';
+import { nodeCrash } from '../support/rows.ts';
 
 let t: TestApp;
 let who: Callers;
@@ -22,44 +25,20 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-/** A queued 300-frame job (HD, 30 fps, 10 s) of a user with money, moved to Rendering. */
-async function renderingJob() {
-  const userId = randomUUID();
-  await t.app.services.billing.credit(
-    { kind: 'user', userId: who.adminId, isAdmin: true, plan: null, isReseller: false },
-    { userId, amountMinor: 10_000n, idempotencyKey: `node-tests-${randomUUID()}` },
-  );
-  const submitted = await t.rest('POST', '/v1/renders', {
-    token: await t.token(userId),
-    body: { saved_project_id: randomUUID(), quality: 'High', resolution: 'HD', frame_rate: 30, duration_sec: 10 },
-  });
-  expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
-  await prisma().renderJob.update({ where: { id: submitted.body.id }, data: { step: 'Rendering' } });
-  return submitted.body.id as string;
-}
-
-/** The job's first chunk, assigned to the node under a lease with its render command, as the scheduler leaves it. */
+/**
+ * A 300-frame job (HD High, 30 fps, 10 s) rendering through the agent protocol: its replica
+ * prepared by a node of its own, its first chunk taken by `node` (the render_chunk command
+ * acknowledged), as the scheduler and the agents leave it. Earlier tests' jobs are cancelled first.
+ */
 async function runningChunk(node: TestNode) {
-  const jobId = await renderingJob();
-  const chunk = await prisma().frameJob.findFirstOrThrow({ where: { renderJobId: jobId }, orderBy: { orderValue: 'asc' } });
-  const lease = randomUUID();
-  await prisma().frameJob.update({
-    where: { id: chunk.id },
-    data: { status: 'Assigned', nodeId: node.id, leaseToken: lease, attempt: 1, assignedAt: new Date() },
-  });
-  const command = await prisma().nodeCommand.create({
-    data: {
-      nodeId: node.id,
-      type: 'render_chunk',
-      renderJobId: jobId,
-      frameJobId: chunk.id,
-      leaseToken: lease,
-      status: 'Acknowledged',
-      payload: { job_id: jobId, frame_job_id: chunk.id, start_frame: chunk.startFrame, end_frame: chunk.endFrame },
-    },
-  });
-  await prisma().renderNode.update({ where: { id: node.id }, data: { status: 'Busy', currentJobId: jobId } });
-  return { jobId, chunk, lease, commandId: command.id };
+  const owner = await t.user(10_000);
+  const preparer = await t.onlineNode();
+  await clearQueue(t);
+  const { id: jobId } = await submitRender(t, owner.token);
+  await preparedOn(t, preparer, jobId);
+  const command = await chunkOn(t, node);
+  const chunk = await prisma().frameJob.findUniqueOrThrow({ where: { id: String(command.frame_job_id) } });
+  return { jobId, chunk, command, lease: command.lease, commandId: command.command_id };
 }
 
 async function nodeRow(id: string) {
@@ -224,15 +203,12 @@ describe('restart', () => {
 describe('release', () => {
   it('re-cuts a running chunk so that only its missing frames are rendered again', async () => {
     const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
-    const { jobId, chunk, commandId } = await runningChunk(node);
+    const { jobId, chunk, command, commandId } = await runningChunk(node);
     const rendered = [
       ...Array.from({ length: 5 }, (_, index) => chunk.startFrame + index),
       chunk.startFrame + 10,
     ];
-    await prisma().frame.updateMany({
-      where: { renderJobId: jobId, frameNumber: { in: rendered } },
-      data: { rendered: true, nodeId: node.id, completedAt: new Date() },
-    });
+    await reportFrames(t, node, jobId, command, rendered);
     const chunksBefore = await prisma().frameJob.findMany({ where: { renderJobId: jobId }, select: { id: true } });
 
     const response = await t.rest('POST', `/v1/nodes/${node.id}/release`, { token: who.admin });
@@ -407,11 +383,9 @@ describe('crashes', () => {
     const other = await t.node();
     const base = Date.now() - 3600_000;
     for (const [minutes, signal] of [[10, 'SIGSEGV'], [30, 'SIGABRT'], [20, 'EXCEPTION_ACCESS_VIOLATION']] as const) {
-      await prisma().nodeCrash.create({
-        data: { nodeId: node.id, crashedAt: new Date(base + minutes * 60_000), crashSignal: signal, recoveryAction: 'ResetAndRestart' },
-      });
+      await nodeCrash(t, node.id, { crashedAt: new Date(base + minutes * 60_000), crashSignal: signal, recoveryAction: 'ResetAndRestart' });
     }
-    await prisma().nodeCrash.create({ data: { nodeId: other.id, crashSignal: 'elsewhere' } });
+    await nodeCrash(t, other.id, { crashSignal: 'elsewhere' });
     const response = await t.rest('GET', `/v1/nodes/${node.id}/crashes`, { token: who.admin });
     expect(response.status).toBe(200);
     expect(response.body.data.map((crash: any) => crash.crash_signal)).toEqual(['SIGABRT', 'EXCEPTION_ACCESS_VIOLATION', 'SIGSEGV']);

@@ -5,6 +5,7 @@ import { startTestApp, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 let admin: string;
+const adminId = randomUUID();
 let user: string;
 
 const nodeBody = (name: string) => ({
@@ -17,11 +18,7 @@ const nodeBody = (name: string) => ({
   cpu_cores: 16,
 });
 
-async function registerNode(name: string) {
-  const response = await t.rest('POST', '/v1/nodes', { token: admin, body: nodeBody(name) });
-  expect(response.status).toBe(201);
-  return { id: response.body.id as string, agentKey: response.body.agent_key as string };
-}
+const registerNode = (name: string) => t.node(name, { registration: nodeBody(name) });
 
 async function nodeCount() {
   return t.app.services.db.prisma.renderNode.count();
@@ -29,7 +26,7 @@ async function nodeCount() {
 
 beforeAll(async () => {
   t = await startTestApp();
-  admin = await t.token(randomUUID(), { admin: true });
+  admin = await t.token(adminId, { admin: true });
   user = await t.token(randomUUID());
 });
 afterAll(() => t.close());
@@ -201,9 +198,8 @@ describe('the signed agent protocol', () => {
   it('heartbeat stores a health sample, updates the node and delivers pending commands', async () => {
     const node = await registerNode('agent-heartbeat');
     const prisma = t.app.services.db.prisma;
-    const command = await prisma.nodeCommand.create({
-      data: { nodeId: node.id, type: 'close_ae', payload: { reason: 'test' } },
-    });
+    // A command waiting for the node: an admin's close-ae.
+    expect((await t.rest('POST', `/v1/nodes/${node.id}/close-ae`, { token: admin })).status).toBe(204);
     const path = `/v1/internal/nodes/${node.id}/heartbeat`;
     const response = await t.signed(node, 'POST', path, {
       node_id: node.id,
@@ -217,7 +213,8 @@ describe('the signed agent protocol', () => {
     expect(response.status).toBe(200);
     // Commands were just handed out: the node checks back sooner.
     expect(response.body.next_heartbeat_in_sec).toBe(1);
-    expect(response.body.pending_commands).toEqual([{ type: 'close_ae', command_id: command.id, reason: 'test' }]);
+    expect(response.body.pending_commands).toEqual([{ type: 'close_ae', command_id: expect.any(String), requested_by: adminId }]);
+    const command = { id: response.body.pending_commands[0].command_id as string };
     const stored = await prisma.renderNode.findUniqueOrThrow({ where: { id: node.id } });
     expect(stored).toMatchObject({ status: 'Busy', lastCpuPct: 87, lastRamAvailableMb: 2048, aeRunning: true, currentFrame: 42 });
     const samples = await prisma.nodeHealthSample.findMany({ where: { nodeId: node.id } });

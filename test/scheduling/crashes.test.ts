@@ -3,8 +3,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STALL_TIMEOUT_MS, sweepStalledWork } from '../../src/domain/scheduling/stall-sweeper.ts';
-import { type AgentCommand, startTestApp, TEST_ADMIN, type TestApp, type TestNode } from '../support/app.ts';
+import { chunkOn, clearQueue, preparedOn } from '../support/agent.ts';
+import { type AgentCommand, startTestApp, type TestApp, type TestNode } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
+import { submitRender } from '../support/jobs.ts';
+import { chunkAttempt, consecutiveFailures } from '../support/rows.ts';
 
 type Node = TestNode;
 type Command = AgentCommand;
@@ -14,47 +17,14 @@ const clock = new ManualClock();
 let admin: string;
 let owner: { id: string; token: string };
 
-const registerOnline = (name: string) => t.onlineNode(name);
 const commandsFor = (node: Node) => t.heartbeat(node);
 
-/** A job in Rendering whose chunks wait for nodes; earlier tests' jobs are cancelled first. */
+/** A job in Rendering whose chunks wait for nodes, its replica prepared on `preparer`; earlier tests' jobs are cancelled first. */
 async function renderingJob(preparer: Node): Promise<string> {
-  const active = await t.app.services.db.prisma.renderJob.findMany({
-    where: { step: { notIn: ['Completed', 'Failed', 'Cancelled'] } },
-    select: { id: true },
-  });
-  for (const job of active) await t.app.services.jobs.cancel(TEST_ADMIN, job.id);
-  const submitted = await t.rest('POST', '/v1/renders', {
-    token: owner.token,
-    body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', duration_sec: 1, frame_rate: 30 },
-  });
-  expect(submitted.status).toBe(201);
-  const jobId = submitted.body.id as string;
-  const prisma = t.app.services.db.prisma;
-  // Only the preparer may take the replica work.
-  await prisma.renderNode.updateMany({ where: { id: { not: preparer.id } }, data: { acceptsNewJobs: false } });
-  await t.app.services.scheduler.assignWork();
-  const prepare = (await commandsFor(preparer)).find((command) => command.type === 'prepare_replica');
-  expect(prepare).toBeDefined();
-  const ready = await t.signed(preparer, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
-    node_id: preparer.id,
-    replica_path: 'R:/replica.aep',
-    lease: prepare?.lease,
-  });
-  expect(ready.status).toBe(204);
-  await prisma.renderNode.updateMany({ data: { acceptsNewJobs: true } });
-  return jobId;
-}
-
-/** Gives the job's next chunk to exactly this node. */
-async function chunkOn(node: Node): Promise<Command> {
-  const prisma = t.app.services.db.prisma;
-  await prisma.renderNode.updateMany({ where: { id: { not: node.id } }, data: { acceptsNewJobs: false } });
-  await t.app.services.scheduler.assignWork();
-  await prisma.renderNode.updateMany({ data: { acceptsNewJobs: true } });
-  const chunk = (await commandsFor(node)).find((command) => command.type === 'render_chunk');
-  expect(chunk).toBeDefined();
-  return chunk as Command;
+  await clearQueue(t);
+  const job = await submitRender(t, owner.token, { quality: 'Low', duration_sec: 1 });
+  await preparedOn(t, preparer, job.id);
+  return job.id;
 }
 
 const crash = (node: Node, jobId: string, chunk: Command, extra: Record<string, unknown> = {}) =>
@@ -79,11 +49,11 @@ afterAll(() => t.close());
 describe('crash reports', () => {
   it('resets After Effects on a first crash, then keeps a node that failed a job 3 times off it', async () => {
     const prisma = t.app.services.db.prisma;
-    const flaky = await registerOnline('crash-flaky');
-    const steady = await registerOnline('crash-steady');
+    const flaky = await t.onlineNode('crash-flaky');
+    const steady = await t.onlineNode('crash-steady');
     const jobId = await renderingJob(flaky);
 
-    const first = await chunkOn(flaky);
+    const first = await chunkOn(t, flaky);
     const answer = await crash(flaky, jobId, first);
     expect(answer.status).toBe(200);
     expect(answer.body).toEqual({ action_recommended: 'ResetAndRestart', reassigned_to_node_id: null });
@@ -100,9 +70,9 @@ describe('crash reports', () => {
     expect(late.status).toBe(409);
 
     clock.advance(1000);
-    await crash(flaky, jobId, await chunkOn(flaky));
+    await crash(flaky, jobId, await chunkOn(t, flaky));
     clock.advance(1000);
-    const third = await crash(flaky, jobId, await chunkOn(flaky));
+    const third = await crash(flaky, jobId, await chunkOn(t, flaky));
     expect(third.body.action_recommended).toBe('ReassignWork');
     expect(third.body.reassigned_to_node_id).toBe(steady.id);
     const block = await prisma.jobNodeBlock.findUniqueOrThrow({ where: { renderJobId_nodeId: { renderJobId: jobId, nodeId: flaky.id } } });
@@ -113,18 +83,18 @@ describe('crash reports', () => {
     expect(recorded[2]?.reassignedToNodeId).toBe(steady.id);
 
     // However often the scheduler runs, the blocked node gets none of this job's chunks.
-    await prisma.renderNode.update({ where: { id: steady.id }, data: { acceptsNewJobs: false } });
+    expect((await t.rest('PATCH', `/v1/nodes/${steady.id}`, { token: admin, body: { accepts_new_jobs: false } })).status).toBe(200);
     await t.app.services.scheduler.assignWork();
     expect(await prisma.frameJob.count({ where: { renderJobId: jobId, nodeId: flaky.id, status: { in: ['Assigned', 'Rendering'] } } })).toBe(0);
-    await prisma.renderNode.update({ where: { id: steady.id }, data: { acceptsNewJobs: true } });
+    expect((await t.rest('PATCH', `/v1/nodes/${steady.id}`, { token: admin, body: { accepts_new_jobs: true } })).status).toBe(200);
   });
 
   it('restarts a node that keeps failing, moving all its work', async () => {
     const prisma = t.app.services.db.prisma;
-    const sick = await registerOnline('crash-sick');
+    const sick = await t.onlineNode('crash-sick');
     const jobId = await renderingJob(sick);
-    const chunk = await chunkOn(sick);
-    await prisma.renderNode.update({ where: { id: sick.id }, data: { consecutiveFailures: 4 } });
+    const chunk = await chunkOn(t, sick);
+    await consecutiveFailures(t, sick.id, 4);
     const answer = await crash(sick, jobId, chunk);
     expect(answer.body.action_recommended).toBe('RestartNode');
     const node = await prisma.renderNode.findUniqueOrThrow({ where: { id: sick.id } });
@@ -135,10 +105,10 @@ describe('crash reports', () => {
 
   it('refuses unsigned, cross-node and malformed crash reports and changes nothing', async () => {
     const prisma = t.app.services.db.prisma;
-    const victim = await registerOnline('crash-victim');
-    const intruder = await registerOnline('crash-intruder');
+    const victim = await t.onlineNode('crash-victim');
+    const intruder = await t.onlineNode('crash-intruder');
     const jobId = await renderingJob(victim);
-    const chunk = await chunkOn(victim);
+    const chunk = await chunkOn(t, victim);
     const before = await prisma.nodeCrash.count();
     const path = `/v1/internal/render/jobs/${jobId}/crash`;
     expect((await t.rest('POST', path, { body: { node_id: victim.id } })).status).toBe(401);
@@ -153,9 +123,9 @@ describe('crash reports', () => {
 describe('failed chunks and retry limits', () => {
   it('renders a failed chunk again, and fails the job with a full refund when its frames ran out of attempts', async () => {
     const prisma = t.app.services.db.prisma;
-    const worker = await registerOnline('fail-worker');
+    const worker = await t.onlineNode('fail-worker');
     const jobId = await renderingJob(worker);
-    const chunk = await chunkOn(worker);
+    const chunk = await chunkOn(t, worker);
     const failed = await t.signed(worker, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${chunk.frame_job_id}/fail`, {
       lease: chunk.lease,
       error: 'missing font',
@@ -166,9 +136,9 @@ describe('failed chunks and retry limits', () => {
     expect(retried[0]).toMatchObject({ startFrame: chunk.start_frame, endFrame: chunk.end_frame, attempt: 1 });
 
     // The next failure of that range is its last.
-    await prisma.frameJob.update({ where: { id: retried[0]?.id }, data: { attempt: 4 } });
+    await chunkAttempt(t, retried[0]!.id, 4);
     clock.advance(1000);
-    const last = await chunkOn(worker);
+    const last = await chunkOn(t, worker);
     expect(last.frame_job_id).toBe(retried[0]?.id);
     await t.signed(worker, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${last.frame_job_id}/fail`, { lease: last.lease, error: 'missing font' });
     const job = await t.rest('GET', `/v1/renders/${jobId}`, { token: owner.token });
@@ -182,9 +152,9 @@ describe('failed chunks and retry limits', () => {
 describe('stalled chunks', () => {
   it('takes back a chunk that made no progress for the stall timeout and tells the node to close After Effects', async () => {
     const prisma = t.app.services.db.prisma;
-    const hung = await registerOnline('stall-hung');
+    const hung = await t.onlineNode('stall-hung');
     const jobId = await renderingJob(hung);
-    const chunk = await chunkOn(hung);
+    const chunk = await chunkOn(t, hung);
     expect((await sweepStalledWork(prisma, t.app.services.bus, clock)).stalled).toBe(0);
     // The manual clock started with the file, so it lags the rows' write times by the tests before.
     clock.advance(STALL_TIMEOUT_MS + 60_000);
@@ -205,7 +175,7 @@ describe('stalled chunks', () => {
 
 describe('template cache reports', () => {
   it('records downloads, evictions and failures, and refuses bad reports', async () => {
-    const node = await registerOnline('cache-node');
+    const node = await t.onlineNode('cache-node');
     const path = `/v1/internal/nodes/${node.id}/cache-update`;
     const md5 = 'c'.repeat(32);
     expect((await t.signed(node, 'POST', path, { action: 'Downloaded', aep_file_md5: md5, cache_used_gb: 7 })).status).toBe(204);
@@ -223,7 +193,7 @@ describe('template cache reports', () => {
     expect(detail.body.cached_template_md5s).toEqual([]);
     expect((await t.signed(node, 'POST', path, { action: 'Lost', aep_file_md5: md5 })).status).toBe(400);
     expect((await t.signed(node, 'POST', path, { action: 'Downloaded', aep_file_md5: 'xyz' })).status).toBe(400);
-    const other = await registerOnline('cache-other');
+    const other = await t.onlineNode('cache-other');
     expect((await t.signed(other, 'POST', path, { action: 'Downloaded', aep_file_md5: md5 })).status).toBe(403);
   });
 });

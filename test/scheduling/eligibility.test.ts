@@ -3,7 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAINTENANCE_LEAD_MS } from '../../src/domain/nodes/node-status.ts';
-import { startTestApp, TEST_ADMIN, type TestApp } from '../support/app.ts';
+import { clearQueue, parkAllNodes } from '../support/agent.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { submitRender } from '../support/jobs.ts';
 
 let t: TestApp;
 let admin: string;
@@ -13,14 +15,13 @@ async function registerOnline(name: string, region = 'eu', aeVersions = ['24.1']
   return (await t.onlineNode(name, { region, aeVersions })).id;
 }
 
-async function submit(body: Record<string, unknown> = {}): Promise<string> {
-  const submitted = await t.rest('POST', '/v1/renders', {
-    token: owner.token,
-    body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', duration_sec: 1, ...body },
-  });
-  expect(submitted.status).toBe(201);
-  return submitted.body.id as string;
+/** An admin's change of the node's settings, which must be accepted. */
+async function patchNode(nodeId: string, body: Record<string, unknown>): Promise<void> {
+  const answer = await t.rest('PATCH', `/v1/nodes/${nodeId}`, { token: admin, body });
+  expect(answer.status, JSON.stringify(answer.body)).toBe(200);
 }
+
+const submit = async (body: Record<string, unknown>) => (await submitRender(t, owner.token, { quality: 'Low', duration_sec: 1, ...body })).id;
 
 /** The node the job's replica preparation went to, if any. */
 async function preparerOf(jobId: string): Promise<string | undefined> {
@@ -43,10 +44,11 @@ describe('node eligibility', () => {
     const closed = await registerOnline('elig-closed');
     const old = await registerOnline('elig-old-ae', 'eu', ['23.0']);
     const later = await registerOnline('elig-maintenance-later');
-    await prisma.renderNode.update({ where: { id: soon }, data: { nextMaintenanceAt: new Date(Date.now() + MAINTENANCE_LEAD_MS / 2) } });
-    await prisma.renderNode.update({ where: { id: later }, data: { nextMaintenanceAt: new Date(Date.now() + 2 * MAINTENANCE_LEAD_MS), priority: -1 } });
-    await t.rest('PATCH', `/v1/nodes/${inactive}`, { token: admin, body: { is_active: false } });
-    await t.rest('PATCH', `/v1/nodes/${closed}`, { token: admin, body: { accepts_new_jobs: false } });
+    const maintenanceIn = (ms: number) => new Date(Date.now() + ms).toISOString();
+    await patchNode(soon, { next_maintenance_at: maintenanceIn(MAINTENANCE_LEAD_MS / 2) });
+    await patchNode(later, { next_maintenance_at: maintenanceIn(2 * MAINTENANCE_LEAD_MS), priority: -1 });
+    await patchNode(inactive, { is_active: false });
+    await patchNode(closed, { accepts_new_jobs: false });
 
     const jobId = await submit({ ae_version: '24.1' });
     await t.app.services.scheduler.assignWork();
@@ -62,15 +64,12 @@ describe('node eligibility', () => {
   });
 
   it('sends a job to its preferred region first', async () => {
-    const prisma = t.app.services.db.prisma;
-    await prisma.renderNode.updateMany({ data: { acceptsNewJobs: false } });
+    await parkAllNodes(t);
     const eu = await registerOnline('region-eu', 'eu');
     const us = await registerOnline('region-us', 'us');
-    await prisma.renderNode.update({ where: { id: eu }, data: { priority: 10 } });
+    await patchNode(eu, { priority: 10 });
+    await clearQueue(t);
     const jobId = await submit({ preferred_region: 'us' });
-    for (const job of await prisma.renderJob.findMany({ where: { step: 'Queued', id: { not: jobId } } })) {
-      await t.app.services.jobs.cancel(TEST_ADMIN, job.id);
-    }
     await t.app.services.scheduler.assignWork();
     expect(await preparerOf(jobId)).toBe(us);
   });

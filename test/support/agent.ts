@@ -38,6 +38,14 @@ export async function placeOn(t: TestApp, node: TestNode): Promise<AgentCommand[
   return t.takeCommands(node);
 }
 
+/** Every node registered so far stops taking new work, as an admin would park them (PATCH accepts_new_jobs). */
+export async function parkAllNodes(t: TestApp): Promise<void> {
+  const token = await adminToken(t);
+  const listed = await t.rest('GET', '/v1/nodes', { token });
+  const nodes = listed.body.data as Array<{ id: string; accepts_new_jobs: boolean }>;
+  await setAccepting(t, token, nodes.filter((node) => node.accepts_new_jobs).map((node) => node.id), false);
+}
+
 /** The command of that type among the node's commands, which must be there. */
 export function commandOf(commands: AgentCommand[], type: string): AgentCommand {
   const command = commands.find((candidate) => candidate.type === type);
@@ -98,4 +106,10 @@ export async function reportFrames(t: TestApp, node: TestNode, jobId: string, ch
     });
     expect(answer.status, JSON.stringify(answer.body)).toBe(204);
   }
+}
+
+/** The node's report that its chunk is done, answered 204. */
+export async function completeChunk(t: TestApp, node: TestNode, jobId: string, chunk: AgentCommand): Promise<void> {
+  const done = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${chunk.frame_job_id}/complete`, { lease: chunk.lease });
+  expect(done.status, JSON.stringify(done.body)).toBe(204);
 }

@@ -11,6 +11,7 @@ import {
 import { startTestApp, type TestApp, problemPaths, type TestNode } from '../support/app.ts';
 import { type Callers, callers, expectAdminOnly, expectGraphQLAdminOnly } from '../support/callers.ts';
 import { controllableClock } from '../support/clock.ts';
+import { nodeCrash } from '../support/rows.ts';
 
 const clock = controllableClock();
 let t: TestApp;
@@ -269,7 +270,7 @@ describe('a rollout', () => {
     const [canary] = nodes as [TestNode];
     const rollout = await startRollout(update.id, nodes);
     expect((await applied(canary, update.id)).status).toBe(204);
-    await prisma().nodeCrash.create({ data: { nodeId: canary.id, crashedAt: clock.now(), crashSignal: 'SIGSEGV' } });
+    await nodeCrash(t, canary.id, { crashedAt: clock.now(), crashSignal: 'SIGSEGV' });
 
     clock.advance((SOAK_SECONDS + 1) * 1000);
     expect(await rollouts.runOnce()).toMatchObject({ halted: 1, advanced: 0 });
@@ -293,7 +294,7 @@ describe('a rollout', () => {
     clock.advance((SOAK_SECONDS + 1) * 1000);
     await rollouts.runOnce();
     expect(await statusOf(second)).toBe('Updating');
-    await prisma().nodeCrash.create({ data: { nodeId: canary.id, crashedAt: clock.now(), crashSignal: 'SIGABRT' } });
+    await nodeCrash(t, canary.id, { crashedAt: clock.now(), crashSignal: 'SIGABRT' });
 
     expect(await rollouts.runOnce()).toMatchObject({ halted: 1 });
     const [withdrawn] = await updateCommands([second]);
