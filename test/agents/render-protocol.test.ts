@@ -1,9 +1,9 @@
 // The whole agent protocol by hand, step by step: a job goes from Queued to Completed on two
 // nodes, one of which dies mid-chunk, and only its missing frames are rendered again.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentCommand, startTestApp, type TestApp, type TestNode } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
+import { submitRender } from '../support/jobs.ts';
 
 type Node = TestNode;
 type Command = AgentCommand;
@@ -32,12 +32,7 @@ describe('a render through the agent protocol', () => {
     const prisma = db.prisma;
     const a = await t.onlineNode('proto-a');
     const b = await t.onlineNode('proto-b');
-    const submitted = await t.rest('POST', '/v1/renders', {
-      token: user.token,
-      body: { saved_project_id: randomUUID(), quality: 'High', resolution: 'HD', duration_sec: 2, frame_rate: 30 },
-    });
-    expect(submitted.status).toBe(201);
-    const jobId = submitted.body.id as string;
+    const { id: jobId } = await submitRender(t, user.token, { duration_sec: 2 });
     // 60 frames on 2 nodes: chunks of 15 (two per node).
     expect(await prisma.frameJob.count({ where: { renderJobId: jobId } })).toBe(4);
 

@@ -2,9 +2,10 @@
 // Encoding. Each completion runs in its own transaction, and without taking turns each would see
 // the other's chunk still open and leave the job in Rendering forever (found by the Redis outage
 // test, where the fleet finishes jobs in parallel).
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replicaReady, reportFrames } from '../support/agent.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { submitRender } from '../support/jobs.ts';
 
 const JOBS = 6;
 
@@ -23,22 +24,12 @@ describe('simultaneous chunk completions', () => {
     const stuck: string[] = [];
     for (let n = 0; n < JOBS; n++) {
       // 20 frames on 2 nodes: one chunk of 10 each.
-      const submitted = await t.rest('POST', '/v1/renders', {
-        token: user.token,
-        body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', duration_sec: 0.8, frame_rate: 25 },
-      });
-      expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
-      const jobId = submitted.body.id as string;
+      const { id: jobId } = await submitRender(t, user.token, { quality: 'Low', duration_sec: 0.8, frame_rate: 25 });
       await scheduler.assignWork();
       const given = await Promise.all(nodes.map(async (node) => ({ node, commands: await t.takeCommands(node) })));
       const prepare = given.flatMap(({ node, commands }) => commands.filter((command) => command.type === 'prepare_replica').map((command) => ({ node, command })))[0];
       if (!prepare) throw new Error('no node was asked to prepare the replica');
-      const ready = await t.signed(prepare.node, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
-        node_id: prepare.node.id,
-        replica_path: 'D:/replicas/race.aep',
-        lease: prepare.command.lease,
-      });
-      expect(ready.status).toBe(204);
+      await replicaReady(t, prepare.node, jobId, prepare.command, 'D:/replicas/race.aep');
       await scheduler.assignWork();
       const chunks = await Promise.all(
         nodes.map(async (node) => {
@@ -48,15 +39,8 @@ describe('simultaneous chunk completions', () => {
         }),
       );
       for (const { node, chunk } of chunks) {
-        for (let frame = Number(chunk.start_frame); frame <= Number(chunk.end_frame); frame++) {
-          const reported = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, {
-            frame_job_id: chunk.frame_job_id,
-            frame_number: frame,
-            file_size_bytes: 1024,
-            lease: chunk.lease,
-          });
-          expect(reported.status).toBe(204);
-        }
+        const [first, last] = [Number(chunk.start_frame), Number(chunk.end_frame)];
+        await reportFrames(t, node, jobId, chunk, Array.from({ length: last - first + 1 }, (_, index) => first + index));
       }
       const completions = await Promise.all(
         chunks.map(({ node, chunk }) =>

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
+import { submitRender } from '../support/jobs.ts';
 import { type PrivatePostgres, startPrivatePostgres } from '../support/private-servers.ts';
 import { startRetryingAgents } from './retrying-agents.ts';
 import { readiness, startUserReader } from './user-reader.ts';
@@ -35,12 +36,7 @@ describe('PostgreSQL restarts under traffic', () => {
     const nodes = await Promise.all(['pg-fault-a', 'pg-fault-b', 'pg-fault-c'].map((name) => t.onlineNode(name)));
     const jobIds: string[] = [];
     for (let n = 0; n < JOBS; n++) {
-      const submitted = await t.rest('POST', '/v1/renders', {
-        token: user.token,
-        body: { saved_project_id: randomUUID(), quality: 'High', resolution: 'HD', duration_sec: FRAMES_PER_JOB / 30, frame_rate: 30 },
-      });
-      expect(submitted.status).toBe(201);
-      jobIds.push(submitted.body.id as string);
+      jobIds.push((await submitRender(t, user.token, { duration_sec: FRAMES_PER_JOB / 30 })).id);
     }
     const charged = await prisma.renderJob.aggregate({ where: { id: { in: jobIds } }, _sum: { paidPriceMinor: true } });
 

@@ -8,6 +8,7 @@ import { type GatewayProcess, startGateway } from '../../bench/lib/gateway.ts';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
 import { createStoredExport } from '../support/exports.ts';
 import { emailOf, startIdentitySubgraph } from '../support/identity.ts';
+import { FREE_RENDER, submitRender } from '../support/jobs.ts';
 
 let t: TestApp;
 let identity: Awaited<ReturnType<typeof startIdentitySubgraph>>;
@@ -22,22 +23,14 @@ beforeAll(async () => {
   t = await startTestApp({ startLoops: false });
   owner = { id: randomUUID(), token: '' };
   owner.token = await t.token(owner.id);
-  const submitted = await t.rest('POST', '/v1/renders', {
-    token: owner.token,
-    body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', price_type: 'Free', duration_sec: 3 },
-  });
-  jobId = submitted.body.id;
+  jobId = (await submitRender(t, owner.token, { ...FREE_RENDER, duration_sec: 3 })).id;
 
   people = [];
   for (let index = 0; index < 3; index++) {
     const person = await t.user();
     const jobIds: string[] = [];
     for (let job = 0; job < 2; job++) {
-      const answer = await t.rest('POST', '/v1/renders', {
-        token: person.token,
-        body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', price_type: 'Free', duration_sec: 1 },
-      });
-      jobIds.push(answer.body.id);
+      jobIds.push((await submitRender(t, person.token, { ...FREE_RENDER, duration_sec: 1 })).id);
     }
     const exported = await createStoredExport(t, person.id, { renderJobId: jobIds[0] });
     people.push({ ...person, jobIds: jobIds.reverse(), exportId: exported.id });

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { FREE_RENDER, submitRender } from '../support/jobs.ts';
 
 let t: TestApp;
 let owner: { id: string; token: string };
@@ -30,11 +31,7 @@ beforeAll(async () => {
   t = await startTestApp({ startLoops: false });
   owner = { id: randomUUID(), token: '' };
   owner.token = await t.token(owner.id);
-  const submitted = await t.rest('POST', '/v1/renders', {
-    token: owner.token,
-    body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', price_type: 'Free', duration_sec: 2 },
-  });
-  jobId = submitted.body.id;
+  jobId = (await submitRender(t, owner.token, { ...FREE_RENDER, duration_sec: 2 })).id;
 });
 afterAll(() => t.close());
 

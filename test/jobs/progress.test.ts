@@ -2,12 +2,13 @@
 // service's clock moved by the test: the frames done from 0 to all of them, the percent that
 // follows them, and an ETA from the rate frames completed at lately, through REST, GraphQL (query
 // and subscription) and the contract's WebSocket.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { RenderProgressNowDocument, WatchRenderProgressDocument } from '../generated/graphql.ts';
+import { completeChunk, replicaReady, reportFrames } from '../support/agent.ts';
 import { type AgentCommand, startTestApp, type TestApp, type TestNode } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
+import { submitRender } from '../support/jobs.ts';
 import { subscribe } from '../support/subscriber.ts';
 
 let t: TestApp;
@@ -39,23 +40,11 @@ async function onePerNode(first: TestNode, second: TestNode): Promise<[AgentComm
   return [a, b];
 }
 
-/** A frame report without completed_at: the service stamps it with its own clock. */
-async function reportFrame(jobId: string, node: TestNode, chunk: AgentCommand, frameNumber: number) {
-  const answer = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, {
-    frame_job_id: chunk.frame_job_id,
-    frame_number: frameNumber,
-    file_size_bytes: 2048,
-    lease: chunk.lease,
-  });
-  expect(answer.status).toBe(204);
-}
-
 /** Reports the chunk's frames from `from` on, all at once as a busy fleet does, then completes it. */
 async function finishChunk(jobId: string, node: TestNode, chunk: AgentCommand, from: number) {
   const frames = Array.from({ length: Number(chunk.end_frame) - from + 1 }, (_, index) => from + index);
-  await Promise.all(frames.map((frame) => reportFrame(jobId, node, chunk, frame)));
-  const done = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${chunk.frame_job_id}/complete`, { lease: chunk.lease });
-  expect(done.status).toBe(204);
+  await reportFrames(t, node, jobId, chunk, frames, { atOnce: true });
+  await completeChunk(t, node, jobId, chunk);
 }
 
 async function restProgress(jobId: string, token: string) {
@@ -83,12 +72,7 @@ describe('a render seen from outside', () => {
     const a = await t.onlineNode('progress-a');
     const b = await t.onlineNode('progress-b');
     // 10 s at 30 fps on two nodes: four chunks of 75 frames.
-    const submitted = await t.rest('POST', '/v1/renders', {
-      token: user.token,
-      body: { saved_project_id: randomUUID(), quality: 'High', resolution: 'HD', duration_sec: 10, frame_rate: 30 },
-    });
-    expect(submitted.status).toBe(201);
-    const jobId = submitted.body.id as string;
+    const { id: jobId } = await submitRender(t, user.token);
     const watch = subscribe(t.url, user.token, WatchRenderProgressDocument, { jobId });
     try {
       await watch.until(() => true);
@@ -102,12 +86,7 @@ describe('a render seen from outside', () => {
       const [prepare] = delivered.flat();
       expect(prepare).toMatchObject({ type: 'prepare_replica' });
       clock.advance(30_000);
-      const ready = await t.signed(preparer, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
-        node_id: preparer.id,
-        replica_path: 'D:/replicas/progress.aep',
-        lease: prepare?.lease,
-      });
-      expect(ready.status).toBe(204);
+      await replicaReady(t, preparer, jobId, prepare!, 'D:/replicas/progress.aep');
       const [chunkA, chunkB] = await onePerNode(preparer, other);
       expect(await restProgress(jobId, user.token)).toMatchObject({ step: 'Rendering', progress: 0, current_frame: 0, eta_seconds: null });
 
@@ -117,8 +96,8 @@ describe('a render seen from outside', () => {
       expect(Math.max(startA, startB)).toBe(75);
       for (let step = 0; step < 20; step++) {
         clock.advance(100);
-        await reportFrame(jobId, preparer, chunkA, startA + step);
-        await reportFrame(jobId, other, chunkB, startB + step);
+        await reportFrames(t, preparer, jobId, chunkA, [startA + step]);
+        await reportFrames(t, other, jobId, chunkB, [startB + step]);
       }
       // 260 frames left at 20 a second: 13 s, not the hour the time since submission would give.
       const fast = await restProgress(jobId, user.token);
@@ -133,7 +112,7 @@ describe('a render seen from outside', () => {
       // last minute's 30 frames count, so the 229 frames left take about 458 s.
       for (let step = 1; step <= 31; step++) {
         clock.advance(2000);
-        await reportFrame(jobId, preparer, chunkA, startA + 19 + step);
+        await reportFrames(t, preparer, jobId, chunkA, [startA + 19 + step]);
       }
       const slow = await restProgress(jobId, user.token);
       expect(slow).toMatchObject({ progress: 23, current_frame: 71 });

@@ -27,12 +27,7 @@ describe('a node a rollout moves to Updating while it renders', () => {
     const user = await t.user(10_000);
     const a = await t.onlineNode('aside-a', { agentVersion: '1.0.0' });
     const b = await t.onlineNode('aside-b', { agentVersion: '1.0.0' });
-    const submitted = await t.rest('POST', '/v1/renders', {
-      token: user.token,
-      body: { saved_project_id: randomUUID(), quality: 'High', resolution: 'HD', duration_sec: 2, frame_rate: 30 },
-    });
-    expect(submitted.status).toBe(201);
-    const jobId = submitted.body.id as string;
+    const { id: jobId } = await submitRender(t, user.token, { duration_sec: 2 });
 
     await scheduler.assignWork();
     const fromA = await t.takeCommands(a);

@@ -2,13 +2,14 @@
 // goes to another node, or fails after MAX_SNAPSHOT_ATTEMPTS, while the node that sat on it goes on
 // rendering chunks. Agents are driven by hand over signed HTTP; the clock and the loops move only
 // when a test moves them.
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_SNAPSHOT_ATTEMPTS } from '../../src/domain/scheduling/failure-policy.ts';
 import { STALL_TIMEOUT_MS, sweepStalledWork } from '../../src/domain/scheduling/stall-sweeper.ts';
 import { SnapshotDocument, SnapshotUpdatedDocument } from '../generated/graphql.ts';
+import { commandOf, completeChunk, replicaReady, reportFrames } from '../support/agent.ts';
 import { type AgentCommand, startTestApp, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
+import { submitRender } from '../support/jobs.ts';
 import { LONG_LIVED, pngBytes, snapshotFixtures } from '../support/snapshots.ts';
 import { subscribe } from '../support/subscriber.ts';
 
@@ -61,20 +62,10 @@ describe('a render_snapshot command its node never acknowledges', () => {
       expect(still).toMatchObject({ type: 'render_snapshot', snapshot_id: id });
 
       // The unacknowledged still does not keep the node from a job's work: 9 frames, one chunk.
-      const submitted = await t.rest('POST', '/v1/renders', {
-        token: user.token,
-        body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', duration_sec: 0.3, frame_rate: 30 },
-      });
-      expect(submitted.status).toBe(201);
-      const jobId = submitted.body.id as string;
+      const { id: jobId } = await submitRender(t, user.token, { quality: 'Low', duration_sec: 0.3 });
       expect((await assignWork()).placements.get(jobId)).toBe(first.id);
-      const prepare = (await heartbeatTaking(first, 'prepare_replica')).find((command) => command.type === 'prepare_replica');
-      const ready = await t.signed(first, 'POST', `/v1/internal/render/jobs/${jobId}/replica-ready`, {
-        node_id: first.id,
-        replica_path: 'D:/replicas/stall.aep',
-        lease: prepare?.lease,
-      });
-      expect(ready.status).toBe(204);
+      const prepare = commandOf(await heartbeatTaking(first, 'prepare_replica'), 'prepare_replica');
+      await replicaReady(t, first, jobId, prepare, 'D:/replicas/stall.aep');
       await assignWork();
       const chunk = (await heartbeatTaking(first, 'render_chunk')).find((command) => command.type === 'render_chunk');
       expect(chunk).toMatchObject({ job_id: jobId, start_frame: 0, end_frame: 8 });
@@ -108,11 +99,8 @@ describe('a render_snapshot command its node never acknowledges', () => {
       expect(watch.errors).toEqual([]);
 
       // And the first node finishes its chunk.
-      for (let frameNumber = 1; frameNumber <= 8; frameNumber++) {
-        expect((await t.signed(first, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, { ...frame, frame_number: frameNumber })).status).toBe(204);
-      }
-      const done = await t.signed(first, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${chunk?.frame_job_id}/complete`, { lease: chunk?.lease });
-      expect(done.status).toBe(204);
+      await reportFrames(t, first, jobId, chunk!, [1, 2, 3, 4, 5, 6, 7, 8]);
+      await completeChunk(t, first, jobId, chunk!);
       expect((await t.rest('POST', `/v1/renders/${jobId}/cancel`, { token: user.token })).status).toBe(200);
     } finally {
       await watch.close();

@@ -95,9 +95,16 @@ export async function chunkOn(t: TestApp, node: TestNode): Promise<AgentCommand>
   return commandOf(await placeOn(t, node), 'render_chunk');
 }
 
-/** The node's reports of these frames of its chunk, each answered 204. */
-export async function reportFrames(t: TestApp, node: TestNode, jobId: string, chunk: AgentCommand, frames: number[]): Promise<void> {
-  for (const frame of frames) {
+/** The node's reports of these frames of its chunk, each answered 204: one after another, or all at once as a busy fleet sends them. */
+export async function reportFrames(
+  t: TestApp,
+  node: TestNode,
+  jobId: string,
+  chunk: AgentCommand,
+  frames: number[],
+  options: { atOnce?: boolean } = {},
+): Promise<void> {
+  const report = async (frame: number) => {
     const answer = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/frames`, {
       frame_job_id: chunk.frame_job_id,
       frame_number: frame,
@@ -105,7 +112,9 @@ export async function reportFrames(t: TestApp, node: TestNode, jobId: string, ch
       lease: chunk.lease,
     });
     expect(answer.status, JSON.stringify(answer.body)).toBe(204);
-  }
+  };
+  if (options.atOnce) await Promise.all(frames.map(report));
+  else for (const frame of frames) await report(frame);
 }
 
 /** The node's report that its chunk is done, answered 204. */
