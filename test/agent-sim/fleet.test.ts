@@ -7,6 +7,7 @@ import { crc32, inflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Fleet, type FleetEvent, type FleetOptions, startFleet } from '../../agent-sim/fleet.ts';
 import { download, startTestApp, type TestApp } from '../support/app.ts';
+import { until } from '../support/poll.ts';
 import { syncSavedProject } from '../support/projects.ts';
 import { pendingCommand } from '../support/rows.ts';
 
@@ -35,14 +36,6 @@ async function fleetOf(options: Partial<FleetOptions> & { nodes: number }, event
   });
   running.push(fleet);
   return fleet;
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function nodeDetail(id: string) {
@@ -265,7 +258,7 @@ describe('snapshots', () => {
     expect(asked.status).toBe(202);
     const id = asked.body.snapshot_id as string;
     const read = async () => (await t.rest('GET', `/v1/snapshots/${id}`, { token: user.token })).body;
-    await until('the still cached', async () => (await read()).status === 'Cached', 30_000);
+    await until('the still cached', async () => (await read()).status === 'Cached', { timeoutMs: 30_000 });
 
     const cached = await read();
     expect(cached).toMatchObject({ width: 320, height: 180, duration_ms: expect.any(Number) });

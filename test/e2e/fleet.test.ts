@@ -8,6 +8,7 @@ import { type Fleet, startFleet } from '../../agent-sim/fleet.ts';
 import { placeholderOutput } from '../../agent-sim/placeholders.ts';
 import { SubmitRenderJobDocument } from '../generated/graphql.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { until, waitFor } from '../support/poll.ts';
 
 let t: TestApp;
 let admin: string;
@@ -15,15 +16,8 @@ let user: { id: string; token: string };
 const fleets: Fleet[] = [];
 
 // Generous: CI shares two cores with the fleet, the service and PostgreSQL.
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 150_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const GENEROUS = { timeoutMs: 150_000, intervalMs: 200 };
+const SOON = { timeoutMs: 10_000, intervalMs: 200 };
 
 const stepOf = async (jobId: string) => (await t.rest('GET', `/v1/renders/${jobId}/progress`, { token: user.token })).body.step as string;
 
@@ -59,12 +53,12 @@ describe('rendering on a simulated fleet', () => {
       { next: ({ data }) => data && steps.push(data.renderProgress.step), error: () => undefined, complete: () => undefined },
     );
     // The fleet starts once the subscriber holds the job's first state, so it sees every step.
-    await waitFor('the first progress event', async () => (steps.length > 0 ? true : undefined), 10_000);
+    await until('the first progress event', () => steps.length > 0, SOON);
     const fleet = await startFleet({ url: t.url, nodes: 5, adminToken: admin, frameMs: 5, heartbeatSeconds: 0.3, seed: 1 });
     fleets.push(fleet);
 
-    await waitFor('the job to complete', async () => ((await stepOf(jobId)) === 'Completed' ? true : undefined));
-    await waitFor('the Completed event', async () => (steps.includes('Completed') ? true : undefined), 10_000);
+    await until('the job to complete', async () => (await stepOf(jobId)) === 'Completed', GENEROUS);
+    await until('the Completed event', () => steps.includes('Completed'), SOON);
     unsubscribe();
     await client.dispose();
     // Every step, in order (a step may repeat while its frames arrive).
@@ -106,10 +100,10 @@ describe('rendering on a simulated fleet', () => {
         where: { renderJobId: jobId, status: 'Rendering', framesRendered: { gte: 3 }, nodeId: { in: [...fleet.nodes] } },
       });
       return chunk?.nodeId ?? undefined;
-    });
+    }, GENEROUS);
     fleet.kill(victim);
 
-    await waitFor('the job to complete', async () => ((await stepOf(jobId)) === 'Completed' ? true : undefined));
+    await until('the job to complete', async () => (await stepOf(jobId)) === 'Completed', GENEROUS);
     const prisma = t.app.services.db.prisma;
     expect(await prisma.frame.count({ where: { renderJobId: jobId, rendered: true } })).toBe(300);
     // Each of the 300 frames was accepted exactly once: nothing the dead node reported was rendered again.

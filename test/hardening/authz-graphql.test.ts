@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { schema } from '../../src/graphql/schema.ts';
 import { startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestUser } from '../support/app.ts';
 import { createStoredExport } from '../support/exports.ts';
+import { updateBody } from '../support/updates.ts';
 import {
   BEARER_CALLERS,
   type BearerCaller,
@@ -25,7 +26,6 @@ import {
   registerNode,
   submitJob,
   syncProject,
-  updateBody,
 } from './authz-matrix.ts';
 
 let t: TestApp;
@@ -193,7 +193,7 @@ const ROWS: Row[] = [
   {
     field: 'Mutation.startRenderNodeMaintenance',
     policy: 'admin',
-    variables: async (f, fresh) => ({ id: fresh ? await registerNode(t, f.admin) : f.targetNodeId, reason: 'checks' }),
+    variables: async (f, fresh) => ({ id: fresh ? await registerNode(t) : f.targetNodeId, reason: 'checks' }),
   },
   {
     field: 'Mutation.endRenderNodeMaintenance',
@@ -209,7 +209,7 @@ const ROWS: Row[] = [
     policy: 'admin',
     variables: async (f, fresh) =>
       fresh
-        ? { updateId: await createUpdate(t, f.admin), nodeIds: [await registerNode(t, f.admin)] }
+        ? { updateId: await createUpdate(t, f.admin), nodeIds: [await registerNode(t)] }
         : { updateId: f.updateId, nodeIds: [f.targetNodeId] },
   },
   {
@@ -250,7 +250,7 @@ const ROWS: Row[] = [
     policy: 'admin',
     hearsOtherApps: true,
     variables: () => ({}),
-    trigger: (_caller, f) => registerNode(t, f.admin),
+    trigger: (_caller, f) => registerNode(t),
   },
 ];
 
@@ -395,8 +395,8 @@ beforeAll(async () => {
   expect(snapshot.status, JSON.stringify(snapshot.body)).toBe(202);
   f.snapshotId = snapshot.body.snapshot_id;
   [f.nodeId, f.targetNodeId, f.updateId, f.discountCode] = await Promise.all([
-    registerNode(t, admin),
-    registerNode(t, admin),
+    registerNode(t),
+    registerNode(t),
     createUpdate(t, admin),
     newDiscountCode(),
   ]);

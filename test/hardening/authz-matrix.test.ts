@@ -11,6 +11,7 @@ import { commandOf, completeChunk, placeOn, replicaReady, reportFrames } from '.
 import { type AgentCommand, startTestApp, TEST_SERVICE_TOKEN, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import { createStoredExport } from '../support/exports.ts';
 import { pngBytes, randomMd5 } from '../support/snapshots.ts';
+import { updateBody } from '../support/updates.ts';
 import {
   BEARER_CALLERS,
   type BearerCaller,
@@ -29,7 +30,6 @@ import {
   registerNode,
   submitJob,
   syncProject,
-  updateBody,
 } from './authz-matrix.ts';
 
 let t: TestApp;
@@ -139,7 +139,7 @@ const ROWS: Record<string, Row> = {
   'PATCH /nodes/{node_id}': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.admin.id}`, body: { priority: 3 } }) },
   'POST /nodes/{node_id}/maintenance': {
     policy: 'admin',
-    call: async (f, fresh) => ({ path: `/v1/nodes/${fresh ? await registerNode(t, f.admin) : f.nodes.admin.id}/maintenance`, body: { reason: 'checks' } }),
+    call: async (f, fresh) => ({ path: `/v1/nodes/${fresh ? await registerNode(t) : f.nodes.admin.id}/maintenance`, body: { reason: 'checks' } }),
   },
   'DELETE /nodes/{node_id}/maintenance': {
     policy: 'admin',
@@ -157,7 +157,7 @@ const ROWS: Record<string, Row> = {
     policy: 'admin',
     call: async (f, fresh) =>
       fresh
-        ? { path: `/v1/node-updates/${await createUpdate(t, f.admin)}/rollout`, body: { node_ids: [await registerNode(t, f.admin)] } }
+        ? { path: `/v1/node-updates/${await createUpdate(t, f.admin)}/rollout`, body: { node_ids: [await registerNode(t)] } }
         : { path: `/v1/node-updates/${f.updateId}/rollout`, body: { node_ids: [f.nodes.admin.id] } },
   },
   'POST /internal/nodes/{node_id}/heartbeat': {

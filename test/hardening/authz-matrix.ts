@@ -4,8 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import { type TestApp, type TestUser } from '../support/app.ts';
+import { renderBody, submitRender } from '../support/jobs.ts';
 import { syncSavedProject } from '../support/projects.ts';
 import { randomMd5 } from '../support/snapshots.ts';
+import { createNodeUpdate } from '../support/updates.ts';
 
 /** Callers with a bearer credential, or none: the GraphQL door knows only these. */
 export const BEARER_CALLERS = ['none', 'other', 'owner', 'admin', 'service'] as const;
@@ -98,12 +100,11 @@ export async function syncProject(t: TestApp, owner: TestUser): Promise<string> 
   return projectId;
 }
 
-export const jobBody = (projectId: string) => ({ saved_project_id: projectId, quality: 'Low', resolution: 'HD', duration_sec: 1, frame_rate: 30 });
+/** A 30-frame render of the saved project. */
+export const jobBody = (projectId: string) => renderBody({ saved_project_id: projectId, quality: 'Low', duration_sec: 1 });
 
 export async function submitJob(t: TestApp, owner: TestUser, projectId: string): Promise<string> {
-  const submitted = await t.rest('POST', '/v1/renders', { token: owner.token, body: jobBody(projectId) });
-  expect(submitted.status, JSON.stringify(submitted.body)).toBe(201);
-  return submitted.body.id as string;
+  return (await submitRender(t, owner.token, { saved_project_id: projectId, quality: 'Low', duration_sec: 1 })).id;
 }
 
 export async function cancelledJob(t: TestApp, owner: TestUser, projectId: string): Promise<string> {
@@ -112,32 +113,19 @@ export async function cancelledJob(t: TestApp, owner: TestUser, projectId: strin
   return id;
 }
 
-let updateNumber = 0;
-export const updateBody = () => ({
-  update_file_name: 'agent.msi',
-  update_number: 7000 + ++updateNumber,
-  target_ae_version: '24.1',
-  sha256: 'a'.repeat(64),
-  download_url: 'https://updates.example/agent.msi',
-});
-
 export async function createUpdate(t: TestApp, admin: TestUser): Promise<string> {
-  const created = await t.rest('POST', '/v1/node-updates', { token: admin.token, body: updateBody() });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return created.body.id as string;
+  return (await createNodeUpdate(t, admin.token)).id;
 }
 
 export const nodeBody = () => ({ name: `authz-${randomUUID().slice(0, 8)}`, region: 'eu', node_ip: '10.0.0.9', worker_port: 9000, current_ae_version: '24.1' });
 
-export async function registerNode(t: TestApp, admin: TestUser): Promise<string> {
-  const created = await t.rest('POST', '/v1/nodes', { token: admin.token, body: nodeBody() });
-  expect(created.status, JSON.stringify(created.body)).toBe(201);
-  return created.body.id as string;
+export async function registerNode(t: TestApp): Promise<string> {
+  return (await t.node(nodeBody().name)).id;
 }
 
 /** A new node an admin put into maintenance: one whose maintenance can end. */
 export async function nodeInMaintenance(t: TestApp, admin: TestUser): Promise<string> {
-  const nodeId = await registerNode(t, admin);
+  const nodeId = await registerNode(t);
   const started = await t.rest('POST', `/v1/nodes/${nodeId}/maintenance`, { token: admin.token });
   expect(started.status, JSON.stringify(started.body)).toBe(200);
   return nodeId;

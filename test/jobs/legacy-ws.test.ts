@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { FREE_RENDER, submitRender } from '../support/jobs.ts';
+import { until } from '../support/poll.ts';
 
 let t: TestApp;
 let owner: { id: string; token: string };
@@ -19,14 +20,6 @@ function open(path: string, headers: Record<string, string> = {}) {
   return { socket, messages, closed };
 }
 
-async function until(condition: () => boolean, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 beforeAll(async () => {
   t = await startTestApp({ startLoops: false });
   owner = { id: randomUUID(), token: '' };
@@ -38,7 +31,7 @@ afterAll(() => t.close());
 describe('/ws/v1/render/{job_id}', () => {
   it('sends the current progress, then every change, in the REST shape', async () => {
     const client = open(`/ws/v1/render/${jobId}?token=${owner.token}`);
-    await until(() => client.messages.length >= 1);
+    await until('the first message', () => client.messages.length >= 1);
     expect(client.messages[0]).toEqual({
       job_id: jobId,
       step: 'Queued',
@@ -53,7 +46,7 @@ describe('/ws/v1/render/{job_id}', () => {
     await t.app.services.jobs.move(jobId, { to: 'Preparing', log: { level: 'info', message: 'Preparing' } });
     const cancel = await t.rest('POST', `/v1/renders/${jobId}/cancel`, { token: owner.token, body: {} });
     expect(cancel.status).toBe(200);
-    await until(() => client.messages.length >= 3);
+    await until('three messages', () => client.messages.length >= 3);
     expect(client.messages.map((message) => message.step)).toEqual(['Queued', 'Preparing', 'Cancelled']);
     client.socket.close();
     await client.closed;
@@ -61,7 +54,7 @@ describe('/ws/v1/render/{job_id}', () => {
 
   it('takes the token from the Authorization header too', async () => {
     const client = open(`/ws/v1/render/${jobId}`, { authorization: `Bearer ${owner.token}` });
-    await until(() => client.messages.length >= 1);
+    await until('the first message', () => client.messages.length >= 1);
     expect(client.messages[0]).toMatchObject({ job_id: jobId, step: 'Cancelled' });
     client.socket.close();
   });

@@ -12,6 +12,7 @@ import { writeJobLog } from '../../src/domain/jobs/job-log.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { submitRender } from '../support/jobs.ts';
 import { auditSeqs, type ProgressWatch, watchProgress } from '../support/replicas.ts';
+import { backdateJobEvents } from '../support/rows.ts';
 
 let a: TestApp;
 let b: TestApp;
@@ -155,10 +156,7 @@ describe('progress on three replicas', () => {
   it(`prunes events older than ${EVENT_RETENTION_HOURS} hours; a subscriber resuming before them starts from where the job stands`, async () => {
     const user = await a.user(10_000);
     const jobId = await submit(a, user.token, 1, '99.0');
-    await prisma().renderJobEvent.updateMany({
-      where: { renderJobId: jobId },
-      data: { createdAt: new Date(Date.now() - (EVENT_RETENTION_HOURS + 1) * 60 * 60 * 1000) },
-    });
+    await backdateJobEvents(a, jobId, new Date(Date.now() - (EVENT_RETENTION_HOURS + 1) * 60 * 60 * 1000));
     const recent = await logLine(jobId, 'recent');
     expect((await pruneJobEvents(prisma(), new Date())).deleted).toBeGreaterThanOrEqual(recent.seq - 1);
     const kept = await prisma().renderJobEvent.findMany({ where: { renderJobId: jobId }, select: { seq: true } });

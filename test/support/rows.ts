@@ -51,6 +51,11 @@ export async function endedAt(t: TestApp, jobId: string, step: 'Cancelled' | 'Fa
   await prisma(t).renderJob.update({ where: { id: jobId }, data: { step, completedAt } });
 }
 
+/** The job's progress events, as if recorded at `createdAt` (for the retention that prunes old ones). */
+export async function backdateJobEvents(t: TestApp, jobId: string, createdAt: Date): Promise<void> {
+  await prisma(t).renderJobEvent.updateMany({ where: { renderJobId: jobId }, data: { createdAt } });
+}
+
 /** Lines in jobs' logs as nodes' work writes them, at the given times: agents have no route that writes a line. */
 export async function logLines(
   t: TestApp,

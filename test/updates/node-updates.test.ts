@@ -12,13 +12,13 @@ import { startTestApp, type TestApp, problemPaths, type TestNode } from '../supp
 import { type Callers, callers, expectAdminOnly, expectGraphQLAdminOnly } from '../support/callers.ts';
 import { controllableClock } from '../support/clock.ts';
 import { nodeCrash } from '../support/rows.ts';
+import { createNodeUpdate } from '../support/updates.ts';
 
 const clock = controllableClock();
 let t: TestApp;
 let who: Callers;
 let rollouts: Loop;
 const prisma = () => t.app.services.db.prisma;
-let nextNumber = 100;
 
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
@@ -30,22 +30,7 @@ afterAll(() => t.close());
 
 const sha256 = 'ab'.repeat(32);
 
-async function createUpdate(overrides: Record<string, unknown> = {}) {
-  const response = await t.rest('POST', '/v1/node-updates', {
-    token: who.admin,
-    body: {
-      update_file_name: 'agent-setup.msi',
-      update_number: nextNumber++,
-      description: 'Faster uploads',
-      target_ae_version: '24.1',
-      download_url: 'https://downloads.example.com/agent-setup.msi',
-      sha256,
-      ...overrides,
-    },
-  });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body as { id: string; update_number: number };
-}
+const createUpdate = (overrides: Record<string, unknown> = {}) => createNodeUpdate(t, who.admin, overrides);
 
 async function fleet(size: number): Promise<TestNode[]> {
   const nodes: TestNode[] = [];

@@ -14,6 +14,7 @@ import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 import { TEST_JWT_SECRET } from '../support/app.ts';
 import { projectRoot } from '../support/command.ts';
 import { createTestDatabase } from '../support/database.ts';
+import { waitFor } from '../support/poll.ts';
 
 const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CLIENT = 3;
@@ -74,16 +75,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((done) => setTimeout(done, 100));
-  }
-}
-
 /** This process's environment without the OTEL_* variables a developer's shell may hold. */
 const withoutOtel = () => Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('OTEL_')));
 
@@ -111,7 +102,7 @@ async function startService(env: Record<string, string>): Promise<Service> {
     await waitFor('the service to answer /healthz', async () => {
       if (child.exitCode !== null) throw new Error(`The service exited with ${child.exitCode}:\n${output}`);
       return (await fetch(`${url}/healthz`).then((response) => response.ok).catch(() => false)) || undefined;
-    }, 60_000);
+    }, { timeoutMs: 60_000 });
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
