@@ -6,6 +6,7 @@ import {
   listPrice,
   type PriceRequest,
   quoteRender,
+  refundOnCancel,
 } from '../../src/domain/billing/pricing.ts';
 import { ForbiddenError, ValidationError } from '../../src/domain/errors.ts';
 
@@ -236,5 +237,41 @@ describe('the support_flatrender tip', () => {
 
   it('is 0 when not asked for', () => {
     expect(quoteRender(request({ durationSec: 1000 }), nobody).tipMinor).toBe(0n);
+  });
+});
+
+describe('refundOnCancel', () => {
+  // 388 paid, of which a 100 tip; 600 frames.
+  const job = { paidPriceMinor: 388n, tipMinor: 100n, totalFrames: 600 };
+
+  it('gives back everything paid, tip included, when no frame was rendered', () => {
+    expect(refundOnCancel(job, 0)).toBe(388n);
+    expect(refundOnCancel({ paidPriceMinor: 50n, tipMinor: 0n, totalFrames: 300 }, 0)).toBe(50n);
+    expect(refundOnCancel({ paidPriceMinor: 0n, tipMinor: 0n, totalFrames: 300 }, 0)).toBe(0n);
+  });
+
+  it("gives back the unrendered frames' share of the price without the tip, rounded down", () => {
+    // 288 x 540 / 600 = 259.2
+    expect(refundOnCancel(job, 60)).toBe(259n);
+    // 288 x 300 / 600 = 144 exactly
+    expect(refundOnCancel(job, 300)).toBe(144n);
+    // 288 x 1 / 600 = 0.48
+    expect(refundOnCancel(job, 599)).toBe(0n);
+    // 50 x 299 / 300 = 49.83
+    expect(refundOnCancel({ paidPriceMinor: 50n, tipMinor: 0n, totalFrames: 300 }, 1)).toBe(49n);
+    // A tip-only (Free) job refunds nothing once a frame is rendered.
+    expect(refundOnCancel({ paidPriceMinor: 100n, tipMinor: 100n, totalFrames: 300 }, 1)).toBe(0n);
+  });
+
+  it('gives back nothing when every frame was rendered (or more were counted)', () => {
+    expect(refundOnCancel(job, 600)).toBe(0n);
+    expect(refundOnCancel(job, 700)).toBe(0n);
+  });
+
+  it('never refunds more than was paid nor less than zero', () => {
+    for (let rendered = 0; rendered <= 600; rendered += 37) {
+      const amount = refundOnCancel(job, rendered);
+      expect(amount >= 0n && amount <= job.paidPriceMinor).toBe(true);
+    }
   });
 });
