@@ -112,7 +112,8 @@ describe('batched frame reports', () => {
 
     const job = await prisma.renderJob.findUniqueOrThrow({ where: { id: jobId } });
     expect(job.framesRendered).toBe(good.length);
-    expect(job.renderProgress).toBe(Math.min(99, Math.floor((good.length * 100) / job.totalFrames)));
+    const answered = await t.rest('GET', `/v1/renders/${jobId}`, { token: user.token });
+    expect(answered.body.render_progress).toBe(Math.min(99, Math.floor((good.length * 100) / job.totalFrames)));
     expect(job.imagePreviewB64).toBe('aGVsbG8=');
     expect(job.eventSeq).toBeGreaterThan(seqBefore);
     expect(await prisma.frame.count({ where: { renderJobId: jobId, rendered: true } })).toBe(good.length);

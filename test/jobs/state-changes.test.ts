@@ -28,7 +28,6 @@ describe('the state machine through the service', () => {
     );
     await expect(jobs().move(job.id, { to: 'Rendering', log: info('Skip ahead') })).rejects.toMatchObject({
       code: 'INVALID_STATE',
-      status: 409,
       details: { step: 'Queued', requested_step: 'Rendering' },
     });
     expect(await jobStateOf(t, job.id, user.id)).toEqual(before);
