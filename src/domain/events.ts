@@ -66,7 +66,7 @@ export async function publishJobEvents(bus: Pick<EventBus, 'publish'>, events: r
   );
 }
 
-export async function publishNodeStatusChanged(bus: EventBus, change: NodeChanged): Promise<void> {
+export async function publishNodeStatusChanged(bus: Pick<EventBus, 'publish'>, change: NodeChanged): Promise<void> {
   await bus.publish(topics.nodeStatusChanged, change);
 }
 

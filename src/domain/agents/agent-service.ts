@@ -10,12 +10,12 @@ import { retryOnConflict, type Tx } from '../db.ts';
 import { groupCommit } from '../group-commit.ts';
 import { type FrameReportToWrite, writeFrameReports } from './frame-reports.ts';
 import { NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
-import { publishNodeStatusChanged, publishSnapshotUpdated } from '../events.ts';
+import { publishSnapshotUpdated } from '../events.ts';
 import { requireNode } from '../guards.ts';
 import { failIfOutOfAttempts } from '../jobs/endings.ts';
 import { type JobChanges, jobChanges } from '../jobs/job-changes.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
-import { moveNode, type NodeMove } from '../nodes/node-status.ts';
+import { moveNode, type NodeMove, publishNodeMoves } from '../nodes/node-status.ts';
 import { parseInput, uuid } from '../validation.ts';
 import { BLOCK_AFTER_JOB_FAILURES, crashAction } from '../scheduling/failure-policy.ts';
 import type { Scheduler } from '../scheduling/scheduler.ts';
@@ -135,12 +135,6 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
     return block.failures;
   }
 
-  async function publishNodeMoves(moves: Array<NodeMove | null>): Promise<void> {
-    for (const move of moves) {
-      if (move && move.from !== move.to) await publishNodeStatusChanged(bus, { nodeId: move.nodeId, status: move.to });
-    }
-  }
-
   return {
     async acknowledge(actor: Actor, nodeId: string, commandId: string) {
       requireNode(actor, nodeId);
@@ -200,7 +194,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
         await maybeStartEncoding(changes, id);
         return finished;
       });
-      await publishNodeMoves([finished]);
+      await publishNodeMoves(bus, [finished]);
     },
 
     /** The node gave up on its chunk; its missing frames go back to the queue. */
@@ -220,7 +214,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
         await writeJobLog(tx, id, { level: 'warn', message: `Chunk failed: ${error}`, nodeId: node.nodeId, meta: { frame_job_id: chunkId } });
         return { chunk, finished };
       });
-      await publishNodeMoves([finished]);
+      await publishNodeMoves(bus, [finished]);
       await changeJobs((changes) => failIfOutOfAttempts(changes, chunk, node.nodeId));
     },
 
@@ -292,7 +286,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
         });
         return { action, newChunkIds, crashId: crash.id, chunk, nodeMove };
       });
-      await publishNodeMoves([decision.nodeMove]);
+      await publishNodeMoves(bus, [decision.nodeMove]);
       let reassignedTo: string | null = null;
       if (decision.action === 'ReassignWork' && decision.newChunkIds.length > 0) {
         const pass = await scheduler.assignWork();
@@ -328,7 +322,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
         }
         return finished;
       });
-      await publishNodeMoves([finished]);
+      await publishNodeMoves(bus, [finished]);
     },
 
     /** One encoded output of the job, stored in the object store until `encoded` is reported. */
@@ -393,7 +387,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
         });
         return { job, finished: await finishWork(tx, node.nodeId, command.id, true, now) };
       });
-      await publishNodeMoves([finished]);
+      await publishNodeMoves(bus, [finished]);
       return job;
     },
 

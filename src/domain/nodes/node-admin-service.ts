@@ -11,13 +11,13 @@ import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import type { Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
-import { type NodeChanged, publishNodeStatusChanged, topicEvents, topics } from '../events.ts';
+import { type NodeChanged, topicEvents, topics } from '../events.ts';
 import { requireAdmin, type UserActor } from '../guards.ts';
 import { jobChanges } from '../jobs/job-changes.ts';
 import { releaseNodeWork } from '../work/recut.ts';
 import { parseInput, uuid } from '../validation.ts';
 import { type HealthSample, healthHistory, type NodeHealth } from './health-history.ts';
-import { moveNode } from './node-status.ts';
+import { moveNode, publishNodeMoves } from './node-status.ts';
 
 /** Crash records answered per node, newest first. */
 export const MAX_CRASHES = 200;
@@ -124,7 +124,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
         }
         return moved;
       });
-      if (moved.from !== moved.to) await publishNodeStatusChanged(bus, { nodeId: node.id, status: moved.to });
+      await publishNodeMoves(bus, [moved]);
       return shaped(node.id, args);
     },
 
@@ -135,7 +135,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
       if (moved.from === moved.to) {
         throw new InvalidStateError(`Render node ${node.id} is ${moved.from}, not in maintenance`, { node_id: node.id, status: moved.from });
       }
-      await publishNodeStatusChanged(bus, { nodeId: node.id, status: moved.to });
+      await publishNodeMoves(bus, [moved]);
       return shaped(node.id, args);
     },
 

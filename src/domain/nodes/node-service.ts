@@ -8,7 +8,7 @@ import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { publishNodeStatusChanged } from '../events.ts';
 import { requireAdmin, requireNode } from '../guards.ts';
 import { parseInput, uuid, uuidsAmong } from '../validation.ts';
-import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS, moveNode, statusAfterContactSql } from './node-status.ts';
+import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS, moveNode, publishNodeMoves, statusAfterContactSql } from './node-status.ts';
 
 /** While work waits for a free node, or a node was just given commands, it checks back sooner. */
 export const BUSY_HEARTBEAT_INTERVAL_SECONDS = 1;
@@ -292,7 +292,7 @@ export function createNodeService({ prisma, bus, clock, agentKeyOf }: NodeServic
         }
         return moved;
       });
-      if (moved.from !== moved.to) await publishNodeStatusChanged(bus, { nodeId: node.id, status: moved.to });
+      await publishNodeMoves(bus, [moved]);
       return { nextHeartbeatInSec: DEFAULT_HEARTBEAT_INTERVAL_SECONDS };
     },
 
@@ -309,7 +309,7 @@ export function createNodeService({ prisma, bus, clock, agentKeyOf }: NodeServic
       }
       const id = parseInput(uuid, nodeId, 'node id').toLowerCase();
       const stored = await heartbeats.submit({ nodeId: id, data });
-      if (stored.previousStatus !== stored.status) await publishNodeStatusChanged(bus, { nodeId: id, status: stored.status });
+      await publishNodeMoves(bus, [{ nodeId: id, from: stored.previousStatus, to: stored.status }]);
       const { commands } = stored;
       const soon = commands.length > 0 || (stored.status === NodeStatus.Online && (await workWaiting()));
       return {

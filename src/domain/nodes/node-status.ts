@@ -14,7 +14,9 @@
 // about to go into maintenance; placement gives work to available nodes with a free slot, and a
 // job's chunk size follows how many nodes are available.
 import { NodeStatus, Prisma } from '../../generated/prisma/client.ts';
+import type { EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
+import { publishNodeStatusChanged } from '../events.ts';
 import { RESTART_AFTER_CONSECUTIVE_FAILURES } from '../scheduling/failure-policy.ts';
 
 /** How often an idle agent heartbeats. */
@@ -113,6 +115,13 @@ export async function moveNode(tx: Tx, nodeId: string, event: NodeEvent, data: P
   if (!row) throw new Error(`Render node ${nodeId} does not exist`);
   if (Object.keys(data).length > 0) await tx.renderNode.update({ where: { id: nodeId }, data });
   return { nodeId, ...row };
+}
+
+/** After commit: tells status subscribers of each move that changed a node's status. */
+export async function publishNodeMoves(bus: Pick<EventBus, 'publish'>, moves: Iterable<NodeMove | null>): Promise<void> {
+  for (const move of moves) {
+    if (move && move.from !== move.to) await publishNodeStatusChanged(bus, { nodeId: move.nodeId, status: move.to });
+  }
 }
 
 /** Nodes whose agent counts as running at `now`. */

@@ -20,7 +20,7 @@ import { publishNodeStatusChanged, publishSnapshotUpdated, type SnapshotChanged 
 import { failIfOutOfAttempts } from '../jobs/endings.ts';
 import { type JobChanges, jobChanges } from '../jobs/job-changes.ts';
 import { tryLock } from '../locks.ts';
-import { availableWhere, MISSED_HEARTBEATS_FOR_OFFLINE, moveNode, type NodeMove, silentWhere, statusAfterSql } from '../nodes/node-status.ts';
+import { availableWhere, MISSED_HEARTBEATS_FOR_OFFLINE, moveNode, type NodeMove, publishNodeMoves, silentWhere, statusAfterSql } from '../nodes/node-status.ts';
 import { HELD_TEMPLATES } from '../nodes/templates.ts';
 import { IN_FLIGHT, lockRender, moveRender, type SnapshotToRender, snapshotsAwaitingRender } from '../snapshots/snapshot-renders.ts';
 import { OCCUPYING_COMMAND, OPEN_COMMAND } from '../work/leases.ts';
@@ -400,7 +400,7 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
         },
         { timeout: 60_000 },
       );
-      await Promise.all(lost.map((move) => publishNodeStatusChanged(bus, { nodeId: move.nodeId, status: move.to })));
+      await publishNodeMoves(bus, lost);
       return { offline: lost.map((move) => move.nodeId) };
     },
   };
