@@ -9,6 +9,7 @@ import { MAX_CHUNK_ATTEMPTS } from '../../src/domain/scheduling/failure-policy.t
 import { chunkOn, placeOn, preparedOn, reportFrames } from '../support/agent.ts';
 import { startTestApp, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import { submitRender } from '../support/jobs.ts';
+import { jobChunksAttempt } from '../support/rows.ts';
 
 let t: TestApp;
 let user: TestUser;
@@ -37,9 +38,7 @@ async function renderingJob(node: TestNode): Promise<string> {
 }
 
 /** The job's chunks have had every attempt but the last: the next failure is final. No door sets this. */
-async function onLastAttempt(jobId: string): Promise<void> {
-  await t.app.services.db.prisma.frameJob.updateMany({ where: { renderJobId: jobId }, data: { attempt: MAX_CHUNK_ATTEMPTS - 1 } });
-}
+const onLastAttempt = (jobId: string) => jobChunksAttempt(t, jobId, MAX_CHUNK_ATTEMPTS - 1);
 
 /** The one render.finished message about the job, once no second one followed. */
 async function toldOnce(jobId: string): Promise<Record<string, unknown>> {
@@ -111,7 +110,7 @@ describe('render.finished on every path that ends a job', () => {
   it('is sent once when a scheduling pass finds a frame range out of attempts', async () => {
     const node = await t.onlineNode('ending-scheduled');
     const jobId = await renderingJob(node);
-    await t.app.services.db.prisma.frameJob.updateMany({ where: { renderJobId: jobId }, data: { attempt: MAX_CHUNK_ATTEMPTS } });
+    await jobChunksAttempt(t, jobId, MAX_CHUNK_ATTEMPTS);
     await t.app.services.scheduler.assignWork();
     expect(await toldOnce(jobId)).toEqual({ ...finished(jobId, 'Failed'), message: expect.stringMatching(/failed 5 times/) });
     const job = await t.rest('GET', `/v1/renders/${jobId}`, { token: user.token });

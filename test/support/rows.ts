@@ -84,6 +84,11 @@ export async function chunkAttempt(t: TestApp, chunkId: string, attempt: number)
   await prisma(t).frameJob.update({ where: { id: chunkId }, data: { attempt } });
 }
 
+/** Every chunk of the job on its nth attempt. */
+export async function jobChunksAttempt(t: TestApp, jobId: string, attempt: number): Promise<void> {
+  await prisma(t).frameJob.updateMany({ where: { renderJobId: jobId }, data: { attempt } });
+}
+
 /** A crash of the node recorded at a given time (now when none is given), with no job behind it. */
 export async function nodeCrash(t: TestApp, nodeId: string, crash: Omit<Prisma.NodeCrashUncheckedCreateInput, 'nodeId'>): Promise<void> {
   await prisma(t).nodeCrash.create({ data: { nodeId, ...crash } });
