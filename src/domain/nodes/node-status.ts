@@ -27,7 +27,6 @@ export const HEARTBEAT_TIMEOUT_MS = MISSED_HEARTBEATS_FOR_OFFLINE * DEFAULT_HEAR
 /** A node whose maintenance starts within this time gets no new work. */
 export const MAINTENANCE_LEAD_MS = 10 * 60 * 1000;
 
-export const ADMINISTRATIVE_STATES: readonly NodeStatus[] = [NodeStatus.Maintenance, NodeStatus.Updating];
 /** The statuses of a node whose agent is running and reachable. */
 export const LIVE_STATES: readonly NodeStatus[] = [NodeStatus.Online, NodeStatus.Busy];
 
@@ -69,13 +68,8 @@ export const NODE_TRANSITIONS: Readonly<Record<NodeEvent, Readonly<Partial<Recor
   maintenanceEnded: { Maintenance: Online },
 };
 
-/** Where `event` takes a node that is `current`. */
-export function statusAfter(current: NodeStatus, event: NodeEvent): NodeStatus {
-  return NODE_TRANSITIONS[event][current] ?? current;
-}
-
 /** The event a heartbeat is: what the agent said it does, if it said. */
-export function contactEvent(reported: NodeStatus | null | undefined): NodeEvent {
+function contactEvent(reported: NodeStatus | null | undefined): NodeEvent {
   if (reported === Online) return 'reportedOnline';
   if (reported === Busy) return 'reportedBusy';
   return 'contact';
