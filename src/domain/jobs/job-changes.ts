@@ -41,8 +41,8 @@ export interface ChangeOptions {
 
 export type ChangeJobs = <T>(work: (changes: JobChanges) => Promise<T>, options?: ChangeOptions) => Promise<T>;
 
-/** The notification a job that reached `step` sends, when its owner asked to be told. */
-export function finishedNotification(job: RenderJob): RenderFinishedNotification | null {
+/** What a job that reached Completed or Failed tells the notification service, when its owner asked. */
+function finishedNotification(job: RenderJob): RenderFinishedNotification | null {
   if (!job.tellMeWhenDone || (job.step !== JobStep.Completed && job.step !== JobStep.Failed)) return null;
   return { type: 'render.finished', user_id: job.userId, job_id: job.id, outcome: job.step, message: job.failedMessage };
 }
