@@ -30,10 +30,9 @@ import type { Clock, EventBus, ObjectStore } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import { isUniqueViolation, type Tx } from '../db.ts';
 import { ConflictError, InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
-import { publishNodeStatusChanged } from '../events.ts';
 import { requireAdmin, requireNode } from '../guards.ts';
 import { lock } from '../locks.ts';
-import { moveNode } from '../nodes/node-status.ts';
+import { moveNode, type NodeMove, publishNodeMoves } from '../nodes/node-status.ts';
 import { parseInput, uuid } from '../validation.ts';
 
 /** How long a wave must stay healthy after its last node applied the update before the next one goes. */
@@ -135,14 +134,14 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
     await tx.$queryRaw`SELECT id FROM rollouts WHERE id = ${rolloutId}::uuid FOR UPDATE`;
   }
 
-  /** Sends the update to one wave's nodes; answers the nodes that became Updating. */
+  /** Sends the update to one wave's nodes; answers the moves of those that became Updating. */
   async function sendWave(tx: Tx, rolloutId: string, update: NodeUpdate, wave: number, url: string | null, now: Date) {
     const targets = await tx.rolloutTarget.findMany({
       where: { rolloutId, wave, status: RolloutTargetStatus.Waiting },
       // In id order, as heartbeats lock nodes.
       orderBy: { nodeId: 'asc' },
     });
-    const updating: string[] = [];
+    const updating: NodeMove[] = [];
     for (const target of targets) {
       const command = await tx.nodeCommand.create({
         data: {
@@ -164,7 +163,7 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
       // A node that is not running (Offline, Registered) or kept aside (Maintenance) keeps its
       // status, so the fleet view stays true; it gets the command when it next heartbeats.
       const moved = await moveNode(tx, target.nodeId, 'updateStarted');
-      if (moved.from !== moved.to) updating.push(target.nodeId);
+      updating.push(moved);
     }
     return updating;
   }
@@ -182,12 +181,11 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
     });
     // Nodes that never received the command are not installing anything; the others are
     // Updating until they report.
-    const reverted: string[] = [];
+    const reverted: NodeMove[] = [];
     // In id order, as heartbeats lock nodes, so the two never wait on each other in a cycle.
     const undelivered = unacknowledged.filter((command) => command.deliveryCount === 0).map((command) => command.nodeId);
     for (const nodeId of [...new Set(undelivered)].sort()) {
-      const moved = await moveNode(tx, nodeId, 'updateEnded');
-      if (moved.from !== moved.to) reverted.push(nodeId);
+      reverted.push(await moveNode(tx, nodeId, 'updateEnded'));
     }
     await finishUpdateQueue(tx, rolloutId);
     return reverted;
@@ -204,13 +202,6 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
   async function finishUpdateQueue(tx: Tx, rolloutId: string) {
     const rollout = await tx.rollout.findUniqueOrThrow({ where: { id: rolloutId }, select: { updateId: true } });
     await tx.nodeUpdate.update({ where: { id: rollout.updateId }, data: { inUpdateQueue: false } });
-  }
-
-  async function publishStatuses(nodeIds: Iterable<string>) {
-    const ids = [...new Set(nodeIds)];
-    if (ids.length === 0) return;
-    const nodes = await prisma.renderNode.findMany({ where: { id: { in: ids } }, select: { id: true, status: true } });
-    await Promise.all(nodes.map((node) => publishNodeStatusChanged(bus, { nodeId: node.id, status: node.status })));
   }
 
   /** The target of the latest rollout of this update to this node, locked with its rollout. */
@@ -234,9 +225,8 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
   }
 
   /** Ends an Updating node's update: it runs (the new or the old software) and may take work again. */
-  async function endUpdating(tx: Tx, nodeId: string) {
-    const moved = await moveNode(tx, nodeId, 'updateEnded');
-    return moved.from !== moved.to;
+  function endUpdating(tx: Tx, nodeId: string): Promise<NodeMove> {
+    return moveNode(tx, nodeId, 'updateEnded');
   }
 
   return {
@@ -318,7 +308,7 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
         const updating = await sendWave(tx, created.id, update, 0, url, now);
         return { rolloutId: created.id, updating };
       });
-      await publishStatuses(updating);
+      await publishNodeMoves(bus, updating);
       const rollout = await prisma.rollout.findUniqueOrThrow({ ...args, where: { id: rolloutId } });
       return rollout as Prisma.RolloutGetPayload<A>;
     },
@@ -337,7 +327,7 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
       const now = clock.now();
       const changed = await prisma.$transaction(async (tx) => {
         const target = await reportedTarget(tx, nodeId, updateId);
-        if (target.status === RolloutTargetStatus.Applied) return false;
+        if (target.status === RolloutTargetStatus.Applied) return null;
         if (target.status !== RolloutTargetStatus.Sent) {
           throw new InvalidStateError(`The update was ${target.status === RolloutTargetStatus.Failed ? 'reported failed' : 'not sent'} to this node`, {
             status: target.status,
@@ -356,7 +346,7 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
         await tx.renderNode.update({ where: { id: nodeId }, data: { nodeAgentVersion: data.nodeAgentVersion } });
         return endUpdating(tx, nodeId);
       });
-      if (changed) await publishStatuses([nodeId]);
+      await publishNodeMoves(bus, [changed]);
     },
 
     /** The agent could not install the update: the rollout halts. Reporting it twice is harmless. */
@@ -387,15 +377,15 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
           target.rollout.status === RolloutStatus.InProgress
             ? await halt(tx, target.rolloutId, `Node ${nodeId} failed to apply update ${target.rollout.update.updateNumber}: ${data.error}`)
             : [];
-        return released ? [nodeId, ...withdrawn] : withdrawn;
+        return [released, ...withdrawn];
       });
-      await publishStatuses(changed);
+      await publishNodeMoves(bus, changed);
     },
 
     /** One pass over the rollouts in progress: halt, send the next wave, or finish. */
     async advanceRollouts(now: Date = clock.now()): Promise<AdvanceResult> {
       const result: AdvanceResult = { advanced: 0, completed: 0, halted: 0 };
-      const changed: string[] = [];
+      const changed: NodeMove[] = [];
       await prisma.$transaction(async (tx) => {
         // Another replica's pass (or a report) holding a rollout takes care of it.
         const ids = await tx.$queryRaw<{ id: string }[]>`
@@ -440,7 +430,7 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
           result.advanced++;
         }
       });
-      await publishStatuses(changed);
+      await publishNodeMoves(bus, changed);
       return result;
     },
   };
