@@ -71,6 +71,9 @@ const UNAVAILABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDO
 // Prisma's codes for an unreachable server, a connect timeout, a closed connection, a pool timeout.
 const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1017', 'P2024']);
 const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+// Prisma's code P2028 covers every failure of an interactive transaction, its misuse too; only
+// this one means no connection came in time, as P2024 does for a single query.
+const TRANSACTION_NOT_STARTED = 'Unable to start a transaction in the given time';
 // pg reports a connection lost under a query or a transaction with these messages and no code.
 const UNAVAILABLE_PG_MESSAGES = [
   'Connection terminated',
@@ -89,6 +92,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SOCKET_CODES.has(code) || UNAVAILABLE_PRISMA_CODES.has(code))) {
     return true;
   }
+  if (code === 'P2028' && typeof message === 'string' && message.includes(TRANSACTION_NOT_STARTED)) return true;
   const cause = meta?.driverAdapterError?.cause;
   if (cause) {
     if (typeof cause.kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(cause.kind)) return true;
