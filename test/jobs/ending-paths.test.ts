@@ -6,7 +6,7 @@ import { createClient as createRedisClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { topics } from '../../src/domain/events.ts';
 import { MAX_CHUNK_ATTEMPTS } from '../../src/domain/scheduling/failure-policy.ts';
-import { chunkOn, placeOn, preparedOn, reportFrames } from '../support/agent.ts';
+import { chunkOn, framesOf, placeOn, preparedOn, reportFrames } from '../support/agent.ts';
 import { startTestApp, type TestApp, type TestNode, type TestUser } from '../support/app.ts';
 import { submitRender } from '../support/jobs.ts';
 import { jobChunksAttempt } from '../support/rows.ts';
@@ -74,8 +74,7 @@ describe('render.finished on every path that ends a job', () => {
       }
       expect(chunk, JSON.stringify(commands)).toBeDefined();
       if (!chunk) return;
-      const frames = Array.from({ length: Number(chunk.end_frame) - Number(chunk.start_frame) + 1 }, (_, i) => Number(chunk.start_frame) + i);
-      await reportFrames(t, node, jobId, chunk, frames);
+      await reportFrames(t, node, jobId, chunk, framesOf(chunk));
       const completed = await t.signed(node, 'POST', `/v1/internal/render/jobs/${jobId}/chunks/${chunk.frame_job_id}/complete`, { lease: chunk.lease });
       expect(completed.status).toBe(204);
     }

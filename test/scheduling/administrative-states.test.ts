@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndRenderNodeMaintenanceDocument, StartRenderNodeMaintenanceDocument } from '../generated/graphql.ts';
-import { chunkOn, placeOn, preparedOn, reportFrames } from '../support/agent.ts';
+import { chunkOn, framesOf, placeOn, preparedOn, reportFrames } from '../support/agent.ts';
 import { type AgentCommand, startTestApp, type TestApp, type TestNode } from '../support/app.ts';
 import { ManualClock } from '../support/clock.ts';
 import { submitRender } from '../support/jobs.ts';
@@ -92,9 +92,6 @@ describe('a node a rollout moves to Updating while it renders', () => {
 });
 
 describe('a node an admin puts into maintenance while it renders', () => {
-  const frames = (chunk: AgentCommand) =>
-    Array.from({ length: Number(chunk.end_frame) - Number(chunk.start_frame) + 1 }, (_, i) => Number(chunk.start_frame) + i);
-
   it('finishes its chunk, stays in Maintenance whatever it reports, gets no new work, and takes work again once maintenance ends', async () => {
     const user = await t.user(10_000);
     const node = await t.onlineNode('maintained');
@@ -109,7 +106,7 @@ describe('a node an admin puts into maintenance while it renders', () => {
     const again = await t.rest('POST', `/v1/nodes/${node.id}/maintenance`, { token: admin });
     expect(again.body).toMatchObject({ status: 'Maintenance', last_maintenance_at: started.body.last_maintenance_at });
 
-    await reportFrames(t, node, job.id, chunk, frames(chunk));
+    await reportFrames(t, node, job.id, chunk, framesOf(chunk));
     const complete = await t.signed(node, 'POST', `/v1/internal/render/jobs/${job.id}/chunks/${chunk.frame_job_id}/complete`, { lease: chunk.lease });
     expect(complete.status).toBe(204);
     expect(await statusOf(node)).toBe('Maintenance');

@@ -95,6 +95,12 @@ export async function chunkOn(t: TestApp, node: TestNode): Promise<AgentCommand>
   return commandOf(await placeOn(t, node), 'render_chunk');
 }
 
+/** The frame numbers a render_chunk command covers, first to last. */
+export function framesOf(chunk: AgentCommand): number[] {
+  const first = Number(chunk.start_frame);
+  return Array.from({ length: Number(chunk.end_frame) - first + 1 }, (_, index) => first + index);
+}
+
 /** The node's reports of these frames of its chunk, each answered 204: one after another, or all at once as a busy fleet sends them. */
 export async function reportFrames(
   t: TestApp,
