@@ -35,8 +35,12 @@ let direct: ServiceClient;
 const subscribers: Subscriber<unknown>[] = [];
 const fleets: Fleet[] = [];
 
-/** A Free job; one for an After Effects version no node has stays Queued whatever the fleet does. */
-const jobInput = (durationSec: number, aeVersion = '24.1'): SubmitRenderJobMutationVariables['input'] => ({
+/**
+ * A Free job. Unless given the version of a fleet started to render it, it asks for an After
+ * Effects version no node has, so it stays Queued: a node another test registers (the snapshot
+ * test's, which answers nothing but its snapshot) is never handed it.
+ */
+const jobInput = (durationSec: number, aeVersion = '1.0'): SubmitRenderJobMutationVariables['input'] => ({
   savedProjectId: randomUUID(),
   quality: 'Low',
   resolution: 'HD',
@@ -192,7 +196,7 @@ describe('subscriptions through the gateway', () => {
 
   it('authenticates from connection_init whichever way the client spells Authorization', async () => {
     const user = await replicas.user(0);
-    const jobId = await submit(user.token, jobInput(1, '1.0'));
+    const jobId = await submit(user.token, jobInput(1));
     for (const param of ['Authorization', 'authorization']) {
       const watcher = follow(gateway.url, user.token, FollowRenderProgressDocument, { jobId }, { param });
       await watcher.until((result) => result.renderProgress.jobId === jobId);
@@ -204,7 +208,7 @@ describe('subscriptions through the gateway', () => {
   it('refuses another user’s job, and a caller without a token, as the subgraph does', async () => {
     const owner = await replicas.user(0);
     const stranger = await replicas.user(0);
-    const jobId = await submit(owner.token, jobInput(1, '1.0'));
+    const jobId = await submit(owner.token, jobInput(1));
     const codes = async (url: string, token: string | undefined) => {
       const watcher = follow(url, token, FollowRenderProgressDocument, { jobId });
       await watcher.end();
@@ -219,7 +223,7 @@ describe('subscriptions through the gateway', () => {
 
   it('a subscriber resumes with afterSeq after the subgraph restarts, and misses nothing', async () => {
     const user = await replicas.user(0);
-    const jobId = await submit(user.token, jobInput(1, '1.0'));
+    const jobId = await submit(user.token, jobInput(1));
     const before = follow(gateway.url, user.token, FollowRenderProgressDocument, { jobId });
     await before.until((result) => result.renderProgress.step === 'Queued');
 
@@ -246,7 +250,7 @@ describe('subscriptions through the gateway', () => {
 describe('stopping the gateway', () => {
   it('closes its subscriptions and exits cleanly on SIGTERM', async () => {
     const user = await replicas.user(0);
-    const jobId = await submit(user.token, jobInput(1, '1.0'));
+    const jobId = await submit(user.token, jobInput(1));
     const watcher = follow(gateway.url, user.token, FollowRenderProgressDocument, { jobId });
     await watcher.until((result) => result.renderProgress.jobId === jobId);
     expect(await gateway.stop()).toBe(0);
