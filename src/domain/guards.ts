@@ -43,3 +43,13 @@ export function requireUserOrService(actor: Actor): UserActor | ServiceActor {
   }
   return actor;
 }
+
+/**
+ * Whose jobs, exports and snapshots the actor may read, as a filter on their owner: users their
+ * own; admins and calling services (notifications, billing, support tools) every user's. It
+ * decides reads alone: a service changes nothing of a user's, as requireUser refuses it.
+ */
+export function readScope(actor: Actor): { userId?: string } {
+  const reader = requireUserOrService(actor);
+  return reader.kind === 'service' || reader.isAdmin ? {} : { userId: reader.userId };
+}

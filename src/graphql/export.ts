@@ -59,7 +59,7 @@ builder.queryFields((t) => ({
   exports: t.prismaConnection({
     type: ExportRef,
     cursor: 'id',
-    description: "The caller's exports, newest first (admins see everyone's).",
+    description: "The caller's exports, newest first (admins and services see everyone's).",
     defaultSize: 20,
     maxSize: 100,
     resolve: (query, _root, _args, ctx) =>

@@ -92,7 +92,7 @@ builder.queryFields((t) => ({
   renderJobs: t.prismaConnection({
     type: RenderJobRef,
     cursor: 'id',
-    description: "The caller's render jobs, newest first (admins see everyone's).",
+    description: "The caller's render jobs, newest first (admins and services see everyone's).",
     args: { status: t.arg({ type: JobStepEnum, required: false }) },
     defaultSize: 20,
     maxSize: 100,

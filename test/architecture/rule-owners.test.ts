@@ -67,6 +67,15 @@ describe('one owner per rule', () => {
     expect(writersOf('renderNode', 'render_nodes', 'status', 'statusAfter\\w*Sql')).toEqual([]);
   });
 
+  it("decides whose jobs, exports and snapshots a caller reads in one guard, which each of their services scopes its reads by", () => {
+    expect(files.filter((file) => /\bisAdmin\s*\?\s*\{\s*\}/.test(text.get(file) as string))).toEqual(['src/domain/guards.ts']);
+    expect(files.filter((file) => /\breadScope\(actor\)/.test(text.get(file) as string)).sort()).toEqual([
+      'src/domain/exports/export-service.ts',
+      'src/domain/jobs/job-service.ts',
+      'src/domain/snapshots/snapshot-service.ts',
+    ]);
+  });
+
   it('takes advisory locks by name from the registry', () => {
     const lockers = files.filter((file) => /pg_(try_)?advisory_(xact_)?lock/.test(text.get(file) as string)).sort();
     expect(lockers).toEqual(['src/adapters/db/migrator.ts', 'src/domain/locks.ts']);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/domain/actor.ts';
 import { ForbiddenError, UnauthenticatedError } from '../../src/domain/errors.ts';
-import { requireAdmin, requireNode, requireUser, requireUserOrService } from '../../src/domain/guards.ts';
+import { readScope, requireAdmin, requireNode, requireUser, requireUserOrService } from '../../src/domain/guards.ts';
 import { HTTP_STATUS } from '../../src/transport/errors.ts';
 
 const nodeId = '0190a6f2-3b1c-7d4e-8f00-00000000000a';
@@ -45,6 +45,14 @@ describe('guards', () => {
     expect(requireUserOrService(service)).toBe(service);
     expect(() => requireUserOrService(anonymous)).toThrow(UnauthenticatedError);
     expect(() => requireUserOrService(node)).toThrow(ForbiddenError);
+  });
+
+  it("readScope: users read their own, admins and services everyone's", () => {
+    expect(readScope(user)).toEqual({ userId: '0190a6f2-3b1c-7d4e-8f00-123456789abc' });
+    expect(readScope(admin)).toEqual({});
+    expect(readScope(service)).toEqual({});
+    expect(() => readScope(anonymous)).toThrow(UnauthenticatedError);
+    expect(() => readScope(node)).toThrow(ForbiddenError);
   });
 
   it('map to 401 and 403', () => {

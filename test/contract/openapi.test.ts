@@ -103,6 +103,18 @@ const ORIGINAL_SCHEMA_FIELDS: Record<string, string[]> = {
 /** Operations that charge the caller's wallet. */
 const PAYING_OPERATIONS = ['POST /renders', 'POST /renders/{job_id}/retry', 'POST /exports/{export_id}/extend'];
 
+/** Reads of users' renders, snapshots and exports, which services may make too: no caller of the callers' door is refused them. */
+const READS_OPEN_TO_SERVICES = [
+  'GET /renders',
+  'GET /renders/{job_id}',
+  'GET /renders/{job_id}/progress',
+  'GET /renders/{job_id}/logs',
+  'GET /snapshots/{snapshot_id}',
+  'GET /exports',
+  'GET /exports/{export_id}',
+  'GET /exports/{export_id}/download-url',
+];
+
 const CONFLICTING_OPERATIONS = [
   'POST /renders/{job_id}/cancel',
   'POST /renders/{job_id}/retry',
@@ -242,9 +254,9 @@ describe('what the service adds to the contract', () => {
   it.each(ORIGINAL_OPERATIONS.map((o) => o.operation))('%s documents its error responses', (key) => {
     const op = operation(key);
     const [, path] = key.split(' ') as [string, string];
-    // Every original operation is refused to some caller: users' to services, admins' to users,
-    // an agent's to another node.
-    const expected = ['400', '401', '403'];
+    // Every other original operation is refused to some caller: users' changes to services,
+    // admins' operations to users, an agent's to another node.
+    const expected = READS_OPEN_TO_SERVICES.includes(key) ? ['400', '401'] : ['400', '401', '403'];
     // Renders and snapshots are of a saved project the studio service synced for the caller.
     if (path.includes('{') || key === 'POST /renders' || key === 'POST /snapshots') expected.push('404');
     if (CONFLICTING_OPERATIONS.includes(key)) expected.push('409');

@@ -285,6 +285,13 @@ describe('a render, a snapshot and an update through the agent protocol', () => 
     expect(downloaded.headers.get('content-disposition')).toMatch(/^attachment; filename="/);
     url.searchParams.set('disposition', 'attachment; filename="invoice.exe"');
     expect(record('GET /objects/{key}', await t.rest('GET', url.pathname + url.search)).status).toBe(403);
+    // A calling service lists every user's exports and renders, the owner's among them.
+    const served = await rest('GET /exports', TEST_SERVICE_TOKEN);
+    expect(served.status).toBe(200);
+    expect(served.body.data.map((exported: { id: string }) => exported.id)).toContain(exportId);
+    const renders = await rest('GET /renders', TEST_SERVICE_TOKEN, { query: 'status=Completed' });
+    expect(renders.status).toBe(200);
+    expect(renders.body.data.map((job: { export_id: string }) => job.export_id)).toContain(exportId);
     expect((await rest('POST /exports/{export_id}/extend', owner.token, { params: { export_id: exportId }, body: { days: 7 } })).status).toBe(200);
     expect((await rest('DELETE /exports/{export_id}', owner.token, { params: { export_id: exportId } })).status).toBe(204);
   });
@@ -316,9 +323,7 @@ describe('refusals', () => {
   it('of callers who may not, or who are not known', async () => {
     const someone = randomUUID();
     expect((await rest('GET /renders', undefined)).status).toBe(401);
-    expect((await rest('GET /renders', TEST_SERVICE_TOKEN)).status).toBe(403);
     expect((await rest('POST /snapshots', TEST_SERVICE_TOKEN, { body: { saved_project_id: projectId, scene_key: 'intro', frame_number: 1 } })).status).toBe(403);
-    expect((await rest('GET /exports', TEST_SERVICE_TOKEN)).status).toBe(403);
     expect((await rest('GET /nodes', owner.token)).status).toBe(403);
     expect((await rest('PUT /saved-projects/{saved_project_id}', owner.token, { params: { saved_project_id: someone }, body: { name: 'Mine', duration_sec: 2 } })).status).toBe(403);
     const plan = await rest('POST /renders', owner.token, { body: { saved_project_id: projectId, quality: 'Low', resolution: 'HD', price_type: 'Plan' } });

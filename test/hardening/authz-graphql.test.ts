@@ -97,11 +97,11 @@ async function newDiscountCode(): Promise<string> {
   return code;
 }
 
-/** Lists: the owner and admins find the owner's object, another user does not. */
-const lists = (field: string, id: (f: Fixtures) => string) => (data: any, caller: BearerCaller, f: Fixtures) => {
-  const ids = (data[field].edges as { node: { id: string } }[]).map((edge) => edge.node.id);
-  if (caller === 'owner' || caller === 'admin') expect(ids).toContain(id(f));
-  else expect(ids).not.toContain(id(f));
+/** Lists: the owner, admins and services find the owner's object, another user does not. */
+const lists = (connection: (data: any) => any, id: (f: Fixtures) => string) => (data: any, caller: BearerCaller, f: Fixtures) => {
+  const ids = (connection(data).edges as { node: { id: string } }[]).map((edge) => edge.node.id);
+  if (caller === 'other') expect(ids).not.toContain(id(f));
+  else expect(ids).toContain(id(f));
 };
 
 const ROWS: Row[] = [
@@ -109,38 +109,50 @@ const ROWS: Row[] = [
   { field: 'Query.renderNode', policy: 'admin', variables: (f) => ({ id: f.nodeId }) },
   {
     field: 'Query.renderJobs',
-    policy: 'user',
+    policy: 'userOrService',
     variables: () => ({ first: 100 }),
     selection: '{ edges { node { id } } }',
-    check: lists('renderJobs', (f) => f.jobId),
+    check: lists((data) => data.renderJobs, (f) => f.jobId),
   },
-  { field: 'Query.renderJob', policy: 'owner', variables: (f) => ({ id: f.jobId }) },
-  { field: 'Query.renderProgress', policy: 'owner', variables: (f) => ({ jobId: f.jobId }) },
-  { field: 'Query.renderJobLogs', policy: 'owner', variables: (f) => ({ jobId: f.jobId }) },
+  { field: 'Query.renderJob', policy: 'ownerOrService', variables: (f) => ({ id: f.jobId }) },
+  { field: 'Query.renderProgress', policy: 'ownerOrService', variables: (f) => ({ jobId: f.jobId }) },
+  { field: 'Query.renderJobLogs', policy: 'ownerOrService', variables: (f) => ({ jobId: f.jobId }) },
   { field: 'Query.wallet', policy: 'user', variables: () => ({}) },
   { field: 'Query.discountCodes', policy: 'admin', variables: () => ({}) },
   {
     field: 'Query.exports',
-    policy: 'user',
+    policy: 'userOrService',
     variables: () => ({ first: 100 }),
     selection: '{ edges { node { id } } }',
-    check: lists('exports', (f) => f.exportId),
+    check: lists((data) => data.exports, (f) => f.exportId),
   },
-  { field: 'Query.export', policy: 'owner', variables: (f) => ({ id: f.exportId }) },
-  { field: 'Query.exportDownloadUrl', policy: 'owner', variables: (f) => ({ id: f.exportId }) },
+  { field: 'Query.export', policy: 'ownerOrService', variables: (f) => ({ id: f.exportId }) },
+  { field: 'Query.exportDownloadUrl', policy: 'ownerOrService', variables: (f) => ({ id: f.exportId }) },
   { field: 'Query.renderNodeHealth', policy: 'admin', variables: (f) => ({ nodeId: f.nodeId }) },
   { field: 'Query.renderNodeHealthHistory', policy: 'admin', variables: (f) => ({ nodeId: f.nodeId }) },
   { field: 'Query.renderNodeCrashes', policy: 'admin', variables: (f) => ({ nodeId: f.nodeId }) },
   { field: 'Query.nodeUpdates', policy: 'admin', variables: () => ({}) },
   { field: 'Query.rollouts', policy: 'admin', variables: () => ({}) },
-  { field: 'Query.snapshot', policy: 'owner', variables: (f) => ({ id: f.snapshotId }) },
+  { field: 'Query.snapshot', policy: 'ownerOrService', variables: (f) => ({ id: f.snapshotId }) },
   // The gateway reads the SDL without credentials.
   { field: 'Query._service', policy: 'public', variables: () => ({}), selection: '{ sdl }' },
-  entity('RenderJob', (f) => f.jobId, 'owner'),
-  entity('FrameJob', (f) => f.frameJobId, 'owner'),
-  entity('Export', (f) => f.exportId, 'owner'),
-  entity('Snapshot', (f) => f.snapshotId, 'owner'),
+  entity('RenderJob', (f) => f.jobId, 'ownerOrService'),
+  entity('FrameJob', (f) => f.frameJobId, 'ownerOrService'),
+  entity('Export', (f) => f.exportId, 'ownerOrService'),
+  entity('Snapshot', (f) => f.snapshotId, 'ownerOrService'),
   entity('RenderNode', (f) => f.nodeId, 'admin'),
+  // Identity's users, extended with their jobs and exports as GET /renders and GET /exports list them.
+  {
+    field: 'Query._entities',
+    variant: 'User',
+    policy: 'userOrService',
+    variables: (f) => ({ representations: [{ __typename: 'User', id: f.owner.id }] }),
+    selection: '{ ... on User { renderJobs(first: 100) { edges { node { id } } } exports(first: 100) { edges { node { id } } } } }',
+    check: (data, caller, f) => {
+      lists((answer) => answer._entities[0].renderJobs, (f) => f.jobId)(data, caller, f);
+      lists((answer) => answer._entities[0].exports, (f) => f.exportId)(data, caller, f);
+    },
+  },
 
   {
     field: 'Mutation.registerRenderNode',
@@ -218,8 +230,8 @@ const ROWS: Row[] = [
     variables: (f) => ({ input: { savedProjectId: f.projectId, sceneKey: `scene-${randomUUID()}`, frameNumber: 1 } }),
   },
 
-  { field: 'Subscription.renderProgress', policy: 'owner', variables: (f) => ({ jobId: f.jobId }) },
-  { field: 'Subscription.snapshotUpdated', policy: 'owner', variables: (f) => ({ id: f.snapshotId }) },
+  { field: 'Subscription.renderProgress', policy: 'ownerOrService', variables: (f) => ({ jobId: f.jobId }) },
+  { field: 'Subscription.snapshotUpdated', policy: 'ownerOrService', variables: (f) => ({ id: f.snapshotId }) },
   {
     field: 'Subscription.renderJobUpdated',
     variant: 'own jobs',
@@ -460,7 +472,8 @@ describe('the GraphQL authorization matrix', () => {
   });
 
   it('answers a representation whose id is not a UUID as not found, not with an internal error', async () => {
-    const typenames = ROWS.filter((row) => row.field === 'Query._entities').map((row) => row.variant);
+    // Users are identity's: any id is one, whose jobs and exports here are listed, none when it has none.
+    const typenames = ROWS.filter((row) => row.field === 'Query._entities' && row.variant !== 'User').map((row) => row.variant);
     const query = 'query($representations: [_Any!]!) { _entities(representations: $representations) { __typename } }';
     for (const typename of typenames) {
       const answer = await gql(query, { representations: [{ __typename: typename, id: 'not-a-uuid' }] }, f.admin.token);

@@ -98,15 +98,15 @@ const FUNDS_MINOR = 1_000_000;
 
 const ownerIds = (f: Fixtures) => [f.jobId, f.preparingJobId, f.exportId, f.snapshot.snapshot_id as string];
 
-/** Lists: the owner and admins see the owner's object, another user does not. */
+/** Lists: the owner, admins and services (where allowed) see the owner's object; another user does not. */
 const listed = (id: (f: Fixtures) => string) => (answer: Answer, caller: Caller, f: Fixtures) => {
-  if (caller === 'owner' || caller === 'admin') expect(answer.text).toContain(id(f));
+  if (caller === 'owner' || caller === 'admin' || caller === 'service') expect(answer.text).toContain(id(f));
 };
 
 const ROWS: Record<string, Row> = {
-  'GET /renders': { policy: 'user', call: () => ({ path: '/v1/renders?page_size=100' }), check: listed((f) => f.jobId) },
+  'GET /renders': { policy: 'userOrService', call: () => ({ path: '/v1/renders?page_size=100' }), check: listed((f) => f.jobId) },
   'POST /renders': { policy: 'owner', call: (f) => ({ path: '/v1/renders', body: jobBody(f.projectId) }) },
-  'GET /renders/{job_id}': { policy: 'owner', call: (f) => ({ path: `/v1/renders/${f.jobId}` }) },
+  'GET /renders/{job_id}': { policy: 'ownerOrService', call: (f) => ({ path: `/v1/renders/${f.jobId}` }) },
   'POST /renders/{job_id}/cancel': {
     policy: 'owner',
     call: async (f, fresh) => ({ path: `/v1/renders/${fresh ? await submitJob(t, f.owner, f.projectId) : f.preparingJobId}/cancel`, body: {} }),
@@ -115,15 +115,15 @@ const ROWS: Record<string, Row> = {
     policy: 'owner',
     call: async (f, fresh) => ({ path: `/v1/renders/${fresh ? await cancelledJob(t, f.owner, f.projectId) : f.cancelledJobId}/retry` }),
   },
-  'GET /renders/{job_id}/progress': { policy: 'owner', call: (f) => ({ path: `/v1/renders/${f.jobId}/progress` }) },
-  'GET /renders/{job_id}/logs': { policy: 'owner', call: (f) => ({ path: `/v1/renders/${f.jobId}/logs` }) },
+  'GET /renders/{job_id}/progress': { policy: 'ownerOrService', call: (f) => ({ path: `/v1/renders/${f.jobId}/progress` }) },
+  'GET /renders/{job_id}/logs': { policy: 'ownerOrService', call: (f) => ({ path: `/v1/renders/${f.jobId}/logs` }) },
   'POST /snapshots': {
     policy: 'owner',
     call: (f) => ({ path: '/v1/snapshots', body: { saved_project_id: f.projectId, scene_key: `scene-${randomUUID()}`, frame_number: 1 } }),
   },
-  'GET /snapshots/{snapshot_id}': { policy: 'owner', call: (f) => ({ path: `/v1/snapshots/${f.snapshot.snapshot_id}` }) },
-  'GET /exports': { policy: 'user', call: () => ({ path: '/v1/exports' }), check: listed((f) => f.exportId) },
-  'GET /exports/{export_id}': { policy: 'owner', call: (f) => ({ path: `/v1/exports/${f.exportId}` }) },
+  'GET /snapshots/{snapshot_id}': { policy: 'ownerOrService', call: (f) => ({ path: `/v1/snapshots/${f.snapshot.snapshot_id}` }) },
+  'GET /exports': { policy: 'userOrService', call: () => ({ path: '/v1/exports' }), check: listed((f) => f.exportId) },
+  'GET /exports/{export_id}': { policy: 'ownerOrService', call: (f) => ({ path: `/v1/exports/${f.exportId}` }) },
   'DELETE /exports/{export_id}': {
     policy: 'owner',
     call: async (f, fresh) => ({ path: `/v1/exports/${fresh ? (await createStoredExport(t, f.owner.id)).id : f.exportId}` }),
@@ -132,7 +132,7 @@ const ROWS: Record<string, Row> = {
     policy: 'owner',
     call: async (f, fresh) => ({ path: `/v1/exports/${fresh ? (await createStoredExport(t, f.owner.id)).id : f.exportId}/extend`, body: { days: 1 } }),
   },
-  'GET /exports/{export_id}/download-url': { policy: 'owner', call: (f) => ({ path: `/v1/exports/${f.exportId}/download-url` }) },
+  'GET /exports/{export_id}/download-url': { policy: 'ownerOrService', call: (f) => ({ path: `/v1/exports/${f.exportId}/download-url` }) },
   'GET /nodes': { policy: 'admin', call: () => ({ path: '/v1/nodes' }), check: listed((f) => f.nodes.render.id) },
   'POST /nodes': { policy: 'admin', call: () => ({ path: '/v1/nodes', body: nodeBody() }) },
   'GET /nodes/{node_id}': { policy: 'admin', call: (f) => ({ path: `/v1/nodes/${f.nodes.render.id}` }) },
@@ -512,7 +512,7 @@ describe('the REST authorization matrix', () => {
     expect(changedTables(before, await databaseDigest(t))).toEqual([]);
   });
 
-  it("answers the contract's progress WebSocket as GET /renders/{job_id}/progress: the owner's and admins' only", async () => {
+  it("answers the contract's progress WebSocket as GET /renders/{job_id}/progress: the owner's, admins' and services' only", async () => {
     const watch = (token: string | undefined) =>
       new Promise<{ code?: number; jobId?: string }>((resolve, reject) => {
         const socket = new WebSocket(`${t.url.replace('http', 'ws')}/ws/v1/render/${f.jobId}${token ? `?token=${token}` : ''}`);

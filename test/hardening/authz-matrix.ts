@@ -25,12 +25,18 @@ export type Caller = (typeof CALLERS)[number];
  * Who may call an operation:
  * - public: anyone, no credential;
  * - user: any user (they see only their own rows, admins everyone's);
+ * - userOrService: as user, and calling services, who read everyone's rows;
  * - owner: the user the object belongs to, or an admin; other users are told it does not exist;
+ * - ownerOrService: as owner, and calling services, who read any user's object;
  * - admin: administrators only;
  * - service: calling services (saved-project sync), and admins;
  * - node: the signed agent of the node the request names or that holds the work.
  */
-export type Policy = 'public' | 'user' | 'owner' | 'admin' | 'service' | 'node';
+export type Policy = 'public' | 'user' | 'userOrService' | 'owner' | 'ownerOrService' | 'admin' | 'service' | 'node';
+
+const ANY_USER: Policy[] = ['user', 'userOrService'];
+const OWNER: Policy[] = ['owner', 'ownerOrService'];
+const SERVICES: Policy[] = ['service', 'userOrService', 'ownerOrService'];
 
 export interface Outcome {
   status: number;
@@ -61,11 +67,11 @@ export function expectedOutcome(policy: Policy, caller: Caller, allowed: Outcome
     case 'admin':
       return allowed;
     case 'owner':
-      return policy === 'user' || policy === 'owner' ? allowed : FORBIDDEN;
+      return ANY_USER.includes(policy) || OWNER.includes(policy) ? allowed : FORBIDDEN;
     case 'other':
-      return policy === 'user' ? allowed : policy === 'owner' ? NOT_FOUND : FORBIDDEN;
+      return ANY_USER.includes(policy) ? allowed : OWNER.includes(policy) ? NOT_FOUND : FORBIDDEN;
     case 'service':
-      return policy === 'service' ? allowed : FORBIDDEN;
+      return SERVICES.includes(policy) ? allowed : FORBIDDEN;
     default:
       return UNAUTHENTICATED;
   }

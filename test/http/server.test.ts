@@ -141,7 +141,7 @@ describe('error answers', () => {
       [await t.rest('GET', `/v1/renders/${'a'.repeat(4000)}`, { token }), 400, 'VALIDATION_FAILED'],
       [await t.rest('GET', '/v1/renders/not-a-uuid', { token }), 400, 'VALIDATION_FAILED'],
       [await t.rest('GET', '/v1/renders', { token: 'not-a-token' }), 401, 'UNAUTHENTICATED'],
-      [await t.rest('GET', '/v1/renders', { token: TEST_SERVICE_TOKEN }), 403, 'FORBIDDEN'],
+      [await t.rest('POST', `/v1/renders/${randomUUID()}/cancel`, { token: TEST_SERVICE_TOKEN }), 403, 'FORBIDDEN'],
       [await t.rest('GET', `/v1/renders/${randomUUID()}`, { token }), 404, 'NOT_FOUND'],
       [await t.rest('POST', '/v1/renders', json(JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }))), 413, 'PAYLOAD_TOO_LARGE'],
     ];

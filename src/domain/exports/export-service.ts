@@ -1,5 +1,6 @@
 // Exports: the downloadable files of finished renders, kept until their auto-delete date. Users
-// see their own exports (admins all); someone else's export is answered as not found.
+// see their own exports (admins and services all, as readScope decides); someone else's export is
+// answered as not found. Only users delete or extend.
 //
 // Whatever removes an export (a user's delete, the expiry sweep) locks its row, deletes its
 // objects, then deletes the row, in one transaction. A failure part-way leaves the row, so the
@@ -20,7 +21,7 @@ import { charge } from '../billing/ledger.ts';
 import { MAX_EXTENSION_DAYS, MIN_EXTENSION_DAYS, quoteExtension } from '../billing/storage-pricing.ts';
 import type { Tx } from '../db.ts';
 import { NotFoundError } from '../errors.ts';
-import { requireUser, type UserActor } from '../guards.ts';
+import { readScope, requireUser, type UserActor } from '../guards.ts';
 import { type DownloadStore, downloadDisposition } from './download-name.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
 
@@ -83,13 +84,9 @@ export function createExportService({
   downloadUrlTtlSeconds = DOWNLOAD_URL_TTL_SECONDS,
   sweepBatchSize = SWEEP_BATCH_SIZE,
 }: ExportServiceDeps) {
-  function scopeOf(user: UserActor): Prisma.ExportWhereInput {
-    return user.isAdmin ? {} : { userId: user.userId };
-  }
-
-  /** Who sees which exports: users their own, admins all. Others' exports do not exist for them. */
+  /** Who reads which exports, as readScope decides; exports the caller may not read do not exist for it. */
   function visibleTo(actor: Actor): Prisma.ExportWhereInput {
-    return scopeOf(requireUser(actor));
+    return readScope(actor);
   }
 
   /** Locks the export's row until the transaction ends; others' exports are not found. */

@@ -8,7 +8,7 @@ import { type Discount, type Entitlements, entitlementsActingFor, entitlementsOf
 import type { Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
 import { type JobChanged, type JobEvent, topicEvents, topics } from '../events.ts';
-import { requireAdmin, requireUser } from '../guards.ts';
+import { readScope, requireAdmin, requireUser } from '../guards.ts';
 import { availableWhere } from '../nodes/node-status.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
 import { chunkSizeFor, cutRange, MAX_DURATION_SEC } from './chunking.ts';
@@ -112,10 +112,9 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
     return pending;
   }
 
-  /** Who sees which jobs: users their own, admins all. Others' jobs do not exist for them. */
+  /** Who reads which jobs, as readScope decides; jobs the caller may not read do not exist for it. */
   function visibleTo(actor: Actor): Prisma.RenderJobWhereInput {
-    const user = requireUser(actor);
-    return user.isAdmin ? {} : { userId: user.userId };
+    return readScope(actor);
   }
 
   async function activeDiscount(code: string | undefined): Promise<Discount | null> {
@@ -250,6 +249,8 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
      * (its discount code is not used twice). It belongs to the original job's owner.
      */
     async retry(actor: Actor, id: string) {
+      // Services may read the job, not render it again.
+      requireUser(actor);
       const previous = await this.get(actor, id);
       if (previous.step !== JobStep.Failed && previous.step !== JobStep.Cancelled) {
         throw new InvalidStateError(`Render job ${previous.id} is ${previous.step}; only Failed or Cancelled jobs can be retried`, {
@@ -282,9 +283,11 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
 
     /** Cancels the job and refunds the share of frames not rendered yet, exactly once. */
     async cancel(actor: Actor, id: string, input: CancelJobInput = {}) {
+      // Services may read the job, not end it.
+      const user = requireUser(actor);
       const job = await this.get(actor, id);
       const data = parseInput(cancelJobSchema, input, 'cancel request');
-      const reason = data.reason ?? (actor.kind === 'user' && actor.userId !== job.userId ? 'Cancelled by an administrator' : 'Cancelled by the user');
+      const reason = data.reason ?? (user.userId !== job.userId ? 'Cancelled by an administrator' : 'Cancelled by the user');
       const ended = await changeJobs((changes) => endJob(changes, job.id, { to: JobStep.Cancelled, reason }));
       return { cancelled: true, refundAmountMinor: ended.refundMinor, job: ended.job };
     },

@@ -22,7 +22,7 @@ import type { Actor } from '../actor.ts';
 import type { Tx } from '../db.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { publishSnapshotUpdated, type SnapshotChanged, topicEvents, topics } from '../events.ts';
-import { requireNode, requireUser, type UserActor } from '../guards.ts';
+import { readScope, requireNode, requireUser } from '../guards.ts';
 import { finishWork, heldCommand } from '../work/leases.ts';
 import { parseInput, uuid, uuidsAmong } from '../validation.ts';
 import { IN_FLIGHT, lockRender, moveRender, type RenderKey, type SnapshotFile, snapshotObjectKey } from './snapshot-renders.ts';
@@ -76,14 +76,14 @@ function imageContentType(bytes: Buffer): string {
 }
 
 export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds = SNAPSHOT_URL_TTL_SECONDS }: SnapshotServiceDeps) {
-  /** Users see their own snapshots, admins all; others' snapshots do not exist for them. */
-  function visibleTo(user: UserActor): Prisma.SnapshotWhereInput {
-    return user.isAdmin ? {} : { userId: user.userId };
+  /** Who reads which snapshots, as readScope decides; snapshots the caller may not read do not exist for it. */
+  function visibleTo(actor: Actor): Prisma.SnapshotWhereInput {
+    return readScope(actor);
   }
 
-  async function findVisible(user: UserActor, id: string): Promise<Snapshot> {
+  async function findVisible(scope: Prisma.SnapshotWhereInput, id: string): Promise<Snapshot> {
     const snapshotId = parseInput(uuid, id, 'snapshot id');
-    const found = await prisma.snapshot.findFirst({ where: { id: snapshotId, ...visibleTo(user) } });
+    const found = await prisma.snapshot.findFirst({ where: { id: snapshotId, ...scope } });
     if (!found) throw new NotFoundError('snapshot', snapshotId);
     return found;
   }
@@ -175,12 +175,12 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
     },
 
     async get(actor: Actor, id: string): Promise<SnapshotView> {
-      return view(await findVisible(requireUser(actor), id));
+      return view(await findVisible(visibleTo(actor), id));
     },
 
     /** The snapshots among `ids` the actor may see, in one query; the others are left out. */
     async getMany(actor: Actor, ids: readonly string[]): Promise<SnapshotView[]> {
-      const scope = visibleTo(requireUser(actor));
+      const scope = visibleTo(actor);
       const found = await prisma.snapshot.findMany({ where: { ...scope, id: { in: uuidsAmong(ids) } } });
       return Promise.all(found.map(view));
     },
@@ -190,11 +190,11 @@ export function createSnapshotService({ prisma, bus, clock, store, urlTtlSeconds
      * Failed (a snapshot never leaves those).
      */
     async watch(actor: Actor, id: string) {
-      const user = requireUser(actor);
+      const scope = visibleTo(actor);
       const snapshotId = parseInput(uuid, id, 'snapshot id');
       return topicEvents<SnapshotChanged>(bus, topics.snapshotUpdated(snapshotId), {
         current: async () => {
-          const snapshot = await findVisible(user, snapshotId);
+          const snapshot = await findVisible(scope, snapshotId);
           return { snapshotId: snapshot.id, status: snapshot.status };
         },
         isLast: (change) => !IN_FLIGHT.includes(change.status as SnapshotStatus),
