@@ -32,8 +32,9 @@ export interface Replicas {
 /**
  * `count` processes of the service (`tsx src/main.ts`) on one cloned PostgreSQL database, the
  * machine's Redis under a prefix of their own and the global setup's s3rver, each ready (/readyz).
+ * `redisUrlOf` may give a process another way to that Redis (a proxy that cuts it off).
  */
-export async function startReplicas(count: number): Promise<Replicas> {
+export async function startReplicas(count: number, { redisUrlOf }: { redisUrlOf?: (index: number) => string | undefined } = {}): Promise<Replicas> {
   const database = await createTestDatabase();
   const redisPrefix = `test:${randomUUID()}:`;
   const s3 = inject('s3');
@@ -56,7 +57,9 @@ export async function startReplicas(count: number): Promise<Replicas> {
   };
   const processes: ServiceProcess[] = [];
   try {
-    const started = await Promise.allSettled(Array.from({ length: count }, () => startService(options)));
+    const started = await Promise.allSettled(
+      Array.from({ length: count }, (_, index) => startService({ ...options, redisUrl: redisUrlOf?.(index) ?? options.redisUrl })),
+    );
     for (const outcome of started) if (outcome.status === 'fulfilled') processes.push(outcome.value);
     const failed = started.find((outcome) => outcome.status === 'rejected');
     if (failed) throw failed.reason;
@@ -76,7 +79,7 @@ export async function startReplicas(count: number): Promise<Replicas> {
     token,
     async revive(index) {
       const process = processes[index] as ServiceProcess;
-      processes[index] = await startService({ ...options, port: Number(new URL(process.url).port) });
+      processes[index] = await startService({ ...options, redisUrl: redisUrlOf?.(index) ?? options.redisUrl, port: Number(new URL(process.url).port) });
     },
     async user(amountMinor) {
       const id = randomUUID();

@@ -5,7 +5,12 @@
 // - the caller publishes the events after commit (publishJobEvents), so subscribers never re-read;
 // - followProgress hands a subscriber the events in seq order: arrivals from several replicas are
 //   put back in order, a gap the bus does not fill within GAP_GRACE_MS is read from the table,
-//   and so is everything after the bus reconnects.
+//   and so is everything after the bus reconnects;
+// - an event committed and never published (its replica died between the two, or lost Redis)
+//   leaves no gap for a later event to show when it was the job's last: the tail watch compares
+//   each followed job's latest seq with what its subscribers have, and a subscriber behind on two
+//   checks in a row reads the rest from the table. So every event reaches every subscriber within
+//   about two TAIL_CHECK_MS, whatever happened to the replica that made it.
 import { type JobStep, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
@@ -15,6 +20,8 @@ import { TERMINAL_STEPS } from './state-machine.ts';
 
 /** How long an out-of-order event waits for the ones before it before they are read from the table. */
 export const GAP_GRACE_MS = 200;
+/** How often a replica compares the jobs its subscribers follow with their latest seq. */
+export const TAIL_CHECK_MS = 1_000;
 /** Events are kept this long: long enough for any gap or reconnect, not an audit log. */
 export const EVENT_RETENTION_HOURS = 24;
 const PAGE = 500;
@@ -115,9 +122,83 @@ export async function pruneJobEvents(db: PrismaClient, now: Date, batch = 5000):
   }
 }
 
+/** Each job's latest seq (render_jobs.event_seq), for the jobs of these ids that exist. */
+export async function latestEventSeqs(db: PrismaClient, jobIds: readonly string[]): Promise<Map<string, number>> {
+  const rows = await db.renderJob.findMany({ where: { id: { in: [...jobIds] } }, select: { id: true, eventSeq: true } });
+  return new Map(rows.map((row) => [row.id, row.eventSeq]));
+}
+
+/** A subscriber as the tail watch sees it. */
+export interface TailFollower {
+  /** The seq it waits for next. */
+  next(): number;
+  /** Reads what it missed from the table. */
+  catchUp(): void;
+}
+
+export interface TailWatch {
+  /** Checks on the follower of this job until the answered function is called. */
+  watch(jobId: string, follower: TailFollower): () => void;
+}
+
+/**
+ * One per process: every intervalMs, while anyone follows a job here, one read of the followed
+ * jobs' latest seqs. Behind once may be an event still on its way through the bus; behind twice
+ * at the same seq is one that will not come.
+ */
+export function tailWatch(latestSeqs: (jobIds: readonly string[]) => Promise<Map<string, number>>, intervalMs = TAIL_CHECK_MS): TailWatch {
+  const followers = new Map<string, Map<TailFollower, { behindAt?: number }>>();
+  let timer: NodeJS.Timeout | undefined;
+  let checking = false;
+
+  const check = async () => {
+    if (checking) return;
+    checking = true;
+    try {
+      const latest = await latestSeqs([...followers.keys()]);
+      for (const [jobId, watched] of followers) {
+        const seq = latest.get(jobId);
+        for (const [follower, state] of watched) {
+          const next = follower.next();
+          if (seq === undefined || seq < next) state.behindAt = undefined;
+          else if (state.behindAt === next) follower.catchUp();
+          else state.behindAt = next;
+        }
+      }
+    } catch {
+      // The database is away: the next check tries again, and followers catch up on their own once it is back.
+    } finally {
+      checking = false;
+    }
+  };
+
+  return {
+    watch(jobId, follower) {
+      let watched = followers.get(jobId);
+      if (!watched) followers.set(jobId, (watched = new Map()));
+      watched.set(follower, {});
+      if (!timer) {
+        timer = setInterval(() => void check(), intervalMs);
+        timer.unref();
+      }
+      return () => {
+        watched.delete(follower);
+        if (watched.size === 0 && followers.get(jobId) === watched) followers.delete(jobId);
+        if (followers.size === 0) {
+          clearInterval(timer);
+          timer = undefined;
+        }
+      };
+    },
+  };
+}
+
 export interface FollowOptions {
   bus: EventBus;
   topic: string;
+  /** The job's id, for the tail watch. */
+  jobId: string;
+  tail: TailWatch;
   /** Where the job stands now. */
   current: () => Promise<JobEvent>;
   /** Recorded events after a seq, oldest first, at most a page. */
@@ -138,11 +219,13 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
   const pending = new Map<number, JobEvent>();
   let unsubscribe: (() => Promise<void>) | undefined;
   let stopReconnects: (() => void) | undefined;
+  let stopTailWatch: (() => void) | undefined;
   let gapTimer: NodeJS.Timeout | undefined;
   const queue = pushQueue<SequencedProgress>(
     async () => {
       clearTimeout(gapTimer);
       stopReconnects?.();
+      stopTailWatch?.();
       await unsubscribe?.();
     },
     // Nothing follows a terminal step: its subscribers are done.
@@ -225,6 +308,7 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
     if (started) drain();
   });
   stopReconnects = bus.onReconnect(() => void catchUp());
+  stopTailWatch = options.tail.watch(options.jobId, { next: () => next, catchUp: () => void catchUp() });
 
   try {
     const now = await current();

@@ -15,7 +15,7 @@ import { chunkSizeFor, cutRange, MAX_DURATION_SEC } from './chunking.ts';
 import { endJob } from './endings.ts';
 import { jobChanges } from './job-changes.ts';
 import { writeJobLog } from './job-log.ts';
-import { currentJobEvent, followProgress, recordedJobEvents, type SequencedProgress } from './job-events.ts';
+import { currentJobEvent, followProgress, latestEventSeqs, recordedJobEvents, type SequencedProgress, tailWatch } from './job-events.ts';
 import type { Move } from './state-machine.ts';
 
 export const FRAME_RATES = [24, 25, 30, 60] as const;
@@ -101,6 +101,7 @@ export interface JobServiceDeps {
 
 export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
   const changeJobs = jobChanges({ prisma, bus, clock });
+  const tail = tailWatch((jobIds) => latestEventSeqs(prisma, jobIds));
   // Subscribers of one job on this replica that miss the same events share one read of them.
   const reads = new Map<string, Promise<JobEvent[]>>();
   function sharedRead(key: string, read: () => Promise<JobEvent[]>): Promise<JobEvent[]> {
@@ -331,6 +332,8 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
       return followProgress({
         bus,
         topic: topics.renderProgress(job.id),
+        jobId: job.id,
+        tail,
         afterSeq,
         current: async () => {
           const now = await currentJobEvent(prisma, job.id, clock.now());
