@@ -27,7 +27,7 @@ const NodeUpdateRef = builder.prismaObject('NodeUpdate', {
   }),
 });
 
-const RolloutTargetRef = builder.prismaObject('RolloutTarget', {
+builder.prismaObject('RolloutTarget', {
   fields: (t) => ({
     nodeId: t.expose('nodeId', { type: 'UUID' }),
     node: t.relation('node'),
