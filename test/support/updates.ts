@@ -1,6 +1,6 @@
 // Agent updates as an admin publishes them: POST /v1/node-updates.
 import { expect } from 'vitest';
-import type { ServiceClient } from './app.ts';
+import type { ServiceClient, TestNode } from './app.ts';
 
 let lastNumber = 7000;
 
@@ -25,3 +25,24 @@ export async function createNodeUpdate(
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   return created.body;
 }
+
+/** Online nodes that run agent 1.0.0, to roll updates out to. */
+export async function rolloutFleet(client: ServiceClient, size: number): Promise<TestNode[]> {
+  const nodes: TestNode[] = [];
+  for (let index = 0; index < size; index++) nodes.push(await client.onlineNode(undefined, { agentVersion: '1.0.0' }));
+  return nodes;
+}
+
+/** The update rolled out by an admin to the nodes, the first as the canary (POST /v1/node-updates/{id}/rollout); the rollout as answered. */
+export async function startRollout(client: ServiceClient, adminToken: string, updateId: string, nodes: TestNode[]): Promise<Record<string, any>> {
+  const response = await client.rest('POST', `/v1/node-updates/${updateId}/rollout`, {
+    token: adminToken,
+    body: { node_ids: nodes.map((node) => node.id) },
+  });
+  expect(response.status, JSON.stringify(response.body)).toBe(202);
+  return response.body;
+}
+
+/** The node's agent reports the update installed, signed at `timestamp` when given. */
+export const reportApplied = (client: ServiceClient, node: TestNode, updateId: string, version = '2.0.0', options: { timestamp?: number } = {}) =>
+  client.signed(node, 'POST', `/v1/internal/nodes/${node.id}/updates/${updateId}/applied`, { node_agent_version: version }, options);

@@ -12,7 +12,7 @@ import { startTestApp, type TestApp, problemPaths, type TestNode } from '../supp
 import { type Callers, callers, expectAdminOnly, expectGraphQLAdminOnly } from '../support/callers.ts';
 import { controllableClock } from '../support/clock.ts';
 import { nodeCrash } from '../support/rows.ts';
-import { createNodeUpdate } from '../support/updates.ts';
+import { createNodeUpdate, reportApplied, rolloutFleet, startRollout as startNodeRollout } from '../support/updates.ts';
 
 const clock = controllableClock();
 let t: TestApp;
@@ -32,20 +32,8 @@ const sha256 = 'ab'.repeat(32);
 
 const createUpdate = (overrides: Record<string, unknown> = {}) => createNodeUpdate(t, who.admin, overrides);
 
-async function fleet(size: number): Promise<TestNode[]> {
-  const nodes: TestNode[] = [];
-  for (let index = 0; index < size; index++) nodes.push(await t.onlineNode(undefined, { agentVersion: '1.0.0' }));
-  return nodes;
-}
-
-async function startRollout(updateId: string, nodes: TestNode[]) {
-  const response = await t.rest('POST', `/v1/node-updates/${updateId}/rollout`, {
-    token: who.admin,
-    body: { node_ids: nodes.map((node) => node.id) },
-  });
-  expect(response.status, JSON.stringify(response.body)).toBe(202);
-  return response.body;
-}
+const fleet = (size: number) => rolloutFleet(t, size);
+const startRollout = (updateId: string, nodes: TestNode[]) => startNodeRollout(t, who.admin, updateId, nodes);
 
 /** A resent report is signed a second earlier, as a retry would be, so it is not taken for a replay. */
 // Signed at the app's clock (tests move it past soak times); a resent report is signed a second earlier so it is not a replay.
@@ -57,8 +45,7 @@ const signedAt = (resent: boolean) => {
   return { timestamp: lastTimestamp };
 };
 
-const applied = (node: TestNode, updateId: string, version = '2.0.0', resent = false) =>
-  t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/updates/${updateId}/applied`, { node_agent_version: version }, signedAt(resent));
+const applied = (node: TestNode, updateId: string, version = '2.0.0', resent = false) => reportApplied(t, node, updateId, version, signedAt(resent));
 
 const failed = (node: TestNode, updateId: string, error: string, resent = false) =>
   t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/updates/${updateId}/failed`, { error }, signedAt(resent));
