@@ -7,6 +7,7 @@
 import { percentDone, type RenderProgress } from '../src/domain/jobs/progress.ts';
 import type { HealthSample, NodeHealth } from '../src/domain/nodes/health-history.ts';
 import type { SnapshotView } from '../src/domain/snapshots/snapshot-service.ts';
+import { waveDeadlineAt } from '../src/domain/updates/rollout-service.ts';
 import type {
   Export,
   ExportFile,
@@ -253,6 +254,7 @@ export function toRestRollout(rollout: Rollout & { targets: RolloutTarget[] }) {
     status: rollout.status,
     current_wave: rollout.currentWave,
     halt_reason: rollout.haltReason,
+    wave_deadline_at: iso(waveDeadlineAt(rollout)),
     created_at: iso(rollout.createdAt),
     targets: rollout.targets.map((target) => ({
       node_id: target.nodeId,
@@ -261,6 +263,7 @@ export function toRestRollout(rollout: Rollout & { targets: RolloutTarget[] }) {
       command_id: target.commandId,
       sent_at: iso(target.sentAt),
       applied_at: iso(target.appliedAt),
+      skip_reason: target.skipReason,
     })),
   };
 }

@@ -1,11 +1,15 @@
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors.ts';
-import { rolledOutNodeIds, WITH_APPLIED_TARGETS } from '../domain/updates/rollout-service.ts';
-import { RolloutStatus, RolloutTargetStatus } from '../generated/prisma/enums.ts';
+import { rolledOutNodeIds, WITH_APPLIED_TARGETS, WITH_WAVE_SENDS, waveDeadlineAt } from '../domain/updates/rollout-service.ts';
+import { RolloutSkipReason, RolloutStatus, RolloutTargetStatus } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { withoutNulls } from './inputs.ts';
 
 const RolloutStatusEnum = builder.enumType(RolloutStatus, { name: 'RolloutStatus' });
 const RolloutTargetStatusEnum = builder.enumType(RolloutTargetStatus, { name: 'RolloutTargetStatus' });
+const RolloutSkipReasonEnum = builder.enumType(RolloutSkipReason, {
+  name: 'RolloutSkipReason',
+  description: "Why a rollout went on without a node at its wave's deadline: the node was Offline, or it had not reported the update.",
+});
 
 const NodeUpdateRef = builder.prismaObject('NodeUpdate', {
   description: 'A release of the node agent software that can be rolled out to nodes (admin).',
@@ -36,11 +40,17 @@ builder.prismaObject('RolloutTarget', {
     commandId: t.expose('commandId', { type: 'UUID', nullable: true }),
     sentAt: t.expose('sentAt', { type: 'DateTime', nullable: true }),
     appliedAt: t.expose('appliedAt', { type: 'DateTime', nullable: true }),
+    skipReason: t.expose('skipReason', {
+      type: RolloutSkipReasonEnum,
+      nullable: true,
+      description: 'Why the node was skipped (status Skipped): the rollout sends it nothing more. Null for other statuses.',
+    }),
   }),
 });
 
 const RolloutRef = builder.prismaObject('Rollout', {
-  description: 'An update sent to chosen nodes in waves: a canary first, each next wave once the previous one stayed healthy.',
+  description:
+    "An update sent to chosen nodes in waves: a canary first, each next wave once the previous one stayed healthy, going on without the nodes that had not reported by the wave's deadline.",
   fields: (t) => ({
     id: t.expose('id', { type: 'UUID' }),
     updateId: t.expose('updateId', { type: 'UUID' }),
@@ -48,7 +58,15 @@ const RolloutRef = builder.prismaObject('Rollout', {
     status: t.expose('status', { type: RolloutStatusEnum }),
     currentWave: t.exposeInt('currentWave'),
     createdBy: t.exposeString('createdBy', { nullable: true }),
-    haltReason: t.exposeString('haltReason', { nullable: true }),
+    haltReason: t.exposeString('haltReason', { nullable: true, description: 'Why it halted, naming the nodes the update could not be applied to.' }),
+    waveDeadlineAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description:
+        "When the current wave's nodes that have not reported the update are skipped, or the rollout halts (the canary's, or too many silent nodes). Null once the rollout ended.",
+      select: WITH_WAVE_SENDS,
+      resolve: (rollout) => waveDeadlineAt(rollout),
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     targets: t.relation('targets', { query: { orderBy: [{ wave: 'asc' }, { sentAt: 'asc' }, { nodeId: 'asc' }] } }),

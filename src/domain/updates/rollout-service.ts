@@ -5,12 +5,30 @@
 // wave). A wave's nodes get an `update_software` command and are Updating (no new work) until
 // they report the update applied or failed.
 //
-// The next wave goes out only when every node of the current wave has applied the update, none
-// of the updated nodes has crashed since it applied it, none is Offline, and the last of them
-// applied it at least SOAK_SECONDS ago. A failed install, or a crash of any node that applied the
-// update, halts the rollout: it is Halted with the reason, commands not yet acknowledged are
-// withdrawn, and nothing more is sent. The rollout is Completed when the last wave has applied
-// and soaked.
+// The next wave goes out only when every node of the current wave has applied the update (or
+// was skipped, below), none of the updated nodes has crashed since it applied it, none is
+// Offline, and the last of them applied it at least SOAK_SECONDS ago. A failed install, or a
+// crash of any node that applied the update, halts the rollout: it is Halted with the reason,
+// commands not yet acknowledged are withdrawn, and nothing more is sent. The rollout is Completed
+// when the last wave has applied and soaked.
+//
+// A wave has WAVE_DEADLINE_MINUTES from when it was sent, so that a node that is Offline or never
+// reports cannot hold the rollout forever. At the deadline, each node of the wave that has not
+// reported is skipped: its target is Skipped with the reason (Offline when the node is Offline,
+// else NoReport), its command is withdrawn if the agent has not acknowledged it, and it ends
+// Updating (the status table then decides, and the heartbeat sweep finds a silent node Offline).
+// A skipped node is sent nothing more by this rollout: one that comes back keeps the software it
+// runs until a later rollout sends it the update. One that had taken the update and reports it
+// after the deadline is still recorded, Applied or Failed (which halts a rollout in progress).
+//
+// Skipping must not hide a bad update, so at the deadline the rollout halts instead, its reason
+// naming the nodes, when
+// - the canary has not applied it: the next waves would go out with no node showing it works;
+// - a node of the wave that applied it is Offline: the update may be what took it down;
+// - more than MAX_SILENT_SHARE of the wave's nodes that received the update (their agent was
+//   handed the command) did not report: then the update is the likely cause of their silence.
+// Nodes that never received it (Offline since before their wave, or never asking for commands)
+// are skipped however many they are: their silence says nothing about the update.
 //
 // An update's file is either an object-store key (presigned when the command is sent) or a URL
 // given as is; both are kept in `downloadKey`, a URL being recognised by its scheme (keys are
@@ -23,7 +41,10 @@ import {
   NodeStatus,
   type Prisma,
   type PrismaClient,
+  type Rollout,
+  RolloutSkipReason,
   RolloutStatus,
+  type RolloutTarget,
   RolloutTargetStatus,
 } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus, ObjectStore } from '../../ports.ts';
@@ -39,6 +60,19 @@ import { parseInput, uuid } from '../validation.ts';
 export const SOAK_SECONDS = 60;
 /** Share of the non-canary nodes in each later wave. */
 export const WAVE_SHARE = 0.25;
+/**
+ * How long a wave's nodes have to report the update, from when it was sent. An install (download,
+ * stop the agent, install, start it again) takes minutes on a healthy node even over a slow link;
+ * several times that is no longer slowness, and a fleet's five waves still end within hours
+ * when some nodes never answer.
+ */
+export const WAVE_DEADLINE_MINUTES = 30;
+/**
+ * The largest share of a wave's nodes that received the update which may stay silent past the
+ * deadline and be skipped. A farm loses the odd machine to its own troubles (switched off
+ * mid-install, a network cut); more than a quarter of those that took the update is not chance.
+ */
+export const MAX_SILENT_SHARE = 0.25;
 export const DOWNLOAD_URL_TTL_SECONDS = 24 * 3600;
 export const MAX_ROLLOUT_NODES = 1000;
 
@@ -85,6 +119,49 @@ export function planWaves(nodeIds: readonly string[]): string[][] {
   return waves;
 }
 
+/** When the current wave's deadline passes (WAVE_DEADLINE_MINUTES after it was sent); null once the rollout ended. */
+export function waveDeadlineAt(rollout: Pick<Rollout, 'status' | 'currentWave'> & { targets: Pick<RolloutTarget, 'wave' | 'sentAt'>[] }): Date | null {
+  if (rollout.status !== RolloutStatus.InProgress) return null;
+  const sentAt = rollout.targets.find((target) => target.wave === rollout.currentWave && target.sentAt)?.sentAt;
+  return sentAt ? new Date(sentAt.getTime() + WAVE_DEADLINE_MINUTES * 60_000) : null;
+}
+
+/** The targets' fields waveDeadlineAt reads. */
+export const WITH_WAVE_SENDS = { targets: { select: { wave: true, sentAt: true } } } satisfies Prisma.RolloutInclude;
+
+/** Statuses of a target whose agent's report still counts: one skipped at its deadline may have installed the update all the same. */
+const REPORTABLE: readonly RolloutTargetStatus[] = [RolloutTargetStatus.Sent, RolloutTargetStatus.Skipped];
+
+type WaveTarget = Pick<RolloutTarget, 'nodeId' | 'status' | 'commandId'> & { node: { status: NodeStatus } };
+
+/** A node of the wave that has not reported the update by the deadline. */
+interface LateTarget {
+  nodeId: string;
+  commandId: string | null;
+  reason: RolloutSkipReason;
+  /** Its agent was handed the update command. */
+  received: boolean;
+}
+
+const SKIP_WORDS: Record<RolloutSkipReason, string> = { Offline: 'offline', NoReport: 'no report' };
+
+/** Why the rollout halts at the wave's deadline instead of skipping the late nodes (see the top); null when it skips them. */
+function deadlineHaltReason(updateNumber: number, waveIndex: number, wave: readonly WaveTarget[], late: readonly LateTarget[]): string | null {
+  const notUpdated = late.length > 0 ? ` Not updated: ${late.map((target) => `${target.nodeId} (${SKIP_WORDS[target.reason]})`).join(', ')}.` : '';
+  const down = wave.filter((target) => target.status === RolloutTargetStatus.Applied && target.node.status === NodeStatus.Offline);
+  if (down.length > 0) {
+    const nodes = down.map((target) => target.nodeId).join(', ');
+    return `Wave ${waveIndex} reached its deadline with nodes Offline after applying update ${updateNumber}: ${nodes}.${notUpdated}`;
+  }
+  if (waveIndex === 0 && late.length > 0) return `The canary did not apply update ${updateNumber} by its deadline.${notUpdated}`;
+  const silent = late.filter((target) => target.received).length;
+  const received = wave.length - (late.length - silent);
+  if (silent > MAX_SILENT_SHARE * received) {
+    return `${silent} of the ${received} nodes of wave ${waveIndex} that received update ${updateNumber} did not report it by the deadline.${notUpdated}`;
+  }
+  return null;
+}
+
 /** An update with the nodes that applied it, in any of its rollouts (see rolledOutNodeIds). */
 export const WITH_APPLIED_TARGETS = {
   rollouts: {
@@ -114,6 +191,8 @@ export interface AdvanceResult {
   advanced: number;
   completed: number;
   halted: number;
+  /** Nodes skipped at their wave's deadline. */
+  skipped: number;
 }
 
 export interface RolloutServiceDeps {
@@ -168,27 +247,77 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
     return updating;
   }
 
-  /** Halts the rollout and withdraws its commands no node has acknowledged yet. */
-  async function halt(tx: Tx, rolloutId: string, reason: string) {
-    await tx.rollout.update({ where: { id: rolloutId }, data: { status: RolloutStatus.Halted, haltReason: reason } });
+  /** Withdraws those of the update commands no agent has acknowledged yet; answers them. */
+  async function withdraw(tx: Tx, commandIds: string[]) {
     const unacknowledged = await tx.nodeCommand.findMany({
-      where: { type: CommandType.update_software, status: CommandStatus.Pending, id: { in: await sentCommandIds(tx, rolloutId) } },
+      where: { type: CommandType.update_software, status: CommandStatus.Pending, id: { in: commandIds } },
       select: { id: true, nodeId: true, deliveryCount: true },
     });
     await tx.nodeCommand.updateMany({
       where: { id: { in: unacknowledged.map((command) => command.id) } },
       data: { status: CommandStatus.Superseded },
     });
-    // Nodes that never received the command are not installing anything; the others are
-    // Updating until they report.
-    const reverted: NodeMove[] = [];
-    // In id order, as heartbeats lock nodes, so the two never wait on each other in a cycle.
+    return unacknowledged;
+  }
+
+  /** Ends the update of these nodes, in id order as heartbeats lock nodes, so the two never wait on each other in a cycle. */
+  async function endUpdates(tx: Tx, nodeIds: Iterable<string>): Promise<NodeMove[]> {
+    const moves: NodeMove[] = [];
+    for (const nodeId of [...new Set(nodeIds)].sort()) moves.push(await endUpdating(tx, nodeId));
+    return moves;
+  }
+
+  /**
+   * Halts the rollout and withdraws its commands no node has acknowledged yet. `late` are the
+   * nodes of a wave past its deadline, whose update ends whatever they received.
+   */
+  async function halt(tx: Tx, rolloutId: string, reason: string, late: readonly string[] = []) {
+    await tx.rollout.update({ where: { id: rolloutId }, data: { status: RolloutStatus.Halted, haltReason: reason } });
+    const unacknowledged = await withdraw(tx, await sentCommandIds(tx, rolloutId));
+    // Nodes that never received the command are not installing anything, and late ones are not
+    // waited for; the others are Updating until they report.
     const undelivered = unacknowledged.filter((command) => command.deliveryCount === 0).map((command) => command.nodeId);
-    for (const nodeId of [...new Set(undelivered)].sort()) {
-      reverted.push(await moveNode(tx, nodeId, 'updateEnded'));
-    }
+    const reverted = await endUpdates(tx, [...undelivered, ...late]);
     await finishUpdateQueue(tx, rolloutId);
     return reverted;
+  }
+
+  /** Skips the late nodes of a wave: the rollout goes on without them. */
+  async function skip(tx: Tx, rolloutId: string, late: readonly LateTarget[]) {
+    await withdraw(tx, late.flatMap((target) => (target.commandId ? [target.commandId] : [])));
+    for (const { nodeId, reason } of late) {
+      await tx.rolloutTarget.update({
+        where: { rolloutId_nodeId: { rolloutId, nodeId } },
+        data: { status: RolloutTargetStatus.Skipped, skipReason: reason },
+      });
+    }
+    return endUpdates(tx, late.map((target) => target.nodeId));
+  }
+
+  /**
+   * At a wave's deadline: skips its nodes that have not reported the update, or halts the
+   * rollout (see the top). Answers the nodes skipped, or null when it halted, and the node moves.
+   */
+  async function passDeadline(
+    tx: Tx,
+    rollout: { id: string; currentWave: number; update: NodeUpdate },
+    wave: WaveTarget[],
+  ): Promise<{ skipped: string[] | null; moves: NodeMove[] }> {
+    const sent = wave.filter((target) => target.status === RolloutTargetStatus.Sent).sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    const commandIds = sent.flatMap((target) => (target.commandId ? [target.commandId] : []));
+    const received = new Set(
+      (await tx.nodeCommand.findMany({ where: { id: { in: commandIds }, deliveryCount: { gt: 0 } }, select: { id: true } })).map((command) => command.id),
+    );
+    const late = sent.map((target) => ({
+      nodeId: target.nodeId,
+      commandId: target.commandId,
+      reason: target.node.status === NodeStatus.Offline ? RolloutSkipReason.Offline : RolloutSkipReason.NoReport,
+      received: target.commandId !== null && received.has(target.commandId),
+    }));
+    const reason = deadlineHaltReason(rollout.update.updateNumber, rollout.currentWave, wave, late);
+    const lateIds = late.map((target) => target.nodeId);
+    if (reason) return { skipped: null, moves: await halt(tx, rollout.id, reason, lateIds) };
+    return { skipped: lateIds, moves: await skip(tx, rollout.id, late) };
   }
 
   async function sentCommandIds(tx: Tx, rolloutId: string): Promise<string[]> {
@@ -328,14 +457,14 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
       const changed = await prisma.$transaction(async (tx) => {
         const target = await reportedTarget(tx, nodeId, updateId);
         if (target.status === RolloutTargetStatus.Applied) return null;
-        if (target.status !== RolloutTargetStatus.Sent) {
+        if (!REPORTABLE.includes(target.status)) {
           throw new InvalidStateError(`The update was ${target.status === RolloutTargetStatus.Failed ? 'reported failed' : 'not sent'} to this node`, {
             status: target.status,
           });
         }
         await tx.rolloutTarget.update({
           where: { rolloutId_nodeId: { rolloutId: target.rolloutId, nodeId } },
-          data: { status: RolloutTargetStatus.Applied, appliedAt: now },
+          data: { status: RolloutTargetStatus.Applied, appliedAt: now, skipReason: null },
         });
         if (target.commandId) {
           await tx.nodeCommand.update({
@@ -357,14 +486,14 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
       const changed = await prisma.$transaction(async (tx) => {
         const target = await reportedTarget(tx, nodeId, updateId);
         if (target.status === RolloutTargetStatus.Failed) return [];
-        if (target.status !== RolloutTargetStatus.Sent) {
+        if (!REPORTABLE.includes(target.status)) {
           throw new InvalidStateError(`The update was ${target.status === RolloutTargetStatus.Applied ? 'reported applied' : 'not sent'} to this node`, {
             status: target.status,
           });
         }
         await tx.rolloutTarget.update({
           where: { rolloutId_nodeId: { rolloutId: target.rolloutId, nodeId } },
-          data: { status: RolloutTargetStatus.Failed },
+          data: { status: RolloutTargetStatus.Failed, skipReason: null },
         });
         if (target.commandId) {
           await tx.nodeCommand.update({
@@ -382,9 +511,9 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
       await publishNodeMoves(bus, changed);
     },
 
-    /** One pass over the rollouts in progress: halt, send the next wave, or finish. */
+    /** One pass over the rollouts in progress: halt, skip the late nodes of a wave, send the next wave, or finish. */
     async advanceRollouts(now: Date = clock.now()): Promise<AdvanceResult> {
-      const result: AdvanceResult = { advanced: 0, completed: 0, halted: 0 };
+      const result: AdvanceResult = { advanced: 0, completed: 0, halted: 0, skipped: 0 };
       const changed: NodeMove[] = [];
       await prisma.$transaction(async (tx) => {
         // Another replica's pass (or a report) holding a rollout takes care of it.
@@ -411,11 +540,24 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
             continue;
           }
           const wave = rollout.targets.filter((target) => target.wave === rollout.currentWave);
+          const healthy = (target: (typeof wave)[number]) =>
+            target.status === RolloutTargetStatus.Applied && target.node.status !== NodeStatus.Offline;
+          const skipped = new Set(wave.filter((target) => target.status === RolloutTargetStatus.Skipped).map((target) => target.nodeId));
+          const deadline = waveDeadlineAt(rollout);
+          if (deadline && deadline <= now && wave.some((target) => !healthy(target) && !skipped.has(target.nodeId))) {
+            const passed = await passDeadline(tx, rollout, wave);
+            changed.push(...passed.moves);
+            if (!passed.skipped) {
+              result.halted++;
+              continue;
+            }
+            for (const nodeId of passed.skipped) skipped.add(nodeId);
+            result.skipped += passed.skipped.length;
+          }
           const settled = wave.every(
             (target) =>
-              target.status === RolloutTargetStatus.Applied &&
-              target.node.status !== NodeStatus.Offline &&
-              (target.appliedAt?.getTime() ?? Infinity) + SOAK_SECONDS * 1000 <= now.getTime(),
+              skipped.has(target.nodeId) ||
+              (healthy(target) && (target.appliedAt?.getTime() ?? Infinity) + SOAK_SECONDS * 1000 <= now.getTime()),
           );
           if (!settled) continue;
           const next = rollout.currentWave + 1;
