@@ -17,6 +17,7 @@ import { jobChanges } from './job-changes.ts';
 import { writeJobLog } from './job-log.ts';
 import { currentJobEvent, followProgress, latestEventSeqs, recordedJobEvents, type SequencedProgress, tailWatch } from './job-events.ts';
 import type { Move } from './state-machine.ts';
+import { claimSubmission, earlierAnswer, recordSubmission, type SubmissionClaim, submissionClaim } from './submission-keys.ts';
 
 export const FRAME_RATES = [24, 25, 30, 60] as const;
 const SUBMIT_TIMEOUT_MS = 60_000;
@@ -149,11 +150,14 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
     await tx.renderJob.update({ where: { id: job.id }, data: { chunkSize } });
   }
 
-  async function createJob(actor: Actor, spec: JobSpec) {
+  /** With a claim, the job is created only if its key is not taken; else the key's job is answered. */
+  async function createJob(actor: Actor, spec: JobSpec, claim: SubmissionClaim | null = null) {
     const quote = quoteRender(spec, spec.entitlements);
     // The longest job (MAX_DURATION_SEC at 60 fps) gets 216,000 frame records, which a busy
     // database needs longer to write than Prisma's 5 s default for a transaction.
     return changeJobs(async ({ tx, now, touch }) => {
+      const earlier = claim && (await claimSubmission(tx, claim, now));
+      if (earlier) return earlier;
       if (spec.discount) await redeemDiscount(tx, spec.discount.code, now);
       const created = await tx.renderJob.create({
         data: {
@@ -202,7 +206,9 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
         },
       });
       touch([created.id]);
-      return tx.renderJob.findUniqueOrThrow({ where: { id: created.id } });
+      const job = await tx.renderJob.findUniqueOrThrow({ where: { id: created.id } });
+      if (claim) await recordSubmission(tx, claim, job);
+      return job;
     }, { timeout: SUBMIT_TIMEOUT_MS });
   }
 
@@ -210,10 +216,17 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
     visibleTo,
     listWhere,
 
-    /** Prices the job, charges the wallet, cuts it into chunks and queues it, in one transaction. */
-    async submit(actor: Actor, input: SubmitJobInput) {
+    /**
+     * Prices the job, charges the wallet, cuts it into chunks and queues it, in one transaction.
+     * A submission with the idempotency key of an earlier one of the user answers that one's job
+     * (submission-keys.ts).
+     */
+    async submit(actor: Actor, input: SubmitJobInput, options: { idempotencyKey?: string } = {}) {
       const user = requireUser(actor);
       const data = parseInput(submitJobSchema, input, 'render job');
+      const claim = submissionClaim(user.userId, options.idempotencyKey, data);
+      const earlier = claim && (await earlierAnswer(prisma, claim));
+      if (earlier) return earlier;
       const project = await prisma.savedProject.findUnique({ where: { id: data.savedProjectId } });
       if (project?.ownerUserId && project.ownerUserId !== user.userId && !user.isAdmin) {
         throw new NotFoundError('saved project', data.savedProjectId);
@@ -242,7 +255,7 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
         preferredRegion: data.preferredRegion ?? null,
         discount: await activeDiscount(data.discountCode),
         entitlements: entitlementsOf(actor),
-      });
+      }, claim);
     },
 
     /**
