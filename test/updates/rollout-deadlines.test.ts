@@ -149,8 +149,9 @@ describe("a rollout at its wave's deadline", () => {
       waveDeadlineAt: null,
       haltReason: `The canary did not apply update ${update.update_number} by its deadline. Not updated: ${canary.id} (no report).`,
     });
+    // The canary is waited for no longer, so it is skipped as well; the halt stands.
     expect(await targetsOf(update.id)).toEqual([
-      [canary.id, 'Sent', null],
+      [canary.id, 'Skipped', 'NoReport'],
       [next.id, 'Waiting', null],
     ]);
     expect(await statusOf(canary)).toBe('Online');
@@ -195,5 +196,32 @@ describe("a rollout at its wave's deadline", () => {
       haltReason: `Wave 0 reached its deadline with nodes Offline after applying update ${update.update_number}: ${canary.id}.`,
     });
     expect(await t.heartbeat(next)).toEqual([]);
+  });
+
+  it('ends the Updating of nodes that took the update of a halted rollout and never report it, once their deadline passed', async () => {
+    const update = await createNodeUpdate(t, who.admin);
+    const { nodes, canary, wave } = await fleetWithWaveOfFour();
+    const [failing, ...silent] = wave as [TestNode, ...TestNode[]];
+    await startRollout(t, who.admin, update.id, nodes);
+    await passCanary(update.id, canary);
+    const { waveDeadlineAt } = await rolloutOf(update.id);
+    for (const node of wave) expect((await t.takeCommands(node)).map((command) => command.type)).toEqual(['update_software']);
+    const failed = await t.signed(failing, 'POST', `/v1/internal/nodes/${failing.id}/updates/${update.id}/failed`, { error: 'disk full' });
+    expect(failed.status).toBe(204);
+    expect((await rolloutOf(update.id)).status).toBe('Halted');
+
+    clock.set(new Date(Date.parse(waveDeadlineAt!) - A_MINUTE_EARLY));
+    for (const node of silent) await t.heartbeat(node);
+    await rollouts.runOnce();
+    for (const node of silent) expect(await statusOf(node)).toBe('Updating');
+    clock.set(new Date(Date.parse(waveDeadlineAt!)));
+    for (const node of silent) await t.heartbeat(node);
+    await rollouts.runOnce();
+    const halted = await rolloutOf(update.id);
+    expect(halted.status).toBe('Halted');
+    for (const node of silent) {
+      expect(await statusOf(node)).toBe('Online');
+      expect(halted.targets.find((target) => target.nodeId === node.id)).toMatchObject({ status: 'Skipped', skipReason: 'NoReport' });
+    }
   });
 });

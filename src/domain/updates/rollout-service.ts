@@ -30,6 +30,10 @@
 // Nodes that never received it (Offline since before their wave, or never asking for commands)
 // are skipped however many they are: their silence says nothing about the update.
 //
+// A halted rollout withdraws the commands no agent took, but a node that took one and never
+// reports would stay Updating for good: past its wave's deadline it is skipped the same way, and
+// the rollout stays Halted.
+//
 // An update's file is either an object-store key (presigned when the command is sent) or a URL
 // given as is; both are kept in `downloadKey`, a URL being recognised by its scheme (keys are
 // validated never to contain one).
@@ -570,6 +574,26 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
           await tx.rollout.update({ where: { id }, data: { currentWave: next } });
           changed.push(...(await sendWave(tx, id, rollout.update, next, await downloadUrl(rollout.update), now)));
           result.advanced++;
+        }
+        const overdue = new Date(now.getTime() - WAVE_DEADLINE_MINUTES * 60_000);
+        const halted = await tx.$queryRaw<{ id: string }[]>`
+          SELECT r.id FROM rollouts r
+          WHERE r.status = 'Halted'::"RolloutStatus" AND EXISTS (
+            SELECT 1 FROM rollout_targets t WHERE t.rollout_id = r.id AND t.status = 'Sent'::"RolloutTargetStatus" AND t.sent_at <= ${overdue})
+          ORDER BY r.created_at FOR UPDATE SKIP LOCKED`;
+        for (const { id } of halted) {
+          const stranded = await tx.rolloutTarget.findMany({
+            where: { rolloutId: id, status: RolloutTargetStatus.Sent, sentAt: { lte: overdue } },
+            select: { nodeId: true, commandId: true, node: { select: { status: true } } },
+          });
+          const late = stranded.map((target) => ({
+            nodeId: target.nodeId,
+            commandId: target.commandId,
+            reason: target.node.status === NodeStatus.Offline ? RolloutSkipReason.Offline : RolloutSkipReason.NoReport,
+            received: true,
+          }));
+          changed.push(...(await skip(tx, id, late)));
+          result.skipped += late.length;
         }
       });
       await publishNodeMoves(bus, changed);
