@@ -23,6 +23,8 @@ export interface RestCall {
   body: Record<string, unknown>;
   /** The raw body of a route that accepts bytes. */
   bytes?: Buffer;
+  /** The request headers the route reads (RestRoute.headers), by the service's names for them. */
+  headers: Record<string, string | undefined>;
 }
 
 export interface RestRoute {
@@ -33,6 +35,8 @@ export interface RestRoute {
   /** 'bytes' routes take an application/octet-stream body (file uploads) up to bodyLimit. */
   accepts?: 'json' | 'bytes';
   bodyLimit?: number;
+  /** Request headers the route reads, by the service's name for each: `{ idempotencyKey: 'Idempotency-Key' }`. */
+  headers?: Record<string, string>;
   handle(call: RestCall, services: Services): Promise<unknown>;
 }
 
@@ -42,6 +46,17 @@ export function snakeToCamel(key: string): string {
 
 export function camelToSnake(key: string): string {
   return key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
+/** The headers the route reads, by the service's names; a problem with one names the header. */
+function routeHeaders(route: RestRoute, request: FastifyRequest, spelling: Map<string, string>): Record<string, string | undefined> {
+  return Object.fromEntries(
+    Object.entries(route.headers ?? {}).map(([field, header]) => {
+      spelling.set(field, header);
+      const value = request.headers[header.toLowerCase()];
+      return [field, typeof value === 'string' ? value : undefined];
+    }),
+  );
 }
 
 /** Renames top-level keys and remembers the caller's spelling of each, for error messages. */
@@ -100,6 +115,8 @@ export function mountRoutes(app: FastifyInstance, services: Services, routes: Re
             {
               actor,
               params: request.params as Record<string, string>,
+              // Before the body: a body field of the same name keeps its own spelling.
+              headers: routeHeaders(route, request, spelling),
               query: camelKeys(request.query as Record<string, unknown>, spelling),
               ...(route.accepts === 'bytes'
                 ? { body: {}, bytes: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0) }

@@ -26,8 +26,9 @@ export const jobRoutes: RestRoute[] = [
     url: '/renders',
     door: 'caller',
     status: 201,
-    async handle({ actor, body }, { jobs }) {
-      const job = await jobs.submit(actor, body as never);
+    headers: { idempotencyKey: 'Idempotency-Key' },
+    async handle({ actor, body, headers }, { jobs }) {
+      const job = await jobs.submit(actor, body as never, { idempotencyKey: headers.idempotencyKey });
       return toRestRenderJob(job);
     },
   },

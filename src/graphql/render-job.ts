@@ -1,8 +1,9 @@
-import { ForbiddenError, InvalidStateError, NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
+import { ConflictError, ForbiddenError, InvalidStateError, NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
 import type { JobChanged } from '../domain/events.ts';
 import { MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
 import type { SequencedProgress } from '../domain/jobs/job-events.ts';
 import { percentDone } from '../domain/jobs/progress.ts';
+import { MAX_SUBMISSION_KEY_LENGTH, SUBMISSION_KEY_RETENTION_HOURS } from '../domain/jobs/submission-keys.ts';
 import type { JobStep } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { entityLoader } from './entity-loaders.ts';
@@ -127,6 +128,9 @@ const SubmitRenderJobInput = builder.inputType('SubmitRenderJobInput', {
     hasVoiceover: t.boolean(),
     aepFileMd5: t.string(),
     aeVersion: t.string(),
+    idempotencyKey: t.string({
+      description: `Up to ${MAX_SUBMISSION_KEY_LENGTH} visible ASCII characters, kept ${SUBMISSION_KEY_RETENTION_HOURS} hours at least. Sent again with the same input, answers the job the first submission made, created and charged once; with another input, a ConflictError.`,
+    }),
   }),
 });
 
@@ -135,9 +139,10 @@ builder.mutationFields((t) => ({
     type: RenderJobRef,
     description: 'Prices the render, charges the wallet and queues the job.',
     args: { input: t.arg({ type: SubmitRenderJobInput, required: true }) },
-    errors: { types: [ValidationError, PaymentRequiredError, NotFoundError, ForbiddenError] },
+    errors: { types: [ValidationError, PaymentRequiredError, NotFoundError, ForbiddenError, ConflictError] },
     resolve: async (query, _root, { input }, ctx) => {
-      const job = await ctx.services.jobs.submit(ctx.actor, withoutNulls(input));
+      const { idempotencyKey, ...fields } = withoutNulls(input);
+      const job = await ctx.services.jobs.submit(ctx.actor, fields, { idempotencyKey });
       return ctx.prisma.renderJob.findUniqueOrThrow({ ...query, where: { id: job.id } });
     },
   }),

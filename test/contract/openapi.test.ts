@@ -116,6 +116,7 @@ const READS_OPEN_TO_SERVICES = [
 ];
 
 const CONFLICTING_OPERATIONS = [
+  'POST /renders',
   'POST /renders/{job_id}/cancel',
   'POST /renders/{job_id}/retry',
   'POST /exports/{export_id}/extend',
@@ -195,7 +196,11 @@ describe('rest-compat/openapi.yaml', () => {
 
   it.each(ORIGINAL_OPERATIONS)('$operation keeps its parameters and responses', ({ operation: key, parameters, responses }) => {
     const op = operation(key);
-    const actual = (op.parameters ?? []).map((p) => resolve(contract, p));
+    const all = (op.parameters ?? []).map((p) => resolve(contract, p));
+    // A parameter the copy adds is marked, and optional: callers of the original send none.
+    const added = all.filter((p) => p['x-added-by'] === ADDED);
+    for (const p of added) expect(p.required ?? false, String(p.name)).toBe(false);
+    const actual = all.filter((p) => !added.includes(p));
     expect(actual.map(describeParameter)).toEqual(parameters);
     for (const p of actual.filter((p) => p.in === 'path')) expect(p.required).toBe(true);
     // A parameter the original left optional must stay optional, or old callers break.
@@ -323,6 +328,19 @@ describe('what the service adds to the contract', () => {
     for (const fact of ['PUT /saved-projects/{saved_project_id}', '`duration_sec` is then required', '400', '402']) expect(render).toContain(fact);
     const snapshot = String(operation('POST /snapshots').description);
     for (const fact of ['PUT /saved-projects/{saved_project_id}', '`aep_file_md5`', '404', '400']) expect(snapshot).toContain(fact);
+  });
+
+  it('documents the Idempotency-Key of POST /renders and the 409 of a key used with another body', () => {
+    const op = operation('POST /renders');
+    const key = (op.parameters ?? []).map((p) => resolve(contract, p)).find((p) => p.name === 'Idempotency-Key');
+    expect(key).toMatchObject({ in: 'header', required: false, 'x-added-by': ADDED });
+    expect(key?.schema).toMatchObject({ type: 'string', minLength: 1, maxLength: 255 });
+    const pattern = new RegExp(String((key?.schema as Json).pattern));
+    expect(['7c1e2f0a-retry-safe', '!~'].every((text) => pattern.test(text))).toBe(true);
+    expect(['with space', 'tab\t', 'é'].some((text) => pattern.test(text))).toBe(false);
+    for (const fact of ['same body', '409 CONFLICT', '24 hours', 'per user', '400 VALIDATION_FAILED']) expect(key?.description).toContain(fact);
+    const conflict = resolve(contract, op.responses['409'] as Json);
+    expect(conflict).toMatchObject({ 'x-added-by': ADDED, description: expect.stringContaining('Idempotency-Key') });
   });
 
   it('bounds the GET /renders parameters', () => {

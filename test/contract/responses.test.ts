@@ -48,6 +48,7 @@ interface Call {
   params?: Record<string, string>;
   query?: string;
   body?: unknown;
+  headers?: Record<string, string>;
 }
 
 function urlOf(operation: string, { params = {}, query }: Call): { method: string; url: string } {
@@ -64,7 +65,7 @@ function record(operation: string, answer: HttpAnswer): HttpAnswer {
 /** A call of a user, a service or nobody (no token). */
 async function rest(operation: string, token: string | undefined, call: Call = {}): Promise<HttpAnswer> {
   const { method, url } = urlOf(operation, call);
-  return record(operation, await t.rest(method, url, { token, body: call.body }));
+  return record(operation, await t.rest(method, url, { token, body: call.body, headers: call.headers }));
 }
 
 /** A call signed by a node agent; a Buffer body is sent as bytes. */
@@ -379,7 +380,11 @@ describe('refusals', () => {
     expect(untemplated.body.error.details.problems).toEqual([{ path: 'saved_project_id', message: 'has no aep_file_md5 yet' }]);
     expect((await rest('POST /nodes', admin, { body: { name: 'worker', region: 'eu', node_ip: '10.0.0.8', worker_port: 9000, current_ae_version: '24.1' } })).status).toBe(409);
 
-    const queued = await rest('POST /renders', owner.token, { body: { saved_project_id: projectId, quality: 'Low', resolution: 'HD' } });
+    const keyed = { body: { saved_project_id: projectId, quality: 'Low', resolution: 'HD' }, headers: { 'Idempotency-Key': randomUUID() } };
+    const queued = await rest('POST /renders', owner.token, keyed);
+    expect(await rest('POST /renders', owner.token, keyed)).toMatchObject({ status: 201, body: queued.body });
+    expect((await rest('POST /renders', owner.token, { ...keyed, body: { ...keyed.body, quality: 'High' } })).status).toBe(409);
+    expect((await rest('POST /renders', owner.token, { ...keyed, headers: { 'Idempotency-Key': 'not a key' } })).status).toBe(400);
     expect((await rest('POST /renders/{job_id}/retry', owner.token, { params: { job_id: queued.body.id } })).status).toBe(409);
     expect((await rest('POST /renders/{job_id}/cancel', owner.token, { params: { job_id: queued.body.id } })).status).toBe(200);
     expect((await rest('POST /renders/{job_id}/cancel', owner.token, { params: { job_id: queued.body.id } })).status).toBe(409);
