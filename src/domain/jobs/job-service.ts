@@ -9,7 +9,7 @@ import type { Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
 import { type JobChanged, type JobEvent, topicEvents, topics } from '../events.ts';
 import { readScope, requireAdmin, requireUser } from '../guards.ts';
-import { availableWhere } from '../nodes/node-status.ts';
+import { nodesAvailableFor } from '../nodes/node-status.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
 import { chunkSizeFor, cutRange, MAX_DURATION_SEC } from './chunking.ts';
 import { endJob } from './endings.ts';
@@ -129,14 +129,9 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
     return { ...scope, step: filters.status };
   }
 
-  /** Nodes that could take a chunk now: the fleet size the chunk size adapts to. */
-  async function availableNodes(tx: Tx): Promise<number> {
-    return tx.renderNode.count({ where: availableWhere(clock.now()) });
-  }
-
   /** Cuts the job into chunks and gives every frame its record, in the job's transaction. */
   async function cutIntoChunks(tx: Tx, job: RenderJob): Promise<void> {
-    const chunkSize = chunkSizeFor(job.totalFrames, await availableNodes(tx));
+    const chunkSize = chunkSizeFor(job.totalFrames, await nodesAvailableFor(tx, clock.now(), job.aeVersion));
     const chunks = cutRange({ startFrame: 0, endFrame: job.totalFrames - 1 }, chunkSize);
     await tx.frameJob.createMany({
       data: chunks.map((chunk, index) => ({ renderJobId: job.id, ...chunk, orderValue: index })),

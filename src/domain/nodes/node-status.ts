@@ -12,7 +12,7 @@
 // HEARTBEAT_TIMEOUT_MS; a live node that stays silent longer is lost (the sweep). A node is
 // available for work when it is alive, active, open to new jobs, not failing in a row and not
 // about to go into maintenance; placement gives work to available nodes with a free slot, and a
-// job's chunk size follows how many nodes are available.
+// job's chunk size follows how many available nodes run its After Effects version.
 import { NodeStatus, Prisma } from '../../generated/prisma/client.ts';
 import type { EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
@@ -137,6 +137,16 @@ export function availableWhere(now: Date): Prisma.RenderNodeWhereInput {
     consecutiveFailures: { lt: RESTART_AFTER_CONSECUTIVE_FAILURES },
     OR: [{ nextMaintenanceAt: null }, { nextMaintenanceAt: { gt: new Date(now.getTime() + MAINTENANCE_LEAD_MS) } }],
   };
+}
+
+/**
+ * How many nodes are available for a job needing this After Effects version (all of them when it
+ * names none), as placement matches versions: the fleet its chunks are cut for (chunking.ts).
+ */
+export async function nodesAvailableFor(tx: Tx, now: Date, aeVersion: string | null): Promise<number> {
+  const runsVersion: Prisma.RenderNodeWhereInput =
+    aeVersion === null ? {} : { OR: [{ currentAeVersion: aeVersion }, { availableAeVersions: { has: aeVersion } }] };
+  return tx.renderNode.count({ where: { AND: [availableWhere(now), runsVersion] } });
 }
 
 function heartbeatDeadline(now: Date): Date {
