@@ -76,6 +76,11 @@ describe('one owner per rule', () => {
     ]);
   });
 
+  it('locks jobs only in the unit of work, all of a change at once and in id order, so that no two changes deadlock', () => {
+    const lockers = files.filter((file) => /\brender_jobs\b[^;`]*?\bFOR\s+(NO\s+KEY\s+)?(UPDATE|SHARE)\b/i.test(text.get(file) as string));
+    expect(lockers).toEqual(['src/domain/jobs/job-changes.ts']);
+  });
+
   it('takes advisory locks by name from the registry', () => {
     const lockers = files.filter((file) => /pg_(try_)?advisory_(xact_)?lock/.test(text.get(file) as string)).sort();
     expect(lockers).toEqual(['src/adapters/db/migrator.ts', 'src/domain/locks.ts']);

@@ -179,7 +179,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
         const { tx, now } = changes;
         // Two nodes finishing the last chunks of a job at once would each see the other's chunk
         // still open, and neither would start encoding: a job's completions take turns.
-        await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ${id}::uuid FOR UPDATE`;
+        await changes.lock([id]);
         await heldChunk(tx, node.nodeId, id, chunkId, report.lease);
         const command = await tx.nodeCommand.findFirst({ where: { frameJobId: chunkId, nodeId: node.nodeId, status: { in: OPEN_COMMAND } } });
         const { missingFrames } = await recutChunk(tx, chunkId, FrameJobStatus.Failed, null);

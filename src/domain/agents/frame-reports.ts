@@ -22,7 +22,7 @@ export interface FrameReportToWrite {
  * Writes a batch of frame reports in the caller's unit of work. Answers, per report, nothing
  * (stored, or already stored before) or the error that report alone is refused with.
  */
-export async function writeFrameReports({ tx, now, touch }: JobChanges, reports: readonly FrameReportToWrite[]): Promise<Array<Error | undefined>> {
+export async function writeFrameReports({ tx, now, touch, lock }: JobChanges, reports: readonly FrameReportToWrite[]): Promise<Array<Error | undefined>> {
   const chunkIds = [...new Set(reports.map((report) => report.frameJobId))];
   const chunks = await tx.frameJob.findMany({
     where: { id: { in: chunkIds } },
@@ -43,10 +43,9 @@ export async function writeFrameReports({ tx, now, touch }: JobChanges, reports:
   const accepted = reports.filter((_report, index) => outcomes[index] === undefined);
   if (accepted.length === 0) return outcomes;
 
-  // Jobs, then nodes, locked in id order: concurrent batches and heartbeats take them in the same order.
-  const jobIds = [...new Set(accepted.map((report) => report.jobId))].sort();
+  // Jobs, then nodes, in id order: the lock order of every change (job-changes.ts).
+  await lock(accepted.map((report) => report.jobId));
   const nodeIds = [...new Set(accepted.map((report) => report.nodeId))].sort();
-  await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ANY(${jobIds}::uuid[]) ORDER BY id FOR UPDATE`;
   await tx.$queryRaw`SELECT id FROM render_nodes WHERE id = ANY(${nodeIds}::uuid[]) ORDER BY id FOR UPDATE`;
 
   const input = JSON.stringify(

@@ -20,7 +20,7 @@ export interface JobEnd {
 /** Ends the job, refunding it; the row lock serializes concurrent endings of one job. */
 export async function endJob(changes: JobChanges, jobId: string, end: JobEnd) {
   const { tx } = changes;
-  await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ${jobId}::uuid FOR UPDATE`;
+  await changes.lock([jobId]);
   const current = await tx.renderJob.findUnique({ where: { id: jobId } });
   if (!current) throw new NotFoundError('render job', jobId);
   if (!canMove(current.step, end.to)) throw invalidMove(jobId, current.step, end.to);

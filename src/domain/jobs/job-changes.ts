@@ -3,6 +3,12 @@
 // recorded in that transaction (job-events.ts); then, once committed, those events published and
 // the notification service told of the jobs that finished and asked to be told. Nothing else
 // moves a job, so no path that ends a job can forget to publish it or to tell its owner.
+//
+// Row locks are taken in one order by every change: the jobs first, all at once and by id
+// (JobChanges.lock), then nodes by id. A change of several jobs that locked them as it met them
+// could hold one job while waiting for another that a frame batch holds while waiting for the
+// first; PostgreSQL would abort one of the two after its deadlock timeout. So a change that
+// alters several jobs must have locked them all first, and one that does not is refused.
 import { JobStep, type PrismaClient, type RenderJob } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
@@ -24,6 +30,12 @@ export interface JobChanges {
   move(jobId: string, move: Move): Promise<RenderJob>;
   /** Jobs this change altered without moving them (frames, chunks, preview), whose progress moved. */
   touch(jobIds: Iterable<string>, options?: { preview?: boolean }): void;
+  /**
+   * Locks the jobs' rows until commit, in id order, before the change writes anything of theirs.
+   * Jobs already locked are skipped; locking a job that sorts before one already locked throws,
+   * since that is the order two changes deadlock on.
+   */
+  lock(jobIds: Iterable<string>): Promise<void>;
 }
 
 export interface JobChangeDeps {
@@ -53,6 +65,9 @@ export function jobChanges({ prisma, bus, clock }: JobChangeDeps): ChangeJobs {
       const now = clock.now();
       const touched = new Set<string>();
       const previewed = new Set<string>();
+      const locked = new Set<string>();
+      // UUIDs compare in PostgreSQL as their lower-case text does.
+      let highestLocked = '';
       // A step is reached once (the state machine has no way back), so each is told once.
       const notifications: RenderFinishedNotification[] = [];
       const changes: JobChanges = {
@@ -81,8 +96,21 @@ export function jobChanges({ prisma, bus, clock }: JobChangeDeps): ChangeJobs {
             if (preview) previewed.add(jobId);
           }
         },
+        async lock(jobIds) {
+          const wanted = [...new Set([...jobIds].map((id) => id.toLowerCase()))].filter((id) => !locked.has(id)).sort();
+          const first = wanted[0];
+          if (first === undefined) return;
+          if (first < highestLocked) throw new Error(`Render job ${first} would be locked after ${highestLocked}: a change locks its jobs at once, in id order`);
+          await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ANY(${wanted}::uuid[]) ORDER BY id FOR UPDATE`;
+          for (const id of wanted) locked.add(id);
+          highestLocked = wanted.at(-1) as string;
+        },
       };
       const result = await work(changes);
+      const unlocked = [...touched].filter((id) => !locked.has(id.toLowerCase()));
+      if (touched.size > 1 && unlocked.length > 0) {
+        throw new Error(`A change of ${touched.size} render jobs did not lock ${unlocked.join(', ')} first (JobChanges.lock)`);
+      }
       const events = await recordJobEvents(tx, touched, now, { withPreview: previewed });
       return { result, events, notifications };
     }, options);

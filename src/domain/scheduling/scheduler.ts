@@ -24,7 +24,7 @@ import { availableWhere, MISSED_HEARTBEATS_FOR_OFFLINE, moveNode, type NodeMove,
 import { HELD_TEMPLATES } from '../nodes/templates.ts';
 import { IN_FLIGHT, lockRender, moveRender, type SnapshotToRender, snapshotsAwaitingRender } from '../snapshots/snapshot-renders.ts';
 import { OCCUPYING_COMMAND, OPEN_COMMAND } from '../work/leases.ts';
-import { releaseNodeWork } from '../work/recut.ts';
+import { jobsWorkedBy, releaseNodeWork } from '../work/recut.ts';
 import { chunkOutOfAttempts, MAX_SNAPSHOT_ATTEMPTS } from './failure-policy.ts';
 import { type NodeCandidate, type Placement, placeWork, type WorkItem } from './placement.ts';
 
@@ -354,6 +354,7 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
             });
           }
           const placements = placeWork(items, nodes);
+          await changes.lock(placements.flatMap(({ item }) => (byKey.get(item.key)?.kind === 'snapshot' ? [] : [item.jobId])));
           const chunks: Array<{ work: PendingWork & { chunk: PendingChunk }; nodeId: string }> = [];
           for (const placement of placements) {
             const w = byKey.get(placement.item.key) as PendingWork | SnapshotWork;
@@ -390,7 +391,9 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
         async (changes) => {
           const { tx, now } = changes;
           if (!(await tryLock(tx, 'heartbeatSweep'))) return [];
-          const silent = await tx.renderNode.findMany({ where: silentWhere(now), select: { id: true } });
+          // Nodes in id order, after their jobs: the lock order of every change (job-changes.ts).
+          const silent = await tx.renderNode.findMany({ where: silentWhere(now), select: { id: true }, orderBy: { id: 'asc' } });
+          await changes.lock(await jobsWorkedBy(tx, silent.map((node) => node.id)));
           const moves: NodeMove[] = [];
           for (const node of silent) {
             await releaseNodeWork(changes, node.id, `node missed ${MISSED_HEARTBEATS_FOR_OFFLINE} heartbeats`);

@@ -30,7 +30,7 @@ async function releaseHungNode(tx: Tx, nodeId: string, reason: string): Promise<
 /** Takes back stalled chunks and snapshot renders; answers how many of both. */
 export async function sweepStalledWork(prisma: PrismaClient, bus: EventBus, clock: Clock): Promise<{ stalled: number }> {
   const stalled = await jobChanges({ prisma, bus, clock })(
-    async ({ tx, now, touch }) => {
+    async ({ tx, now, touch, lock }) => {
       if (!(await tryLock(tx, 'stallSweep'))) return 0;
       const since = new Date(now.getTime() - STALL_TIMEOUT_MS);
       const reason = `no progress for ${STALL_TIMEOUT_MS / 1000} s`;
@@ -38,6 +38,7 @@ export async function sweepStalledWork(prisma: PrismaClient, bus: EventBus, cloc
         where: { status: { in: ACTIVE_CHUNK }, updatedAt: { lt: since } },
         select: { id: true, nodeId: true, renderJobId: true },
       });
+      await lock(chunks.map((chunk) => chunk.renderJobId));
       for (const chunk of chunks) {
         await tx.nodeCommand.updateMany({
           where: { frameJobId: chunk.id, status: { in: OPEN_COMMAND } },

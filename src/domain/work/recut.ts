@@ -66,6 +66,18 @@ export async function recutChunk(
   return { newChunkIds, missingFrames: missing.length };
 }
 
+/** The jobs the nodes' work belongs to: what releasing it changes, to be locked before. */
+export async function jobsWorkedBy(tx: Tx, nodeIds: readonly string[]): Promise<string[]> {
+  const [chunks, commands] = await Promise.all([
+    tx.frameJob.findMany({ where: { nodeId: { in: [...nodeIds] }, status: { in: ACTIVE_CHUNK } }, select: { renderJobId: true } }),
+    tx.nodeCommand.findMany({
+      where: { nodeId: { in: [...nodeIds] }, status: { in: OPEN_COMMAND }, type: { in: WORK_COMMANDS }, renderJobId: { not: null } },
+      select: { renderJobId: true },
+    }),
+  ]);
+  return [...new Set([...chunks, ...commands].map((row) => row.renderJobId as string))];
+}
+
 /**
  * Takes every piece of work away from a node: its chunks are re-cut, a replica it was preparing
  * goes back to the queue, an encode it was running is offered again. Used when a node is lost,
@@ -75,6 +87,7 @@ export async function recutChunk(
  */
 export async function releaseNodeWork(changes: JobChanges, nodeId: string, reason: string): Promise<{ recutChunks: number }> {
   const { tx } = changes;
+  await changes.lock(await jobsWorkedBy(tx, [nodeId]));
   const chunks = await tx.frameJob.findMany({ where: { nodeId, status: { in: ACTIVE_CHUNK } }, select: { id: true, renderJobId: true } });
   for (const chunk of chunks) await recutChunk(tx, chunk.id, FrameJobStatus.Failed, reason);
 
