@@ -2,7 +2,18 @@
 // cancel refund is priced in billing: test/billing/pricing.test.ts). No database, no server.
 import { describe, expect, it } from 'vitest';
 import { InvalidStateError } from '../../src/domain/errors.ts';
-import { CHUNKS_PER_NODE, chunkSizeFor, cutRange, type FrameRange, MAX_CHUNK_FRAMES, MIN_CHUNK_FRAMES, runsOf } from '../../src/domain/jobs/chunking.ts';
+import {
+  CHUNKS_PER_NODE,
+  chunkSizeFor,
+  cutRange,
+  type FrameRange,
+  MAX_CHUNK_FRAMES,
+  MIN_CHUNK_FRAMES,
+  recutRanges,
+  runsOf,
+  SPLIT_FACTOR,
+  splitSizeFor,
+} from '../../src/domain/jobs/chunking.ts';
 import { type ProgressFacts, progressOf, RATE_WINDOW_MS, rateWindowStart } from '../../src/domain/jobs/progress.ts';
 import { canMove, invalidMove, stepsBefore, TERMINAL_STEPS, TRANSITIONS } from '../../src/domain/jobs/state-machine.ts';
 import { JobStep } from '../../src/generated/prisma/enums.ts';
@@ -207,6 +218,46 @@ describe('cutRange', () => {
       { startFrame: 0, endFrame: 149 },
       { startFrame: 150, endFrame: 299 },
     ]);
+  });
+});
+
+describe('splitSizeFor', () => {
+  it('splits a rendering job only when the rule gives at most half the size its chunks were cut to', () => {
+    expect(SPLIT_FACTOR).toBe(2);
+    // Cut for 1 node (150 frames): 2 nodes give 75, half of it; 9 give 17.
+    expect(splitSizeFor(300, 2, 150)).toBe(75);
+    expect(splitSizeFor(300, 9, 150)).toBe(17);
+    // Cut for 4 nodes (38 frames): 6 nodes give 25, not small enough; 8 give 19, exactly half.
+    expect(splitSizeFor(300, 6, 38)).toBeNull();
+    expect(splitSizeFor(300, 8, 38)).toBe(19);
+    // Fewer nodes than it was cut for: never a merge while rendering.
+    expect(splitSizeFor(300, 1, 15)).toBeNull();
+    // The same fleet, and a fleet that cannot make the chunks smaller than the minimum.
+    expect(splitSizeFor(300, 10, 15)).toBeNull();
+    expect(splitSizeFor(300, 1000, 15)).toBeNull();
+  });
+});
+
+describe('recutRanges', () => {
+  it('joins consecutive chunks and cuts them again, splitting or merging, each frame once', () => {
+    const halves = cutRange({ startFrame: 0, endFrame: 299 }, 150);
+    expect(recutRanges(halves, 100)).toEqual(cutRange({ startFrame: 0, endFrame: 299 }, 100));
+    expect(recutRanges(cutRange({ startFrame: 0, endFrame: 299 }, 15), 150)).toEqual(halves);
+    // Chunks apart stay apart: frames between them (held by a node) are in none of the new ones.
+    const apart = [
+      { startFrame: 225, endFrame: 299 },
+      { startFrame: 0, endFrame: 74 },
+      { startFrame: 150, endFrame: 224 },
+    ];
+    expect(recutRanges(apart, 40)).toEqual([
+      { startFrame: 0, endFrame: 39 },
+      { startFrame: 40, endFrame: 74 },
+      { startFrame: 150, endFrame: 189 },
+      { startFrame: 190, endFrame: 229 },
+      { startFrame: 230, endFrame: 269 },
+      { startFrame: 270, endFrame: 299 },
+    ]);
+    expect(recutRanges([], 10)).toEqual([]);
   });
 });
 
