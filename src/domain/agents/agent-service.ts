@@ -21,7 +21,7 @@ import { BLOCK_AFTER_JOB_FAILURES, crashAction } from '../scheduling/failure-pol
 import type { Scheduler } from '../scheduling/scheduler.ts';
 import { renderAcknowledged } from '../snapshots/snapshot-renders.ts';
 import { ACTIVE_CHUNK, finishWork, heldChunk, heldCommand, OPEN_COMMAND } from '../work/leases.ts';
-import { recutChunk, releaseNodeWork } from '../work/recut.ts';
+import { FIT_TIMEOUT_MS, fitChunksAtRenderingStart, recutChunk, releaseNodeWork } from '../work/recut.ts';
 
 /** How long exports stay before the sweeper removes them, unless extended. */
 export const EXPORT_RETENTION_DAYS = 30;
@@ -305,8 +305,11 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
       const id = parseInput(uuid, jobId, 'render job id');
       const report = parseInput(replicaReadySchema, input, 'replica report');
       const node = requireNode(actor, report.nodeId);
-      const finished = await changeJobs(async ({ tx, now, move }) => {
+      const finished = await changeJobs(async (changes) => {
+        const { tx, now, move } = changes;
         const command = await heldCommand(tx, node.nodeId, { type: CommandType.prepare_replica, jobId: id }, report.lease);
+        // Before the move, whose log line stays the job's latest message.
+        await fitChunksAtRenderingStart(changes, id);
         const moved = await move(id, {
           to: JobStep.Rendering,
           data: { replicaPath: report.replicaPath, replicaMd5: report.replicaMd5 ?? null },
@@ -321,7 +324,7 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
           });
         }
         return finished;
-      });
+      }, { timeout: FIT_TIMEOUT_MS });
       await publishNodeMoves(bus, [finished]);
     },
 

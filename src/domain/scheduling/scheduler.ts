@@ -1,6 +1,8 @@
 // The scheduler turns queued work into commands for free nodes, and takes work back from nodes
 // that went silent. Each pass runs in one transaction under a PostgreSQL advisory lock, so any
-// number of replicas can run it: one of them does a pass at a time, the others skip.
+// number of replicas can run it: one of them does a pass at a time, the others skip. Before it
+// places work, a pass splits the chunks of rendering jobs whose fleet grew (chunking.ts), in a
+// transaction of its own under the same lock.
 import { randomUUID } from 'node:crypto';
 import {
   CommandStatus,
@@ -17,14 +19,24 @@ import {
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Tx } from '../db.ts';
 import { publishNodeStatusChanged, publishSnapshotUpdated, type SnapshotChanged } from '../events.ts';
+import { splitSizeFor } from '../jobs/chunking.ts';
 import { failIfOutOfAttempts } from '../jobs/endings.ts';
 import { type JobChanges, jobChanges } from '../jobs/job-changes.ts';
 import { tryLock } from '../locks.ts';
-import { availableWhere, MISSED_HEARTBEATS_FOR_OFFLINE, moveNode, type NodeMove, publishNodeMoves, silentWhere, statusAfterSql } from '../nodes/node-status.ts';
+import {
+  availableWhere,
+  MISSED_HEARTBEATS_FOR_OFFLINE,
+  moveNode,
+  type NodeMove,
+  nodesAvailableFor,
+  publishNodeMoves,
+  silentWhere,
+  statusAfterSql,
+} from '../nodes/node-status.ts';
 import { HELD_TEMPLATES } from '../nodes/templates.ts';
 import { IN_FLIGHT, lockRender, moveRender, type SnapshotToRender, snapshotsAwaitingRender } from '../snapshots/snapshot-renders.ts';
 import { OCCUPYING_COMMAND, OPEN_COMMAND } from '../work/leases.ts';
-import { jobsWorkedBy, releaseNodeWork } from '../work/recut.ts';
+import { type ChunkFit, FIT_TIMEOUT_MS, fitPendingChunks, jobsWorkedBy, NEVER_HANDED_OUT, releaseNodeWork } from '../work/recut.ts';
 import { chunkOutOfAttempts, MAX_SNAPSHOT_ATTEMPTS } from './failure-policy.ts';
 import { type NodeCandidate, type Placement, placeWork, type WorkItem } from './placement.ts';
 
@@ -132,6 +144,30 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
       })),
       stillPending: new Set(nodes.filter((node) => node.commands.length > 0).map((node) => node.id)),
     };
+  }
+
+  /**
+   * Splits the chunks no node was handed yet of the rendering jobs whose fleet grew enough
+   * (splitSizeFor), under the pass's lock, so no node is handed a chunk being cut. A unit of work
+   * of its own: it locks the jobs it cuts all at once, as placement then locks those it places.
+   */
+  async function splitForFleet(changes: JobChanges): Promise<void> {
+    const { tx, now } = changes;
+    if (!(await tryLock(tx, 'schedulingPass'))) return;
+    const jobs = await tx.renderJob.findMany({
+      where: { step: JobStep.Rendering, frameJobs: { some: NEVER_HANDED_OUT } },
+      select: { id: true, totalFrames: true, aeVersion: true, chunkSize: true },
+    });
+    const fleets = new Map<string | null, number>();
+    for (const version of new Set(jobs.map((job) => job.aeVersion))) fleets.set(version, await nodesAvailableFor(tx, now, version));
+    const splits = new Map<string, ChunkFit>();
+    for (const job of jobs) {
+      const nodes = fleets.get(job.aeVersion) ?? 0;
+      const chunkSize = splitSizeFor(job.totalFrames, nodes, job.chunkSize ?? job.totalFrames);
+      if (chunkSize !== null) splits.set(job.id, { chunkSize, nodes });
+    }
+    await changes.lock(splits.keys());
+    for (const [jobId, fit] of splits) await fitPendingChunks(changes, jobId, fit);
   }
 
   /** Fails renders handed out MAX_SNAPSHOT_ATTEMPTS times without a still; answers their changes. */
@@ -298,8 +334,9 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
   }
 
   return {
-    /** One scheduling pass: places waiting work on free nodes. */
+    /** One scheduling pass: splits chunks for a grown fleet, then places waiting work on free nodes. */
     async assignWork(): Promise<AssignmentResult> {
+      await changeJobs(splitForFleet, { timeout: FIT_TIMEOUT_MS });
       const outcome = await changeJobs(
         async (changes) => {
           const { tx, now } = changes;

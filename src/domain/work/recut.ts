@@ -2,12 +2,15 @@
 // admin, crashed, failed) is closed and its frames that were never rendered are cut into new
 // Pending chunks, so only those frames are rendered again. The old chunk's lease is cleared, so
 // a late report from the old node is refused as stale. A job that ended has all its work
-// withdrawn the same way.
-import { CommandStatus, CommandType, FrameJobStatus, JobStep } from '../../generated/prisma/client.ts';
+// withdrawn the same way. Chunks no node was ever handed are cut again to fit the fleet
+// (fitPendingChunks; when, in chunking.ts).
+import { CommandStatus, CommandType, FrameJobStatus, JobStep, type Prisma } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
-import { runsOf } from '../jobs/chunking.ts';
+import { chunkSizeFor, type FrameRange, recutRanges, runsOf } from '../jobs/chunking.ts';
 import type { JobChanges } from '../jobs/job-changes.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
+import { TERMINAL_STEPS } from '../jobs/state-machine.ts';
+import { nodesAvailableFor } from '../nodes/node-status.ts';
 import { ACTIVE_CHUNK, OPEN_COMMAND, WORK_COMMANDS } from './leases.ts';
 
 export interface RecutResult {
@@ -146,4 +149,78 @@ export async function withdrawJobWork(tx: Tx, jobId: string, reason: string): Pr
       payload: { job_id: jobId, reason },
     })),
   });
+}
+
+/** Chunks no node was ever handed, with no frame rendered: the only ones cut again to fit the fleet. */
+export const NEVER_HANDED_OUT = {
+  status: FrameJobStatus.Pending,
+  attempt: 0,
+  frames: { none: { rendered: true } },
+} satisfies Prisma.FrameJobWhereInput;
+
+/** For a change that fits chunks: a long job's fit moves up to 216,000 frame records, longer than Prisma's 5 s default on a busy database. */
+export const FIT_TIMEOUT_MS = 60_000;
+
+/** The size a job's chunks are cut to for the nodes that can take it, and how many those are. */
+export interface ChunkFit {
+  chunkSize: number;
+  nodes: number;
+}
+
+/**
+ * Cuts the job's chunks that no node was ever handed again, into chunks of `fit.chunkSize`, and
+ * records that size on the job. Consecutive ones are joined first, so they merge as well as split;
+ * their frames move to the new chunks, which keep their place in the job's order, and the old rows
+ * go: nothing else refers to a chunk no node was given. Answers whether the chunks changed.
+ *
+ * No node may be handed these chunks meanwhile: the caller holds the scheduling pass's lock, or
+ * the job is not Rendering yet (passes hand out chunks of Rendering jobs only). The job's row is
+ * locked first, as its ending locks it, so a job cancelled meanwhile keeps no new Pending chunk.
+ */
+export async function fitPendingChunks(changes: JobChanges, jobId: string, fit: ChunkFit): Promise<boolean> {
+  const { tx } = changes;
+  await changes.lock([jobId]);
+  const job = await tx.renderJob.findUnique({ where: { id: jobId }, select: { step: true } });
+  if (!job || TERMINAL_STEPS.includes(job.step)) return false;
+  await tx.renderJob.update({ where: { id: jobId }, data: { chunkSize: fit.chunkSize } });
+  const pending = await tx.frameJob.findMany({
+    where: { renderJobId: jobId, ...NEVER_HANDED_OUT },
+    select: { id: true, startFrame: true, endFrame: true, orderValue: true },
+    orderBy: { startFrame: 'asc' },
+  });
+  const cut = recutRanges(pending, fit.chunkSize);
+  const same = (range: FrameRange, index: number) => range.startFrame === pending[index]?.startFrame && range.endFrame === pending[index]?.endFrame;
+  if (cut.length === pending.length && cut.every(same)) return false;
+  let source = 0;
+  const created = await tx.frameJob.createManyAndReturn({
+    data: cut.map((range) => {
+      while ((pending[source + 1]?.startFrame ?? Number.POSITIVE_INFINITY) <= range.startFrame) source++;
+      return { renderJobId: jobId, ...range, orderValue: (pending[source] as { orderValue: number }).orderValue };
+    }),
+    select: { id: true },
+  });
+  await tx.$executeRaw`
+    UPDATE frames f SET frame_job_id = fj.id
+    FROM frame_jobs fj
+    WHERE fj.id = ANY(${created.map((chunk) => chunk.id)}::uuid[]) AND f.frame_job_id = ANY(${pending.map((chunk) => chunk.id)}::uuid[])
+      AND f.render_job_id = fj.render_job_id AND f.frame_number BETWEEN fj.start_frame AND fj.end_frame`;
+  await tx.frameJob.deleteMany({ where: { id: { in: pending.map((chunk) => chunk.id) } } });
+  await writeJobLog(tx, jobId, {
+    level: 'info',
+    message: `Chunks not handed out yet cut again for ${fit.nodes} available nodes: ${pending.length} became ${cut.length}`,
+    meta: { chunk_size: fit.chunkSize },
+  });
+  changes.touch([jobId]);
+  return true;
+}
+
+/**
+ * The job's chunks fit to the nodes that can take it now, merged or split, when its rendering
+ * starts: before that it may have queued while the fleet changed, and none of its chunks was
+ * handed out yet.
+ */
+export async function fitChunksAtRenderingStart(changes: JobChanges, jobId: string): Promise<boolean> {
+  const job = await changes.tx.renderJob.findUniqueOrThrow({ where: { id: jobId }, select: { totalFrames: true, aeVersion: true } });
+  const nodes = await nodesAvailableFor(changes.tx, changes.now, job.aeVersion);
+  return fitPendingChunks(changes, jobId, { chunkSize: chunkSizeFor(job.totalFrames, nodes), nodes });
 }
