@@ -151,8 +151,8 @@ describe("the README's table of where rules live", () => {
       [/new StaleLeaseError\(`(Frame job|This node holds no open)/, 'src/domain/work/leases.ts'],
       [/event_seq = j\.event_seq \+ 1/, 'src/domain/jobs/job-events.ts'],
       [/\bfunction refundOnCancel\b/, 'src/domain/billing/pricing.ts'],
-      [/\bfunction recutChunk\b|\bfunction releaseNodeWork\b/, 'src/domain/work/recut.ts'],
-      [/\bCHUNKS_PER_NODE\s*=/, 'src/domain/jobs/chunking.ts'],
+      [/\bfunction recutChunk\b|\bfunction releaseNodeWork\b|\bfunction fitPendingChunks\b/, 'src/domain/work/recut.ts'],
+      [/\bCHUNKS_PER_NODE\s*=|\bSPLIT_FACTOR\s*=/, 'src/domain/jobs/chunking.ts'],
       [/\b(NOT_FOUND|INVALID_STATE|STALE_LEASE|PAYMENT_REQUIRED)['"]?\s*:\s*40\d\b|readonly status = 4\d\d/, 'src/transport/errors.ts'],
     ];
     for (const [rule, owner] of owners) {
