@@ -1,3 +1,4 @@
+import { CHUNK_ORDER } from '../../src/domain/work/recut.ts';
 import type { RestRoute } from '../route.ts';
 import { toRestJobLog, toRestRenderJob, toRestRenderJobDetail, toRestRenderProgress } from '../serializers.ts';
 
@@ -39,7 +40,7 @@ export const jobRoutes: RestRoute[] = [
     status: 200,
     async handle({ actor, params }, { jobs }) {
       const job = await jobs.get(actor, params.job_id ?? '', {
-        include: { frameJobs: { orderBy: { orderValue: 'asc' } }, export: true },
+        include: { frameJobs: { orderBy: CHUNK_ORDER }, export: true },
       });
       return toRestRenderJobDetail(job);
     },

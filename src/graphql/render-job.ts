@@ -4,6 +4,7 @@ import { MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts'
 import type { SequencedProgress } from '../domain/jobs/job-events.ts';
 import { percentDone } from '../domain/jobs/progress.ts';
 import { MAX_SUBMISSION_KEY_LENGTH, SUBMISSION_KEY_RETENTION_HOURS } from '../domain/jobs/submission-keys.ts';
+import { CHUNK_ORDER } from '../domain/work/recut.ts';
 import type { JobStep } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { entityLoader } from './entity-loaders.ts';
@@ -75,7 +76,7 @@ export const RenderJobRef = builder.prismaObject('RenderJob', {
     queuedAt: t.expose('queuedAt', { type: 'DateTime' }),
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),
-    frameJobs: t.relation('frameJobs', { query: { orderBy: { orderValue: 'asc' } } }),
+    frameJobs: t.relation('frameJobs', { query: { orderBy: CHUNK_ORDER } }),
   }),
 });
 

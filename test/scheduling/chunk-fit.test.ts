@@ -39,7 +39,10 @@ async function online(count: number, name: string): Promise<TestNode[]> {
 async function chunksOf(jobId: string): Promise<Chunk[]> {
   const answer = await t.rest('GET', `/v1/renders/${jobId}`, { token: owner.token });
   expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-  return (answer.body.frame_jobs as Chunk[]).sort((a, b) => a.start_frame - b.start_frame);
+  const chunks = answer.body.frame_jobs as Chunk[];
+  // Listed in render order, the pieces of one split chunk by their frames.
+  expect(chunks.map((chunk) => chunk.start_frame)).toEqual(chunks.map((chunk) => chunk.start_frame).sort((a, b) => a - b));
+  return chunks;
 }
 
 async function progressOf(jobId: string): Promise<{ step: string; current_frame: number; active_nodes: number }> {

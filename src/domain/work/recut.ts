@@ -151,6 +151,9 @@ export async function withdrawJobWork(tx: Tx, jobId: string, reason: string): Pr
   });
 }
 
+/** How a job's chunks are listed: in the order they render, the pieces of one split chunk (which share it) by their frames. */
+export const CHUNK_ORDER = [{ orderValue: 'asc' }, { startFrame: 'asc' }] satisfies Prisma.FrameJobOrderByWithRelationInput[];
+
 /** Chunks no node was ever handed, with no frame rendered: the only ones cut again to fit the fleet. */
 export const NEVER_HANDED_OUT = {
   status: FrameJobStatus.Pending,
