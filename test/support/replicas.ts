@@ -55,11 +55,11 @@ export async function startReplicas(count: number, { redisUrlOf }: { redisUrlOf?
       LOG_LEVEL: 'error',
     },
   };
+  /** Process `index`'s options, on the port it had when it comes back. */
+  const optionsOf = (index: number, port?: number) => ({ ...options, redisUrl: redisUrlOf?.(index) ?? options.redisUrl, port });
   const processes: ServiceProcess[] = [];
   try {
-    const started = await Promise.allSettled(
-      Array.from({ length: count }, (_, index) => startService({ ...options, redisUrl: redisUrlOf?.(index) ?? options.redisUrl })),
-    );
+    const started = await Promise.allSettled(Array.from({ length: count }, (_, index) => startService(optionsOf(index))));
     for (const outcome of started) if (outcome.status === 'fulfilled') processes.push(outcome.value);
     const failed = started.find((outcome) => outcome.status === 'rejected');
     if (failed) throw failed.reason;
@@ -79,7 +79,7 @@ export async function startReplicas(count: number, { redisUrlOf }: { redisUrlOf?
     token,
     async revive(index) {
       const process = processes[index] as ServiceProcess;
-      processes[index] = await startService({ ...options, redisUrl: redisUrlOf?.(index) ?? options.redisUrl, port: Number(new URL(process.url).port) });
+      processes[index] = await startService(optionsOf(index, Number(new URL(process.url).port)));
     },
     async user(amountMinor) {
       const id = randomUUID();
