@@ -147,6 +147,12 @@ interface LateTarget {
   received: boolean;
 }
 
+/** A node of the wave that has not reported by the deadline, as a skip or a halt names it. */
+function lateTarget(target: Pick<WaveTarget, 'nodeId' | 'commandId' | 'node'>, received: boolean): LateTarget {
+  const reason = target.node.status === NodeStatus.Offline ? RolloutSkipReason.Offline : RolloutSkipReason.NoReport;
+  return { nodeId: target.nodeId, commandId: target.commandId, reason, received };
+}
+
 const SKIP_WORDS: Record<RolloutSkipReason, string> = { Offline: 'offline', NoReport: 'no report' };
 
 /** Why the rollout halts at the wave's deadline instead of skipping the late nodes (see the top); null when it skips them. */
@@ -312,12 +318,7 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
     const received = new Set(
       (await tx.nodeCommand.findMany({ where: { id: { in: commandIds }, deliveryCount: { gt: 0 } }, select: { id: true } })).map((command) => command.id),
     );
-    const late = sent.map((target) => ({
-      nodeId: target.nodeId,
-      commandId: target.commandId,
-      reason: target.node.status === NodeStatus.Offline ? RolloutSkipReason.Offline : RolloutSkipReason.NoReport,
-      received: target.commandId !== null && received.has(target.commandId),
-    }));
+    const late = sent.map((target) => lateTarget(target, target.commandId !== null && received.has(target.commandId)));
     const reason = deadlineHaltReason(rollout.update.updateNumber, rollout.currentWave, wave, late);
     const lateIds = late.map((target) => target.nodeId);
     if (reason) return { skipped: null, moves: await halt(tx, rollout.id, reason, lateIds) };
@@ -586,12 +587,8 @@ export function createRolloutService({ prisma, bus, clock, store }: RolloutServi
             where: { rolloutId: id, status: RolloutTargetStatus.Sent, sentAt: { lte: overdue } },
             select: { nodeId: true, commandId: true, node: { select: { status: true } } },
           });
-          const late = stranded.map((target) => ({
-            nodeId: target.nodeId,
-            commandId: target.commandId,
-            reason: target.node.status === NodeStatus.Offline ? RolloutSkipReason.Offline : RolloutSkipReason.NoReport,
-            received: true,
-          }));
+          // Whether each received the command matters only to the halt rule, which has ruled already.
+          const late = stranded.map((target) => lateTarget(target, true));
           changed.push(...(await skip(tx, id, late)));
           result.skipped += late.length;
         }
