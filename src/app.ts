@@ -149,7 +149,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const http = await createHttpServer(services, { logger, folderStore, rateLimitCounter });
     countUnpublished = () => http.metrics.eventsNotPublished.inc();
     const loops: Loop[] = [
-      ...schedulingLoops(scheduler, () => sweepStalledWork(prisma, bus, clock), logger, http.metrics.schedulerPassSeconds),
+      ...schedulingLoops(scheduler, () => sweepStalledWork(prisma, bus, clock), logger, http.metrics.schedulerPassSeconds, http.metrics.nodesLost),
       createExportSweeper({ exports: services.exports, logger }),
       logRetentionLoop(services, logger),
       healthDownsamplingLoop(services, logger),

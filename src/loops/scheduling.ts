@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Histogram } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 import type { Scheduler } from '../domain/scheduling/scheduler.ts';
 import { createLoop, type Loop } from './loop.ts';
 
@@ -16,6 +16,7 @@ export function schedulingLoops(
   sweepStalls: () => Promise<unknown>,
   logger: Logger,
   passSeconds: Histogram,
+  nodesLost: Counter,
 ): Loop[] {
   return [
     createLoop({
@@ -25,7 +26,16 @@ export function schedulingLoops(
       run: () => scheduler.assignWork(),
       onPass: (seconds) => passSeconds.observe(seconds),
     }),
-    createLoop({ name: 'heartbeat-sweeper', intervalMs: SWEEP_INTERVAL_MS, logger, run: () => scheduler.sweepHeartbeats() }),
+    createLoop({
+      name: 'heartbeat-sweeper',
+      intervalMs: SWEEP_INTERVAL_MS,
+      logger,
+      run: async () => {
+        const swept = await scheduler.sweepHeartbeats();
+        nodesLost.inc(swept.offline.length);
+        return swept;
+      },
+    }),
     createLoop({ name: 'stall-sweeper', intervalMs: STALL_SWEEP_INTERVAL_MS, logger, run: () => sweepStalls() }),
   ];
 }
