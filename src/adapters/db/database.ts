@@ -8,7 +8,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { PrismaClient } from '../../generated/prisma/client.ts';
+import { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
+import type { SqlDriver } from '../../domain/db.ts';
 
 export interface SqlRunner {
   /** May contain several statements (a migration file). */
@@ -26,7 +27,7 @@ export interface PoolStats {
   waiting: number;
 }
 
-export interface Database {
+export interface Database extends SqlDriver {
   prisma: PrismaClient;
   kind: 'postgres' | 'pglite';
   sql: SqlRunner;
@@ -160,6 +161,33 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
     onQuery,
     kind: 'postgres',
     sql,
+    // Named, so each connection parses and plans the statement once; pg sends the text only the
+    // first time a connection meets the name.
+    async prepared<T>(name: string, statement: Prisma.Sql) {
+      const result = await pool.query({ name, text: statement.text, values: statement.values });
+      return result.rows as T[];
+    },
+    async transaction(work) {
+      const client = await pool.connect();
+      // A connection whose ROLLBACK failed is gone or unusable: destroyed, not pooled again.
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const result = await work(async <T>(statement: Prisma.Sql, name?: string) => {
+          const answer = await client.query({ name, text: statement.text, values: statement.values });
+          return answer.rows as T[];
+        });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    },
     async ping() {
       await sql.query('SELECT 1');
     },
@@ -208,6 +236,10 @@ async function openPglite(directory: string): Promise<Database> {
     onQuery,
     kind: 'pglite',
     sql,
+    // Through Prisma, whose queue keeps a statement out of another caller's open transaction on
+    // the one connection; speed is not what PGlite is for.
+    prepared: <T>(_name: string, statement: Prisma.Sql) => prisma.$queryRaw<T[]>(statement),
+    transaction: (work, options) => prisma.$transaction((tx) => work(<T>(statement: Prisma.Sql) => tx.$queryRaw<T[]>(statement)), options),
     async ping() {
       await sql.query('SELECT 1');
     },

@@ -3,17 +3,17 @@
 // lease changed, or it went to another node) is refused with STALE_LEASE, so a node presumed
 // dead can never overwrite its successor's work.
 import { z } from 'zod';
-import { CommandStatus, CommandType, FrameJobStatus, JobStep, type PrismaClient } from '../../generated/prisma/client.ts';
+import { CommandStatus, CommandType, FrameJobStatus, JobStep, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus, ObjectStore } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
-import { retryOnConflict, type Tx } from '../db.ts';
+import { retryOnConflict, type SqlDriver, type Tx } from '../db.ts';
 import { groupCommit } from '../group-commit.ts';
 import { type FrameReportToWrite, writeFrameReports } from './frame-reports.ts';
 import { NotFoundError, StaleLeaseError, ValidationError } from '../errors.ts';
 import { publishSnapshotUpdated } from '../events.ts';
 import { requireNode } from '../guards.ts';
 import { failIfOutOfAttempts } from '../jobs/endings.ts';
-import { type JobChanges, jobChanges } from '../jobs/job-changes.ts';
+import { type JobChanges, jobChanges, jobChangesInSql } from '../jobs/job-changes.ts';
 import { writeJobLog } from '../jobs/job-log.ts';
 import { moveNode, type NodeMove, publishNodeMoves } from '../nodes/node-status.ts';
 import { parseInput, uuid } from '../validation.ts';
@@ -91,20 +91,22 @@ export function outputKey(jobId: string, format: string): string {
 
 export interface AgentServiceDeps {
   prisma: PrismaClient;
+  driver: SqlDriver;
   bus: EventBus;
   clock: Clock;
   store: ObjectStore;
   scheduler: Scheduler;
 }
 
-export function createAgentService({ prisma, bus, clock, store, scheduler }: AgentServiceDeps) {
+export function createAgentService({ prisma, driver, bus, clock, store, scheduler }: AgentServiceDeps) {
   const changeJobs = jobChanges({ prisma, bus, clock });
+  const changeJobsInSql = jobChangesInSql({ transaction: driver.transaction, bus, clock });
 
   const frameReports = groupCommit<FrameReportToWrite, undefined>({
     write: (batch) =>
       retryOnConflict(() =>
         // A batch answers many agents: it waits for a busy pool rather than failing them all after Prisma's default 2 s.
-        changeJobs((changes) => writeFrameReports(changes, batch), { timeout: 30_000, maxWait: 10_000 }),
+        changeJobsInSql((changes) => writeFrameReports(changes, batch), { timeout: 30_000, maxWait: 10_000 }),
       ),
   });
 
@@ -139,15 +141,23 @@ export function createAgentService({ prisma, bus, clock, store, scheduler }: Age
     async acknowledge(actor: Actor, nodeId: string, commandId: string) {
       requireNode(actor, nodeId);
       const id = parseInput(uuid, commandId, 'command id');
-      const command = await prisma.nodeCommand.findUnique({ where: { id } });
-      if (!command || command.nodeId !== nodeId) throw new NotFoundError('command', id);
-      // Acknowledging twice, or after the command was superseded, changes nothing.
-      const { count } = await prisma.nodeCommand.updateMany({
-        where: { id, status: CommandStatus.Pending },
-        data: { status: CommandStatus.Acknowledged, acknowledgedAt: clock.now() },
-      });
-      if (count === 0 || command.type !== CommandType.render_snapshot) return;
-      const changes = await prisma.$transaction((tx) => renderAcknowledged(tx, command));
+      // One statement: every command a node runs is acknowledged once, so this is an agent's most
+      // frequent request after heartbeats and frame reports. Acknowledging twice, or after the
+      // command was superseded, changes nothing.
+      const [answer] = await driver.prepared<{ acknowledged: CommandType | null; known: boolean }>(
+        'acknowledge-command',
+        Prisma.sql`
+          WITH acknowledged AS (
+            UPDATE node_commands SET status = ${CommandStatus.Acknowledged}::"CommandStatus", acknowledged_at = ${clock.now()}
+            WHERE id = ${id}::uuid AND node_id = ${nodeId}::uuid AND status = ${CommandStatus.Pending}::"CommandStatus"
+            RETURNING type
+          )
+          SELECT (SELECT type::text FROM acknowledged) AS acknowledged,
+            EXISTS (SELECT 1 FROM node_commands WHERE id = ${id}::uuid AND node_id = ${nodeId}::uuid) AS known`,
+      );
+      if (!answer?.known) throw new NotFoundError('command', id);
+      if (answer.acknowledged !== CommandType.render_snapshot) return;
+      const changes = await prisma.$transaction(async (tx) => renderAcknowledged(tx, await tx.nodeCommand.findUniqueOrThrow({ where: { id } })));
       await Promise.all(changes.map((change) => publishSnapshotUpdated(bus, change)));
     },
 

@@ -3,9 +3,14 @@
 // one, every report of a job waited for the job row's lock in turn; here a batch checks every
 // report's lease in one query, marks its frames rendered in one statement and adds to each chunk
 // and job once, and the job's progress event is recorded once per batch.
+//
+// A batch locks its jobs and no node: the node's current frame comes from its heartbeats, which
+// lock the node rows. When batches set it too, every heartbeat of a rendering node waited for the
+// frame batch that held its row, and frame batches waited for heartbeat batches in turn.
+import { Prisma } from '../../generated/prisma/client.ts';
 import { ValidationError } from '../errors.ts';
-import type { JobChanges } from '../jobs/job-changes.ts';
-import { chunkRefusal } from '../work/leases.ts';
+import type { SqlChanges } from '../jobs/job-changes.ts';
+import { chunkRefusal, type HeldChunkFacts } from '../work/leases.ts';
 
 export interface FrameReportToWrite {
   nodeId: string;
@@ -22,12 +27,15 @@ export interface FrameReportToWrite {
  * Writes a batch of frame reports in the caller's unit of work. Answers, per report, nothing
  * (stored, or already stored before) or the error that report alone is refused with.
  */
-export async function writeFrameReports({ tx, now, touch, lock }: JobChanges, reports: readonly FrameReportToWrite[]): Promise<Array<Error | undefined>> {
+export async function writeFrameReports({ sql, now, touch, lock }: SqlChanges, reports: readonly FrameReportToWrite[]): Promise<Array<Error | undefined>> {
   const chunkIds = [...new Set(reports.map((report) => report.frameJobId))];
-  const chunks = await tx.frameJob.findMany({
-    where: { id: { in: chunkIds } },
-    select: { id: true, renderJobId: true, nodeId: true, status: true, leaseToken: true, startFrame: true, endFrame: true },
-  });
+  const chunks = await sql<HeldChunkFacts & { startFrame: number; endFrame: number }>(
+    Prisma.sql`
+      SELECT id::text, render_job_id::text AS "renderJobId", node_id::text AS "nodeId", status::text AS status, lease_token AS "leaseToken",
+        start_frame AS "startFrame", end_frame AS "endFrame"
+      FROM frame_jobs WHERE id = ANY(${chunkIds}::uuid[])`,
+    'frame-batch-chunks',
+  );
   const chunkById = new Map(chunks.map((chunk) => [chunk.id, chunk]));
   const outcomes = reports.map((report): Error | undefined => {
     const chunk = chunkById.get(report.frameJobId.toLowerCase()) ?? null;
@@ -43,10 +51,7 @@ export async function writeFrameReports({ tx, now, touch, lock }: JobChanges, re
   const accepted = reports.filter((_report, index) => outcomes[index] === undefined);
   if (accepted.length === 0) return outcomes;
 
-  // Jobs, then nodes, in id order: the lock order of every change (job-changes.ts).
   await lock(accepted.map((report) => report.jobId));
-  const nodeIds = [...new Set(accepted.map((report) => report.nodeId))].sort();
-  await tx.$queryRaw`SELECT id FROM render_nodes WHERE id = ANY(${nodeIds}::uuid[]) ORDER BY id FOR UPDATE`;
 
   const input = JSON.stringify(
     accepted.map((report, index) => ({
@@ -61,7 +66,8 @@ export async function writeFrameReports({ tx, now, touch, lock }: JobChanges, re
       preview_b64: report.previewB64 ?? null,
     })),
   );
-  const changed = await tx.$queryRaw<Array<{ job_id: string; previewed: boolean }>>`
+  const changed = await sql<{ job_id: string; previewed: boolean }>(
+    Prisma.sql`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
         position int, job_id uuid, frame_number int, frame_job_id uuid, node_id uuid,
@@ -91,12 +97,10 @@ export async function writeFrameReports({ tx, now, touch, lock }: JobChanges, re
       ) c
       WHERE j.id = c.job_id
       RETURNING j.id, c.preview_b64 IS NOT NULL AS previewed
-    ), nodes AS (
-      UPDATE render_nodes n SET current_frame = c.frame_number, updated_at = ${now}
-      FROM (SELECT DISTINCT ON (node_id) node_id, frame_number FROM fresh ORDER BY node_id, position DESC) c
-      WHERE n.id = c.node_id
     )
-    SELECT id::text AS job_id, previewed FROM jobs`;
+    SELECT id::text AS job_id, previewed FROM jobs`,
+    'frame-batch',
+  );
   touch(changed.filter((row) => !row.previewed).map((row) => row.job_id));
   touch(changed.filter((row) => row.previewed).map((row) => row.job_id), { preview: true });
   return outcomes;

@@ -9,25 +9,21 @@
 // could hold one job while waiting for another that a frame batch holds while waiting for the
 // first; PostgreSQL would abort one of the two after its deadlock timeout. So a change that
 // alters several jobs must have locked them all first, and one that does not is refused.
-import { JobStep, type PrismaClient, type RenderJob } from '../../generated/prisma/client.ts';
+import { JobStep, Prisma, type PrismaClient, type RenderJob } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
-import type { Tx } from '../db.ts';
+import { type Sql, type SqlTransaction, sqlOf, type Tx } from '../db.ts';
 import { NotFoundError } from '../errors.ts';
-import { publishJobEvents, type RenderFinishedNotification, topics } from '../events.ts';
+import { type JobEvent, publishJobEvents, type RenderFinishedNotification, topics } from '../events.ts';
 import { recordJobEvents } from './job-events.ts';
 import { writeJobLog } from './job-log.ts';
 import { invalidMove, type Move, movedAt, stepsBefore } from './state-machine.ts';
 
-/** What a unit of work hands its caller: the transaction and the only way to move a job. */
-export interface JobChanges {
-  readonly tx: Tx;
+/** What every unit of work hands its caller, whichever way its transaction runs. */
+export interface SqlChanges {
+  /** Runs a statement in the unit's transaction. */
+  readonly sql: Sql;
   /** The moment of the whole change: moves, log lines and events share it. */
   readonly now: Date;
-  /**
-   * Moves the job if its current step allows it, writes the log line and returns the updated
-   * row. Throws InvalidStateError (409) otherwise, naming the step the job is in.
-   */
-  move(jobId: string, move: Move): Promise<RenderJob>;
   /** Jobs this change altered without moving them (frames, chunks, preview), whose progress moved. */
   touch(jobIds: Iterable<string>, options?: { preview?: boolean }): void;
   /**
@@ -36,6 +32,16 @@ export interface JobChanges {
    * since that is the order two changes deadlock on.
    */
   lock(jobIds: Iterable<string>): Promise<void>;
+}
+
+/** A unit of work on Prisma's transaction: the models, and the only way to move a job. */
+export interface JobChanges extends SqlChanges {
+  readonly tx: Tx;
+  /**
+   * Moves the job if its current step allows it, writes the log line and returns the updated
+   * row. Throws InvalidStateError (409) otherwise, naming the step the job is in.
+   */
+  move(jobId: string, move: Move): Promise<RenderJob>;
 }
 
 export interface JobChangeDeps {
@@ -52,6 +58,7 @@ export interface ChangeOptions {
 }
 
 export type ChangeJobs = <T>(work: (changes: JobChanges) => Promise<T>, options?: ChangeOptions) => Promise<T>;
+export type ChangeJobsInSql = <T>(work: (changes: SqlChanges) => Promise<T>, options?: ChangeOptions) => Promise<T>;
 
 /** What a job that reached Completed or Failed tells the notification service, when its owner asked. */
 function finishedNotification(job: RenderJob): RenderFinishedNotification | null {
@@ -59,20 +66,61 @@ function finishedNotification(job: RenderJob): RenderFinishedNotification | null
   return { type: 'render.finished', user_id: job.userId, job_id: job.id, outcome: job.step, message: job.failedMessage };
 }
 
+/** The touches, locks and events of one unit of work, on whichever transaction runs it. */
+function changeSet(sql: Sql, now: Date) {
+  const touched = new Set<string>();
+  const previewed = new Set<string>();
+  const locked = new Set<string>();
+  // UUIDs compare in PostgreSQL as their lower-case text does.
+  let highestLocked = '';
+  const changes: SqlChanges = {
+    sql,
+    now,
+    touch(jobIds, { preview = false } = {}) {
+      for (const jobId of jobIds) {
+        touched.add(jobId);
+        if (preview) previewed.add(jobId);
+      }
+    },
+    async lock(jobIds) {
+      const wanted = [...new Set([...jobIds].map((id) => id.toLowerCase()))].filter((id) => !locked.has(id)).sort();
+      const first = wanted[0];
+      if (first === undefined) return;
+      if (first < highestLocked) throw new Error(`Render job ${first} would be locked after ${highestLocked}: a change locks its jobs at once, in id order`);
+      await sql(Prisma.sql`SELECT id FROM render_jobs WHERE id = ANY(${wanted}::uuid[]) ORDER BY id FOR UPDATE`, 'lock-render-jobs');
+      for (const id of wanted) locked.add(id);
+      highestLocked = wanted.at(-1) as string;
+    },
+  };
+  return {
+    changes,
+    /** Before commit: refuses a change of several jobs that did not lock them all, then records their events. */
+    async close(): Promise<JobEvent[]> {
+      const unlocked = [...touched].filter((id) => !locked.has(id.toLowerCase()));
+      if (touched.size > 1 && unlocked.length > 0) {
+        throw new Error(`A change of ${touched.size} render jobs did not lock ${unlocked.join(', ')} first (JobChanges.lock)`);
+      }
+      return recordJobEvents(sql, touched, now, { withPreview: previewed });
+    },
+  };
+}
+
+/** After commit: the events published, the notifications sent. */
+async function announce(bus: Pick<EventBus, 'publish'>, events: JobEvent[], notifications: RenderFinishedNotification[]): Promise<void> {
+  await publishJobEvents(bus, events);
+  await Promise.all(notifications.map((notification) => bus.publish(topics.notifications, notification)));
+}
+
 export function jobChanges({ prisma, bus, clock }: JobChangeDeps): ChangeJobs {
   return async (work, options) => {
     const { result, events, notifications } = await prisma.$transaction(async (tx) => {
-      const now = clock.now();
-      const touched = new Set<string>();
-      const previewed = new Set<string>();
-      const locked = new Set<string>();
-      // UUIDs compare in PostgreSQL as their lower-case text does.
-      let highestLocked = '';
+      const set = changeSet(sqlOf(tx), clock.now());
+      const { now, touch } = set.changes;
       // A step is reached once (the state machine has no way back), so each is told once.
       const notifications: RenderFinishedNotification[] = [];
       const changes: JobChanges = {
+        ...set.changes,
         tx,
-        now,
         async move(jobId, move) {
           const { count } = await tx.renderJob.updateMany({
             where: { id: jobId, step: { in: stepsBefore(move.to) } },
@@ -84,38 +132,34 @@ export function jobChanges({ prisma, bus, clock }: JobChangeDeps): ChangeJobs {
             throw invalidMove(jobId, current.step, move.to);
           }
           await writeJobLog(tx, jobId, move.log);
-          touched.add(jobId);
+          touch([jobId]);
           const moved = await tx.renderJob.findUniqueOrThrow({ where: { id: jobId } });
           const notification = finishedNotification(moved);
           if (notification) notifications.push(notification);
           return moved;
         },
-        touch(jobIds, { preview = false } = {}) {
-          for (const jobId of jobIds) {
-            touched.add(jobId);
-            if (preview) previewed.add(jobId);
-          }
-        },
-        async lock(jobIds) {
-          const wanted = [...new Set([...jobIds].map((id) => id.toLowerCase()))].filter((id) => !locked.has(id)).sort();
-          const first = wanted[0];
-          if (first === undefined) return;
-          if (first < highestLocked) throw new Error(`Render job ${first} would be locked after ${highestLocked}: a change locks its jobs at once, in id order`);
-          await tx.$queryRaw`SELECT id FROM render_jobs WHERE id = ANY(${wanted}::uuid[]) ORDER BY id FOR UPDATE`;
-          for (const id of wanted) locked.add(id);
-          highestLocked = wanted.at(-1) as string;
-        },
       };
       const result = await work(changes);
-      const unlocked = [...touched].filter((id) => !locked.has(id.toLowerCase()));
-      if (touched.size > 1 && unlocked.length > 0) {
-        throw new Error(`A change of ${touched.size} render jobs did not lock ${unlocked.join(', ')} first (JobChanges.lock)`);
-      }
-      const events = await recordJobEvents(tx, touched, now, { withPreview: previewed });
-      return { result, events, notifications };
+      return { result, events: await set.close(), notifications };
     }, options);
-    await publishJobEvents(bus, events);
-    await Promise.all(notifications.map((notification) => bus.publish(topics.notifications, notification)));
+    await announce(bus, events, notifications);
+    return result;
+  };
+}
+
+/**
+ * Units of work that touch jobs without moving them, on a transaction of the database driver
+ * rather than Prisma's: the frame batches, which the whole fleet's reports pass through and which
+ * need only statements. Everything else about them (locks, events, publishing) is as above.
+ */
+export function jobChangesInSql({ transaction, bus, clock }: { transaction: SqlTransaction; bus: Pick<EventBus, 'publish'>; clock: Clock }): ChangeJobsInSql {
+  return async (work, options) => {
+    const { result, events } = await transaction(async (sql) => {
+      const set = changeSet(sql, clock.now());
+      const result = await work(set.changes);
+      return { result, events: await set.close() };
+    }, options);
+    await announce(bus, events, []);
     return result;
   };
 }

@@ -13,7 +13,7 @@
 //   about two TAIL_CHECK_MS, whatever happened to the replica that made it.
 import { type JobStep, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { EventBus } from '../../ports.ts';
-import type { Tx } from '../db.ts';
+import { type Sql, sqlOf, type Tx } from '../db.ts';
 import { type JobEvent, pushQueue } from '../events.ts';
 import { progressOf, rateWindowStart, type RenderProgress } from './progress.ts';
 import { TERMINAL_STEPS } from './state-machine.ts';
@@ -73,22 +73,29 @@ function eventOf(row: ProgressRow, now: Date): JobEvent {
  * preview this transaction changed; the others' events leave previewB64 null.
  */
 export async function recordJobEvents(
-  tx: Tx,
+  db: Tx | Sql,
   jobIds: Iterable<string>,
   now: Date,
   options: { withPreview?: ReadonlySet<string> } = {},
 ): Promise<JobEvent[]> {
   const ids = [...new Set(jobIds)];
   if (ids.length === 0) return [];
-  const rows = await tx.$queryRaw<ProgressRow[]>`
-    UPDATE render_jobs AS j SET event_seq = j.event_seq + 1 WHERE j.id = ANY(${ids}::uuid[]) RETURNING ${progressColumns(now)}`;
+  const sql = sqlOf(db);
+  const rows = await sql<ProgressRow>(
+    Prisma.sql`UPDATE render_jobs AS j SET event_seq = j.event_seq + 1 WHERE j.id = ANY(${ids}::uuid[]) RETURNING ${progressColumns(now)}`,
+    'record-job-events',
+  );
   const events = rows.map((row) => {
     const event = eventOf(row, now);
     return options.withPreview?.has(row.id) ? event : { ...event, progress: { ...event.progress, previewB64: null } };
   });
-  await tx.renderJobEvent.createMany({
-    data: events.map((event) => ({ renderJobId: event.jobId, seq: event.seq, createdAt: now, payload: event as unknown as Prisma.InputJsonObject })),
-  });
+  const recorded = JSON.stringify(events.map((event) => ({ render_job_id: event.jobId, seq: event.seq, payload: event })));
+  await sql(
+    Prisma.sql`
+      INSERT INTO render_job_events (render_job_id, seq, created_at, payload)
+      SELECT e.render_job_id, e.seq, ${now}, e.payload FROM jsonb_to_recordset(${recorded}::jsonb) AS e(render_job_id uuid, seq int, payload jsonb)`,
+    'insert-job-events',
+  );
   return events;
 }
 

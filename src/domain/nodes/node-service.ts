@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { FrameJobStatus, JobStep, NodeKind, NodeStatus, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
-import { isUniqueViolation, retryOnConflict } from '../db.ts';
+import { isUniqueViolation, type Prepared, retryOnConflict, type SqlDriver } from '../db.ts';
 import { groupCommit } from '../group-commit.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { publishNodeStatusChanged } from '../events.ts';
@@ -96,7 +96,7 @@ const COMMANDS_PER_ANSWER = 50;
  * heartbeat, and the pending commands of every node marked delivered and returned. The rows are
  * locked in id order so that two batches never wait on each other in a cycle.
  */
-async function writeHeartbeats(prisma: PrismaClient, batch: Heartbeat[], now: Date): Promise<Array<StoredHeartbeat | Error>> {
+async function writeHeartbeats(prepared: Prepared, batch: Heartbeat[], now: Date): Promise<Array<StoredHeartbeat | Error>> {
   const input = JSON.stringify(
     batch.map(({ nodeId, data }) => ({
       id: nodeId,
@@ -112,7 +112,8 @@ async function writeHeartbeats(prisma: PrismaClient, batch: Heartbeat[], now: Da
       cache_used_gb: data.cacheUsedGb ?? null,
     })),
   );
-  const rows = await prisma.$queryRaw<Array<{ node_id: string; previous_status: NodeStatus | null; status: NodeStatus | null; command: DeliveredCommand | null }>>`
+  type Row = { node_id: string; previous_status: NodeStatus | null; status: NodeStatus | null; command: DeliveredCommand | null };
+  const rows = await prepared<Row>('heartbeat-batch', Prisma.sql`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
         id uuid, reported "NodeStatus", recorded_at timestamptz, cpu_pct int, ram_available_mb int, ae_running boolean,
@@ -159,7 +160,7 @@ async function writeHeartbeats(prisma: PrismaClient, batch: Heartbeat[], now: Da
       jsonb_build_object('id', id, 'type', type, 'payload', payload, 'lease', lease_token), created_at, id
     FROM delivered
     -- Each node's row before its commands, and its commands oldest first.
-    ORDER BY created_at NULLS FIRST, command_id`;
+    ORDER BY created_at NULLS FIRST, command_id`);
   const stored = new Map<string, StoredHeartbeat>();
   for (const row of rows) {
     if (row.command === null) {
@@ -179,13 +180,14 @@ type NodeArgs = { include?: Prisma.RenderNodeInclude; select?: Prisma.RenderNode
 
 export interface NodeServiceDeps {
   prisma: PrismaClient;
+  driver: SqlDriver;
   bus: EventBus;
   clock: Clock;
   /** The key a node signs its requests with, derived by the signature scheme from the node's id. */
   agentKeyOf: (nodeId: string) => string;
 }
 
-export function createNodeService({ prisma, bus, clock, agentKeyOf }: NodeServiceDeps) {
+export function createNodeService({ prisma, driver, bus, clock, agentKeyOf }: NodeServiceDeps) {
   async function findNodeOrThrow<A extends NodeArgs = {}>(id: string, args?: A): Promise<Prisma.RenderNodeGetPayload<A>> {
     const nodeId = parseInput(uuid, id, 'node id');
     const node = await prisma.renderNode.findUnique({ ...args, where: { id: nodeId } });
@@ -214,7 +216,7 @@ export function createNodeService({ prisma, bus, clock, agentKeyOf }: NodeServic
 
   const heartbeats = groupCommit<Heartbeat, StoredHeartbeat>({
     keyOf: (heartbeat) => heartbeat.nodeId,
-    write: (batch) => retryOnConflict(() => writeHeartbeats(prisma, batch, clock.now())),
+    write: (batch) => retryOnConflict(() => writeHeartbeats(driver.prepared, batch, clock.now())),
   });
 
   return {

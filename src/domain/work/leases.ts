@@ -35,7 +35,7 @@ export const OCCUPYING_COMMAND = {
 } satisfies Prisma.NodeCommandWhereInput;
 export const ACTIVE_CHUNK: FrameJobStatus[] = [FrameJobStatus.Assigned, FrameJobStatus.Rendering];
 
-type HeldChunkFacts = Pick<FrameJob, 'id' | 'renderJobId' | 'nodeId' | 'status' | 'leaseToken'>;
+export type HeldChunkFacts = Pick<FrameJob, 'id' | 'renderJobId' | 'nodeId' | 'status' | 'leaseToken'>;
 
 /** Why a node may not report on this chunk: it does not exist, or it is no longer the node's under this lease. */
 export function chunkRefusal(
