@@ -128,8 +128,11 @@ export async function registerPlaygroundRoutes(app: FastifyInstance): Promise<vo
   // Where people land who try the service's address or its GraphQL URL in a browser: Apollo would
   // answer the latter with a CSRF refusal, as it must for GETs without a query.
   app.get('/', (_request, reply) => reply.redirect('/playground'));
-  app.addHook('onRequest', async (request, reply) => {
-    if (isBrowserVisit(request)) return reply.redirect('/playground');
+  // A callback hook: it sees every request, agents' included, and most go on at once.
+  app.addHook('onRequest', (request, reply, done) => {
+    // An answer sent from a callback hook ends the request there, without done().
+    if (isBrowserVisit(request)) reply.redirect('/playground');
+    else done();
   });
 
   const urls = await serveAssets(app, '/playground/assets', {

@@ -1,6 +1,7 @@
 // Requests per user and per node agent in a fixed window, counted by the counter the composition
 // root chose (Redis when there is one, so that every replica sees the same count). A counter that
 // cannot answer lets the request through: a Redis outage must not refuse all traffic.
+import { withTimeout } from '../adapters/deadline.ts';
 import type { Actor } from '../domain/actor.ts';
 import { RateLimitedError } from '../domain/errors.ts';
 import type { RateLimitCounter, WindowCount } from '../ports.ts';
@@ -20,14 +21,6 @@ export interface RateLimiter {
 
 /** Over this, a counter that has not answered is treated as failed and the request goes through. */
 const COUNTER_TIMEOUT_MS = 500;
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`the rate limit counter did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 function budgetOf(actor: Actor, settings: RateLimitSettings): { key: string; limit: number } | undefined {
   // Admins and services are operators and other systems (fleet registration, the gateway's own
@@ -53,7 +46,7 @@ export function createRateLimiter(
       if (!budget) return undefined;
       let window: WindowCount;
       try {
-        window = await withTimeout(counter.hit(budget.key, windowMs), COUNTER_TIMEOUT_MS);
+        window = await withTimeout(counter.hit(budget.key, windowMs), COUNTER_TIMEOUT_MS, 'the rate limit counter');
         failing = false;
       } catch (error) {
         onCounterError(error, !failing);

@@ -1,4 +1,5 @@
 import { createClient } from 'redis';
+import { withTimeout } from '../deadline.ts';
 import { type Clock, type NonceStore, systemClock } from '../../ports.ts';
 import { createMemoryNonceStore } from './memory-nonce-store.ts';
 
@@ -37,7 +38,9 @@ export async function createRedisNonceStore(url: string, options: RedisNonceStor
     url,
     // A claim that cannot be made now falls back at once instead of waiting for a reconnection.
     disableOfflineQueue: true,
-    commandOptions: { timeout: CLAIM_TIMEOUT_MS },
+    // No per-command timeout of the client's (an AbortSignal and a timer per command): claims
+    // have their own deadline (withTimeout).
+    commandOptions: { timeout: 0 },
     socket: {
       // A wrong REDIS_URL fails start-up with its error instead of retrying forever; once the
       // connection has been up, drops are retried so that a Redis restart is survived.
@@ -56,11 +59,15 @@ export async function createRedisNonceStore(url: string, options: RedisNonceStor
   let fallingBack = false;
 
   const claimInRedis = async (value: string, expiresInMs: number) =>
-    (await client.set(prefix + value, '1', {
-      condition: 'NX',
-      // PX in whole milliseconds; rounding up never lets a value be claimed again too early.
-      expiration: { type: 'PX', value: Math.max(1, Math.ceil(expiresInMs)) },
-    })) !== null;
+    (await withTimeout(
+      client.set(prefix + value, '1', {
+        condition: 'NX',
+        // PX in whole milliseconds; rounding up never lets a value be claimed again too early.
+        expiration: { type: 'PX', value: Math.max(1, Math.ceil(expiresInMs)) },
+      }),
+      CLAIM_TIMEOUT_MS,
+      'Redis',
+    )) !== null;
 
   const writeBack = async () => {
     while (unsynced.length > 0) {

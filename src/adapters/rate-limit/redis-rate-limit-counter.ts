@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import type { RateLimitCounter } from '../../ports.ts';
 
@@ -20,6 +21,7 @@ if ttl < 0 then
 end
 return {count, ttl}
 `;
+const HIT_SCRIPT_SHA1 = createHash('sha1').update(HIT_SCRIPT).digest('hex');
 
 /** Shared by every replica, so a caller's budget is the same whichever replica it reaches. */
 export async function createRedisRateLimitCounter(url: string, options: RedisRateLimitCounterOptions): Promise<RateLimitCounter> {
@@ -30,6 +32,9 @@ export async function createRedisRateLimitCounter(url: string, options: RedisRat
     // While Redis is away, commands fail at once (and the request goes through) instead of
     // queueing behind the reconnection.
     disableOfflineQueue: true,
+    // The rate limiter gives every count its own deadline; the client's per-command timeout (an
+    // AbortSignal and a timer per command) would only add CPU.
+    commandOptions: { timeout: 0 },
     socket: {
       reconnectStrategy: (retries, cause) => (connected ? Math.min(50 * 2 ** retries, 2_000) : cause),
     },
@@ -39,7 +44,13 @@ export async function createRedisRateLimitCounter(url: string, options: RedisRat
   connected = true;
   return {
     async hit(key, windowMs) {
-      const reply = (await client.eval(HIT_SCRIPT, { keys: [options.keyPrefix + key], arguments: [String(windowMs)] })) as [number, number];
+      const script = { keys: [options.keyPrefix + key], arguments: [String(windowMs)] };
+      // By digest: the script's text goes over the wire only when this Redis has not seen it
+      // yet (or was restarted since), not with every request.
+      const reply = (await client.evalSha(HIT_SCRIPT_SHA1, script).catch((error: unknown) => {
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+        return client.eval(HIT_SCRIPT, script);
+      })) as [number, number];
       return { count: Number(reply[0]), resetInMs: Number(reply[1]) };
     },
     async close() {
