@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DEFAULT_POOL_SIZE } from '../../src/adapters/db/database.ts';
+import { BENCH_SECRETS } from './service.ts';
 
 const serverFile = fileURLToPath(new URL('./baseline-server.ts', import.meta.url));
 
@@ -42,6 +43,7 @@ export async function startBaseline(options: { databaseUrl: string; poolSize?: n
       BASELINE_SERVER: '1',
       DATABASE_URL: options.databaseUrl,
       POOL_SIZE: String(options.poolSize ?? DEFAULT_POOL_SIZE),
+      NODE_HMAC_SECRET: BENCH_SECRETS.NODE_HMAC_SECRET,
     },
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -11,15 +11,18 @@ export interface SeededJobs {
 
 /**
  * Rendering jobs, their chunks of 60 frames (every other one on a node) and the nodes; with
- * `frames`, the frame rows too, so that nodes can report the frames of their chunks.
+ * `frames`, the frame rows too, so that nodes can report the frames of their chunks. One
+ * transaction: a running service's scheduler sees the jobs whole or not at all (it re-cuts the
+ * pending chunks of a job it sees, which could leave frames without their chunk).
  */
 export async function seedJobs(
   databaseUrl: string,
-  options: { jobs: number; chunksPerJob: number; nodes: number; userId?: string; frames?: boolean },
+  options: { jobs: number; chunksPerJob: number; nodes: number; userId?: string; frames?: boolean; aeVersion?: string },
 ): Promise<SeededJobs> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
+    await client.query('BEGIN');
     const nodes = await client.query<{ id: string }>(
       `INSERT INTO render_nodes (id, name, region, node_ip, worker_port, status, current_ae_version, updated_at)
        SELECT gen_random_uuid(), 'bench-node-' || n || '-' || gen_random_uuid(), 'eu-west', '10.0.0.' || (n % 250), 9000, 'Busy', '24.1', now()
@@ -29,13 +32,13 @@ export async function seedJobs(
     );
     const jobs = await client.query<{ id: string }>(
       `INSERT INTO render_jobs (id, user_id, saved_project_id, name, step, price_type, quality, resolution,
-                                frame_rate, duration_sec, total_frames, started_at, queued_at, updated_at)
+                                frame_rate, duration_sec, total_frames, started_at, queued_at, updated_at, ae_version)
        SELECT gen_random_uuid(), coalesce($2::uuid, gen_random_uuid()), gen_random_uuid(), 'Bench job ' || n, 'Rendering',
-              'Cash', 'High', 'FullHD', 30, 60, 1800, now(), now() - make_interval(secs => n), now()
+              'Cash', 'High', 'FullHD', 30, 60, 1800, now(), now() - make_interval(secs => n), now(), $3
        FROM generate_series(1, $1::int) AS n
        ORDER BY n
        RETURNING id`,
-      [options.jobs, options.userId ?? null],
+      [options.jobs, options.userId ?? null, options.aeVersion ?? null],
     );
     await client.query(
       `WITH nodes AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS position FROM render_nodes WHERE id = ANY($3::uuid[]))
@@ -61,6 +64,7 @@ export async function seedJobs(
        WHERE f.node_id IS NOT NULL ORDER BY j.position, f.order_value`,
       [jobs.rows.map((row) => row.id)],
     );
+    await client.query('COMMIT');
     await client.query('ANALYZE');
     return { jobIds: jobs.rows.map((row) => row.id), nodeIds: nodes.rows.map((row) => row.id), rendering: rendering.rows };
   } finally {
