@@ -181,9 +181,9 @@ export function registerMetrics(app: FastifyInstance, services: Services): Metri
           if (stats) this.set(read(stats));
         },
       });
-    poolGauge('db_pool_connections', 'Open connections of the PostgreSQL pool', (stats) => stats.total);
-    poolGauge('db_pool_idle_connections', 'Idle connections of the PostgreSQL pool', (stats) => stats.idle);
-    poolGauge('db_pool_waiting_clients', 'Queries waiting for a connection of the PostgreSQL pool', (stats) => stats.waiting);
+    poolGauge('db_pool_connections', "Open connections of the PostgreSQL pools (Prisma's and the agents' hot statements')", (stats) => stats.total);
+    poolGauge('db_pool_idle_connections', 'Idle connections of the PostgreSQL pools', (stats) => stats.idle);
+    poolGauge('db_pool_waiting_clients', 'Queries waiting for a connection of the PostgreSQL pools', (stats) => stats.waiting);
   }
 
   const metrics: Metrics = {

@@ -10,39 +10,28 @@ import { type AgentCommand, type HttpAnswer, startTestApp, type TestApp, type Te
 import { controllableClock } from '../support/clock.ts';
 import { submitRender } from '../support/jobs.ts';
 import { until } from '../support/poll.ts';
+import { type RowLocks, rowLocks } from '../support/row-locks.ts';
 
 const clock = controllableClock();
 let t: TestApp;
 let user: TestUser;
+let locks: RowLocks;
 const held: pg.Client[] = [];
 
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
   user = await t.user(1_000_000);
+  locks = rowLocks(t);
 });
 
 afterAll(async () => {
+  await locks?.endAll();
   for (const client of held) await client.end().catch(() => undefined);
   await t?.close();
 });
 
-/** A transaction of the test's own that takes a row lock and keeps it until release(). */
-async function holdLock(sql: string, params: unknown[]): Promise<{ release(): Promise<void> }> {
-  const client = new pg.Client({ connectionString: t.databaseUrl });
-  held.push(client);
-  await client.connect();
-  await client.query('BEGIN');
-  await client.query(sql, params);
-  return { release: () => client.query('COMMIT').then(() => undefined) };
-}
-
-/** How many of this database's sessions wait for a lock. */
-async function lockWaiters(): Promise<number> {
-  const [row] = await t.app.services.db.sql.query<{ waiting: number }>(
-    `SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-  );
-  return row?.waiting ?? 0;
-}
+const holdLock = (sql: string, params: unknown[]) => locks.hold(sql, params);
+const lockWaiters = () => locks.waiters();
 
 /**
  * Deadlocks PostgreSQL detected in this database. A session hands its counts over at times of
@@ -50,7 +39,7 @@ async function lockWaiters(): Promise<number> {
  * opens new ones when it needs them).
  */
 async function deadlocks(): Promise<number> {
-  for (const done of held.splice(0)) await done.end();
+  await locks.endAll();
   const client = new pg.Client({ connectionString: t.databaseUrl });
   held.push(client);
   await client.connect();

@@ -32,7 +32,7 @@ export interface Database extends SqlDriver {
   kind: 'postgres' | 'pglite';
   sql: SqlRunner;
   ping(): Promise<void>;
-  /** The PostgreSQL pool's counts; null for PGlite, a single in-process connection. */
+  /** The PostgreSQL pools' counts, together; null for PGlite, a single in-process connection. */
   poolStats(): PoolStats | null;
   /** Calls listener with every SQL statement Prisma sends (query counting, N+1 checks); returns the unsubscribe. */
   onQuery(listener: (sql: string) => void): () => void;
@@ -43,12 +43,20 @@ export interface OpenDatabaseOptions {
   /** PostgreSQL connection URL; without it the database is PGlite under dataDir. */
   databaseUrl?: string;
   dataDir: string;
-  /** Most PostgreSQL connections this process holds (Prisma and raw SQL together). */
+  /** Most PostgreSQL connections of Prisma and the raw SQL runner; the agents' hot statements hold HOT_POOL_SIZE more. */
   poolSize?: number;
 }
 
 /** PostgreSQL connections one process holds unless told otherwise; benchmarks give their baselines the same. */
 export const DEFAULT_POOL_SIZE = 10;
+
+/**
+ * Connections of the agents' group commits (SqlDriver), apart from Prisma's: two batches in
+ * flight each for heartbeats, heartbeats whose node row was held, frame reports and command
+ * acknowledgements. On Prisma's pool, a fleet's heartbeats queued behind interactive
+ * transactions waiting on row locks, long enough to get healthy nodes declared Offline.
+ */
+export const HOT_POOL_SIZE = 8;
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   return options.databaseUrl
@@ -156,6 +164,8 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
 
   const sql = pgRunner(pool, withSession);
   const { prisma, onQuery } = observedClient(new PrismaPg(pool));
+  const hotPool = new pg.Pool({ connectionString, max: HOT_POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
+  hotPool.on('error', () => {});
   return {
     prisma,
     onQuery,
@@ -164,11 +174,11 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
     // Named, so each connection parses and plans the statement once; pg sends the text only the
     // first time a connection meets the name.
     async prepared<T>(name: string, statement: Prisma.Sql) {
-      const result = await pool.query({ name, text: statement.text, values: statement.values });
+      const result = await hotPool.query({ name, text: statement.text, values: statement.values });
       return result.rows as T[];
     },
     async transaction(work) {
-      const client = await pool.connect();
+      const client = await hotPool.connect();
       // A connection whose ROLLBACK failed is gone or unusable: destroyed, not pooled again.
       let broken = false;
       try {
@@ -191,10 +201,14 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
     async ping() {
       await sql.query('SELECT 1');
     },
-    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    poolStats: () => ({
+      total: pool.totalCount + hotPool.totalCount,
+      idle: pool.idleCount + hotPool.idleCount,
+      waiting: pool.waitingCount + hotPool.waitingCount,
+    }),
     async close() {
       await prisma.$disconnect();
-      await pool.end();
+      await Promise.all([pool.end(), hotPool.end()]);
     },
   };
 }

@@ -110,6 +110,37 @@ export function createAgentService({ prisma, driver, bus, clock, store, schedule
       ),
   });
 
+  // Every command a node runs is acknowledged once, which makes acknowledgements an agent's most
+  // frequent request after heartbeats and frame reports: written in batches, one statement each.
+  // Acknowledging twice, or after the command was superseded, changes nothing; a batch answers
+  // each with the type of the command it acknowledged now (or null), or NOT_FOUND.
+  const acknowledgements = groupCommit<{ nodeId: string; commandId: string }, CommandType | null>({
+    keyOf: (ack) => ack.commandId,
+    write: (batch) =>
+      retryOnConflict(async () => {
+        const input = JSON.stringify(batch.map((ack, position) => ({ position, node_id: ack.nodeId, id: ack.commandId })));
+        const rows = await driver.prepared<{ position: number; acknowledged: CommandType | null; known: boolean }>(
+          'acknowledge-commands',
+          Prisma.sql`
+            WITH input AS (SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(position int, node_id uuid, id uuid)),
+            acknowledged AS (
+              UPDATE node_commands c SET status = ${CommandStatus.Acknowledged}::"CommandStatus", acknowledged_at = ${clock.now()}
+              FROM input i
+              WHERE c.id = i.id AND c.node_id = i.node_id AND c.status = ${CommandStatus.Pending}::"CommandStatus"
+              RETURNING c.id, c.type
+            )
+            SELECT i.position, a.type::text AS acknowledged,
+              EXISTS (SELECT 1 FROM node_commands c WHERE c.id = i.id AND c.node_id = i.node_id) AS known
+            FROM input i LEFT JOIN acknowledged a ON a.id = i.id`,
+        );
+        const byPosition = new Map(rows.map((row) => [row.position, row]));
+        return batch.map((ack, position) => {
+          const row = byPosition.get(position);
+          return row?.known ? row.acknowledged : new NotFoundError('command', ack.commandId);
+        });
+      }),
+  });
+
   /** After a chunk closes: when every frame of the job is rendered, the job moves to Encoding. */
   async function maybeStartEncoding({ tx, move }: JobChanges, jobId: string): Promise<void> {
     const [open, missing, job] = await Promise.all([
@@ -141,22 +172,8 @@ export function createAgentService({ prisma, driver, bus, clock, store, schedule
     async acknowledge(actor: Actor, nodeId: string, commandId: string) {
       requireNode(actor, nodeId);
       const id = parseInput(uuid, commandId, 'command id');
-      // One statement: every command a node runs is acknowledged once, so this is an agent's most
-      // frequent request after heartbeats and frame reports. Acknowledging twice, or after the
-      // command was superseded, changes nothing.
-      const [answer] = await driver.prepared<{ acknowledged: CommandType | null; known: boolean }>(
-        'acknowledge-command',
-        Prisma.sql`
-          WITH acknowledged AS (
-            UPDATE node_commands SET status = ${CommandStatus.Acknowledged}::"CommandStatus", acknowledged_at = ${clock.now()}
-            WHERE id = ${id}::uuid AND node_id = ${nodeId}::uuid AND status = ${CommandStatus.Pending}::"CommandStatus"
-            RETURNING type
-          )
-          SELECT (SELECT type::text FROM acknowledged) AS acknowledged,
-            EXISTS (SELECT 1 FROM node_commands WHERE id = ${id}::uuid AND node_id = ${nodeId}::uuid) AS known`,
-      );
-      if (!answer?.known) throw new NotFoundError('command', id);
-      if (answer.acknowledged !== CommandType.render_snapshot) return;
+      const acknowledged = await acknowledgements.submit({ nodeId: nodeId.toLowerCase(), commandId: id.toLowerCase() });
+      if (acknowledged !== CommandType.render_snapshot) return;
       const changes = await prisma.$transaction(async (tx) => renderAcknowledged(tx, await tx.nodeCommand.findUniqueOrThrow({ where: { id } })));
       await Promise.all(changes.map((change) => publishSnapshotUpdated(bus, change)));
     },

@@ -91,12 +91,26 @@ interface StoredHeartbeat {
 /** Most commands one heartbeat answer carries; the rest come with the next heartbeats. */
 const COMMANDS_PER_ANSWER = 50;
 
+/** A heartbeat its batch left out because another change held the node's row at the time. */
+const ROW_HELD = Symbol('row held');
+
 /**
  * Stores the heartbeats of many nodes in one statement: each node's row, one health sample per
  * heartbeat, and the pending commands of every node marked delivered and returned. The rows are
  * locked in id order so that two batches never wait on each other in a cycle.
+ *
+ * With `skipLocked`, rows another change holds (a chunk completion, a scheduling pass) are left
+ * out and their heartbeats answered ROW_HELD, instead of the whole batch waiting for them: a
+ * batch answers hundreds of nodes, and one held row would hold them all.
  */
-async function writeHeartbeats(prepared: Prepared, batch: Heartbeat[], now: Date): Promise<Array<StoredHeartbeat | Error>> {
+async function writeHeartbeats<Absent>(
+  prepared: Prepared,
+  batch: Heartbeat[],
+  now: Date,
+  skipLocked: boolean,
+  /** The answer for a heartbeat whose node the statement did not write (held, or unknown). */
+  absent: (nodeId: string) => Absent,
+): Promise<Array<StoredHeartbeat | Absent>> {
   const input = JSON.stringify(
     batch.map(({ nodeId, data }) => ({
       id: nodeId,
@@ -113,13 +127,14 @@ async function writeHeartbeats(prepared: Prepared, batch: Heartbeat[], now: Date
     })),
   );
   type Row = { node_id: string; previous_status: NodeStatus | null; status: NodeStatus | null; command: DeliveredCommand | null };
-  const rows = await prepared<Row>('heartbeat-batch', Prisma.sql`
+  const rows = await prepared<Row>(skipLocked ? 'heartbeat-batch-skip-locked' : 'heartbeat-batch', Prisma.sql`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
         id uuid, reported "NodeStatus", recorded_at timestamptz, cpu_pct int, ram_available_mb int, ae_running boolean,
         set_job boolean, current_job_id uuid, set_frame boolean, current_frame int, cache_used_gb int)
     ), previous AS (
-      SELECT n.id, n.status FROM render_nodes n WHERE n.id IN (SELECT id FROM input) ORDER BY n.id FOR UPDATE
+      SELECT n.id, n.status FROM render_nodes n WHERE n.id IN (SELECT id FROM input) ORDER BY n.id
+      FOR UPDATE ${skipLocked ? Prisma.sql`SKIP LOCKED` : Prisma.empty}
     ), updated AS (
       UPDATE render_nodes n SET
         status = ${statusAfterContactSql(Prisma.sql`p.status`, Prisma.sql`i.reported`)},
@@ -169,11 +184,7 @@ async function writeHeartbeats(prepared: Prepared, batch: Heartbeat[], now: Date
       stored.get(row.node_id)?.commands.push(row.command);
     }
   }
-  return batch.map(({ nodeId }) => {
-    const heartbeat = stored.get(nodeId);
-    if (!heartbeat) return new NotFoundError('render node', nodeId);
-    return heartbeat;
-  });
+  return batch.map(({ nodeId }) => stored.get(nodeId) ?? absent(nodeId));
 }
 
 type NodeArgs = { include?: Prisma.RenderNodeInclude; select?: Prisma.RenderNodeSelect };
@@ -214,9 +225,16 @@ export function createNodeService({ prisma, driver, bus, clock, agentKeyOf }: No
     return { region: filters.region, status: filters.status };
   }
 
-  const heartbeats = groupCommit<Heartbeat, StoredHeartbeat>({
+  const heartbeats = groupCommit<Heartbeat, StoredHeartbeat | typeof ROW_HELD>({
     keyOf: (heartbeat) => heartbeat.nodeId,
-    write: (batch) => retryOnConflict(() => writeHeartbeats(driver.prepared, batch, clock.now())),
+    write: (batch) => retryOnConflict(() => writeHeartbeats(driver.prepared, batch, clock.now(), true, () => ROW_HELD)),
+  });
+  // The heartbeats whose row was held: batches of their own that wait for the rows (and tell an
+  // unknown node apart from a held one).
+  const heldHeartbeats = groupCommit<Heartbeat, StoredHeartbeat>({
+    keyOf: (heartbeat) => heartbeat.nodeId,
+    write: (batch) =>
+      retryOnConflict(() => writeHeartbeats(driver.prepared, batch, clock.now(), false, (nodeId) => new NotFoundError('render node', nodeId))),
   });
 
   return {
@@ -310,7 +328,8 @@ export function createNodeService({ prisma, driver, bus, clock, agentKeyOf }: No
         throw new ForbiddenError('node_id in the body does not match the node in the path');
       }
       const id = parseInput(uuid, nodeId, 'node id').toLowerCase();
-      const stored = await heartbeats.submit({ nodeId: id, data });
+      const first = await heartbeats.submit({ nodeId: id, data });
+      const stored = first === ROW_HELD ? await heldHeartbeats.submit({ nodeId: id, data }) : first;
       await publishNodeMoves(bus, [{ nodeId: id, from: stored.previousStatus, to: stored.status }]);
       const { commands } = stored;
       const soon = commands.length > 0 || (stored.status === NodeStatus.Online && (await workWaiting()));
