@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { parse as parseYaml } from 'yaml';
 import { JobStep, NodeStatus } from '../../src/generated/prisma/enums.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { ManualClock } from '../support/clock.ts';
 import { FREE_RENDER, submitRender } from '../support/jobs.ts';
 
 let t: TestApp;
@@ -71,6 +72,7 @@ describe('/metrics', () => {
         'render_job_queue_depth',
         'render_frames_reported_total',
         'render_scheduler_pass_duration_seconds',
+        'render_nodes_lost_total',
         'db_pool_connections',
         'db_pool_idle_connections',
         'db_pool_waiting_clients',
@@ -87,6 +89,7 @@ describe('/metrics', () => {
       render_job_queue_depth: 'gauge',
       render_frames_reported_total: 'counter',
       render_scheduler_pass_duration_seconds: 'histogram',
+      render_nodes_lost_total: 'counter',
       db_pool_connections: 'gauge',
       db_pool_idle_connections: 'gauge',
       db_pool_waiting_clients: 'gauge',
@@ -195,6 +198,31 @@ describe('/metrics', () => {
     await client.dispose();
   });
 
+});
+
+describe('render_nodes_lost_total', () => {
+  it('counts each node the heartbeat sweep declares Offline, once, and not a node that heartbeats', async () => {
+    const clock = new ManualClock();
+    const app = await startTestApp({ clock, startLoops: false });
+    try {
+      const sweeper = app.app.loops.find((loop) => loop.name === 'heartbeat-sweeper')!;
+      const silent = await app.onlineNode('lost-silent');
+      const beating = await app.onlineNode('lost-beating');
+      const lost = async () => valueOf(parseExposition(await (await fetch(`${app.url}/metrics`)).text()), 'render_nodes_lost_total');
+      expect(await lost()).toBe(0);
+      clock.advance(10_000);
+      await app.heartbeat(beating);
+      clock.advance(10_000);
+      // 20 s after its last word the silent node is past the 15 s timeout; the other spoke 10 s ago.
+      expect(await sweeper.runOnce()).toEqual({ offline: [silent.id] });
+      expect(await lost()).toBe(1);
+      // Already Offline: a second sweep finds nothing new to count.
+      await sweeper.runOnce();
+      expect(await lost()).toBe(1);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('the REST contract and the admin pages', () => {
