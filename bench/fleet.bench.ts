@@ -28,7 +28,8 @@ const JOBS_IN_FLIGHT = 100;
 const HEARTBEAT_SECONDS = 5;
 /** Short renders keep the service, not the simulated After Effects, the bottleneck. */
 const FRAME_MS = 1;
-const CONNECTIONS = 128;
+/** Nodes coming online at the same time while the fleet starts. */
+const STARTUP_CONCURRENCY = 128;
 const WARMUP_MS = 30_000;
 const WINDOW_MS = Number(process.env.BENCH_FLEET_WINDOW_MS ?? 30_000);
 /** Free renders: 10 s at 30 fps, 300 frames each. */
@@ -61,6 +62,7 @@ async function insertNodes(databaseUrl: string, count: number): Promise<NodeKey[
 const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
 const errorCount = (stats: readonly FleetStats[]) => sum(stats.map((one) => sum(Object.values(one.errors))));
 const fmt = (value: number) => (Number.isFinite(value) ? value.toFixed(1) : 'n/a');
+const routeList = (result: ScaleResult) => result.routes.map(({ route, p99, count }) => `${route} ${fmt(p99)} ms (${count})`).join(', ');
 
 interface ScaleResult {
   nodes: number;
@@ -81,6 +83,10 @@ interface ScaleResult {
   simCpuCores: number;
   peakRssMiB: number;
   nodesLost: number;
+  serviceLoopLagP99Ms: number;
+  poolWaiting: number;
+  /** Every agent route's server-side p99 and count over the window. */
+  routes: Array<{ route: string; p99: number; count: number }>;
 }
 
 async function runScale(nodes: number): Promise<ScaleResult> {
@@ -88,8 +94,8 @@ async function runScale(nodes: number): Promise<ScaleResult> {
   const database = await createBenchDatabase();
   const stoppers: Array<() => Promise<void>> = [];
   try {
-    // BENCH_PROFILE=1 writes the service's CPU profile into the working directory, as the other benchmarks do.
-    const service = await startService({ databaseUrl: database.url, redisUrl: REDIS_URL, nodeArgs: process.env.BENCH_PROFILE ? ['--cpu-prof'] : [] });
+    // BENCH_PROFILE=1 writes the service's CPU profile into BENCH_PROFILE_DIR, or the working directory.
+    const service = await startService({ databaseUrl: database.url, redisUrl: REDIS_URL, nodeArgs: process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR ?? '.'] : [] });
     stoppers.push(() => service.stop());
     const user = await benchToken(randomUUID());
     let submitted = 0;
@@ -106,15 +112,18 @@ async function runScale(nodes: number): Promise<ScaleResult> {
     };
 
     const startedAt = performance.now();
+    const processes = Math.ceil(nodes / NODES_PER_PROCESS);
     const fleet = await startFleetProcesses({
-      processes: Math.ceil(nodes / NODES_PER_PROCESS),
+      processes,
       keys: await insertNodes(database.url, nodes),
       fleet: {
         url: service.url,
         frameMs: FRAME_MS,
         heartbeatSeconds: HEARTBEAT_SECONDS,
-        connections: CONNECTIONS,
-        startupConcurrency: CONNECTIONS,
+        // A connection per node, as real agents have: a pool shared by the fleet queues a node's
+        // heartbeat behind other nodes' requests, in the simulator, and can get it declared Offline.
+        connections: Math.ceil(nodes / processes),
+        startupConcurrency: STARTUP_CONCURRENCY,
         seed: 8,
       },
       onEncoded: submit,
@@ -141,11 +150,21 @@ async function runScale(nodes: number): Promise<ScaleResult> {
     const rssProbe = setInterval(() => {
       peakRss = Math.max(peakRss, service.rss());
     }, 500);
+    // The service's own view each second: its event loop's lag (prom-client resets it at every
+    // scrape) and the queries waiting for a pool connection.
+    const seen = { loopLagP99Ms: 0, poolWaiting: 0 };
+    const serviceProbe = setInterval(() => {
+      void scrape(service.url).then(({ counters }) => {
+        seen.loopLagP99Ms = Math.max(seen.loopLagP99Ms, (counters.get('nodejs_eventloop_lag_p99_seconds') ?? 0) * 1000);
+        seen.poolWaiting = Math.max(seen.poolWaiting, counters.get('db_pool_waiting_clients') ?? 0);
+      }, () => undefined);
+    }, 1_000);
     const windowStart = performance.now();
     await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
     const windows: FleetWindow[] = await fleet.windowEnd();
     const seconds = (performance.now() - windowStart) / 1000;
     clearInterval(rssProbe);
+    clearInterval(serviceProbe);
     const cpuCores = (cpuSeconds(service.pid) - cpuBefore) / seconds;
     const simCpuCores = (sum(fleet.pids.map(cpuSeconds)) - simCpuBefore) / seconds;
     const metricsAfter = await scrape(service.url);
@@ -178,15 +197,26 @@ async function runScale(nodes: number): Promise<ScaleResult> {
       simCpuCores,
       peakRssMiB: peakRss / 2 ** 20,
       nodesLost,
+      serviceLoopLagP99Ms: seen.loopLagP99Ms,
+      poolWaiting: seen.poolWaiting,
+      routes: [...metricsAfter.httpRoutes.keys()]
+        .filter((route) => route.includes('/v1/internal/'))
+        .map((route) => ({ route, buckets: between(metricsBefore, metricsAfter, route) }))
+        .filter(({ buckets }) => countOf(buckets) > 0)
+        .map(({ route, buckets }) => ({ route: route.replace('POST /v1/internal', ''), p99: quantileMs(buckets, 99), count: countOf(buckets) })),
     };
     process.stdout.write(
       `${nodes} nodes, window ${seconds.toFixed(0)} s: ${Math.round(result.booked)} frames booked/s, ${Math.round(reported)} reported/s, ` +
         `${result.heartbeats} heartbeats; server p99 heartbeat ${fmt(result.serverHeartbeatP99)} ms, frame ${fmt(result.serverFrameP99)} ms; ` +
         `simulator heartbeat p50/p99 ${fmt(simHeartbeat.median)}/${fmt(simHeartbeat.p99)} ms, loop lag p99 ${fmt(result.simLagP99)} ms; ` +
-        `service CPU ${cpuCores.toFixed(2)} cores, simulator ${simCpuCores.toFixed(2)}; nodes lost ${nodesLost}; ` +
+        `service CPU ${cpuCores.toFixed(2)} cores, simulator ${simCpuCores.toFixed(2)}; service loop lag p99 up to ${fmt(result.serviceLoopLagP99Ms)} ms, ` +
+        `pool waiters up to ${result.poolWaiting}; nodes lost ${nodesLost}; agent routes p99 (count): ${routeList(result)}; ` +
         `${submitted} jobs submitted; errors ${errorKinds}\n`,
     );
     if (submitErrors.length > 0) process.stderr.write(`job submissions failed: ${submitErrors[0]}\n`);
+    // What the service logged as failed (level error, 50), so an error count comes with its cause.
+    const failures = service.output().split('\n').filter((line) => line.includes('"level":50'));
+    for (const line of failures.slice(0, 3)) process.stderr.write(`service error: ${line.slice(0, 2000)}\n`);
     return result;
   } finally {
     for (const stop of stoppers) await stop().catch(() => undefined);
@@ -232,7 +262,13 @@ for (const nodes of SCALES) {
       benchmark: 'fleet',
       metric: `${scale}: service CPU (cores)`,
       value: result.cpuCores,
-      note: `utime + stime over the window, of 2 cores; simulator ${result.simCpuCores.toFixed(2)} cores; service peak RSS ${Math.round(result.peakRssMiB)} MiB`,
+      note: `utime + stime over the window, of 2 cores; simulator ${result.simCpuCores.toFixed(2)} cores; service peak RSS ${Math.round(result.peakRssMiB)} MiB; service event-loop lag p99 up to ${fmt(result.serviceLoopLagP99Ms)} ms, queries waiting for a pool connection up to ${result.poolWaiting}`,
+    },
+    {
+      benchmark: 'fleet',
+      metric: `${scale}: slowest agent route p99 ms (server)`,
+      value: Math.max(...result.routes.map((route) => route.p99)),
+      note: `every agent route, p99 (requests in the window): ${routeList(result)}`,
     },
     {
       benchmark: 'fleet',
