@@ -52,11 +52,11 @@ export const DEFAULT_POOL_SIZE = 10;
 
 /**
  * Connections of the agents' group commits (SqlDriver), apart from Prisma's: two batches in
- * flight each for heartbeats, heartbeats whose node row was held, frame reports and command
- * acknowledgements. On Prisma's pool, a fleet's heartbeats queued behind interactive
- * transactions waiting on row locks, long enough to get healthy nodes declared Offline.
+ * flight each for heartbeats, frame reports and command acknowledgements. On Prisma's pool, a
+ * fleet's heartbeats queued behind interactive transactions waiting on row locks, long enough to
+ * get healthy nodes declared Offline.
  */
-export const HOT_POOL_SIZE = 8;
+export const HOT_POOL_SIZE = 6;
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   return options.databaseUrl

@@ -93,24 +93,23 @@ const COMMANDS_PER_ANSWER = 50;
 
 /** A heartbeat its batch left out because another change held the node's row at the time. */
 const ROW_HELD = Symbol('row held');
+/**
+ * Pauses before a held row's heartbeat is sent again, doubling: the changes that hold node rows
+ * (a chunk completion, a scheduling pass's placements) take milliseconds, rarely more.
+ */
+const HELD_ROW_FIRST_PAUSE_MS = 5;
+const HELD_ROW_MAX_PAUSE_MS = 100;
 
 /**
  * Stores the heartbeats of many nodes in one statement: each node's row, one health sample per
  * heartbeat, and the pending commands of every node marked delivered and returned. The rows are
  * locked in id order so that two batches never wait on each other in a cycle.
  *
- * With `skipLocked`, rows another change holds (a chunk completion, a scheduling pass) are left
- * out and their heartbeats answered ROW_HELD, instead of the whole batch waiting for them: a
- * batch answers hundreds of nodes, and one held row would hold them all.
+ * A row another change holds (a chunk completion, a scheduling pass) is skipped and its heartbeat
+ * answered ROW_HELD, to be sent again, instead of the batch waiting for it: a batch answers every
+ * node that beat while the last one was written, and one held row would hold them all.
  */
-async function writeHeartbeats<Absent>(
-  prepared: Prepared,
-  batch: Heartbeat[],
-  now: Date,
-  skipLocked: boolean,
-  /** The answer for a heartbeat whose node the statement did not write (held, or unknown). */
-  absent: (nodeId: string) => Absent,
-): Promise<Array<StoredHeartbeat | Absent>> {
+async function writeHeartbeats(prepared: Prepared, batch: Heartbeat[], now: Date): Promise<Array<StoredHeartbeat | Error | typeof ROW_HELD>> {
   const input = JSON.stringify(
     batch.map(({ nodeId, data }) => ({
       id: nodeId,
@@ -126,15 +125,14 @@ async function writeHeartbeats<Absent>(
       cache_used_gb: data.cacheUsedGb ?? null,
     })),
   );
-  type Row = { node_id: string; previous_status: NodeStatus | null; status: NodeStatus | null; command: DeliveredCommand | null };
-  const rows = await prepared<Row>(skipLocked ? 'heartbeat-batch-skip-locked' : 'heartbeat-batch', Prisma.sql`
+  type Row = { node_id: string; previous_status: NodeStatus | null; status: NodeStatus | null; command: DeliveredCommand | null; held: boolean };
+  const rows = await prepared<Row>('heartbeat-batch', Prisma.sql`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
         id uuid, reported "NodeStatus", recorded_at timestamptz, cpu_pct int, ram_available_mb int, ae_running boolean,
         set_job boolean, current_job_id uuid, set_frame boolean, current_frame int, cache_used_gb int)
     ), previous AS (
-      SELECT n.id, n.status FROM render_nodes n WHERE n.id IN (SELECT id FROM input) ORDER BY n.id
-      FOR UPDATE ${skipLocked ? Prisma.sql`SKIP LOCKED` : Prisma.empty}
+      SELECT n.id, n.status FROM render_nodes n WHERE n.id IN (SELECT id FROM input) ORDER BY n.id FOR UPDATE SKIP LOCKED
     ), updated AS (
       UPDATE render_nodes n SET
         status = ${statusAfterContactSql(Prisma.sql`p.status`, Prisma.sql`i.reported`)},
@@ -168,23 +166,30 @@ async function writeHeartbeats<Absent>(
       RETURNING c.*
     )
     SELECT id::text AS node_id, previous_status::text AS previous_status, status::text AS status,
-      NULL::jsonb AS command, NULL::timestamptz AS created_at, NULL::uuid AS command_id
+      NULL::jsonb AS command, NULL::timestamptz AS created_at, NULL::uuid AS command_id, false AS held
     FROM updated
     UNION ALL
     SELECT node_id::text, NULL, NULL,
-      jsonb_build_object('id', id, 'type', type, 'payload', payload, 'lease', lease_token), created_at, id
+      jsonb_build_object('id', id, 'type', type, 'payload', payload, 'lease', lease_token), created_at, id, false
     FROM delivered
+    UNION ALL
+    -- Rows skipped as held; reading a held row does not wait for it.
+    SELECT i.id::text, NULL, NULL, NULL, NULL, NULL, true
+    FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM previous p WHERE p.id = i.id) AND EXISTS (SELECT 1 FROM render_nodes n WHERE n.id = i.id)
     -- Each node's row before its commands, and its commands oldest first.
     ORDER BY created_at NULLS FIRST, command_id`);
-  const stored = new Map<string, StoredHeartbeat>();
+  const stored = new Map<string, StoredHeartbeat | typeof ROW_HELD>();
   for (const row of rows) {
-    if (row.command === null) {
+    if (row.held) {
+      stored.set(row.node_id, ROW_HELD);
+    } else if (row.command === null) {
       stored.set(row.node_id, { previousStatus: row.previous_status as NodeStatus, status: row.status as NodeStatus, commands: [] });
     } else {
-      stored.get(row.node_id)?.commands.push(row.command);
+      (stored.get(row.node_id) as StoredHeartbeat | undefined)?.commands.push(row.command);
     }
   }
-  return batch.map(({ nodeId }) => stored.get(nodeId) ?? absent(nodeId));
+  return batch.map(({ nodeId }) => stored.get(nodeId) ?? new NotFoundError('render node', nodeId));
 }
 
 type NodeArgs = { include?: Prisma.RenderNodeInclude; select?: Prisma.RenderNodeSelect };
@@ -227,15 +232,17 @@ export function createNodeService({ prisma, driver, bus, clock, agentKeyOf }: No
 
   const heartbeats = groupCommit<Heartbeat, StoredHeartbeat | typeof ROW_HELD>({
     keyOf: (heartbeat) => heartbeat.nodeId,
-    write: (batch) => retryOnConflict(() => writeHeartbeats(driver.prepared, batch, clock.now(), true, () => ROW_HELD)),
+    write: (batch) => retryOnConflict(() => writeHeartbeats(driver.prepared, batch, clock.now())),
   });
-  // The heartbeats whose row was held: batches of their own that wait for the rows (and tell an
-  // unknown node apart from a held one).
-  const heldHeartbeats = groupCommit<Heartbeat, StoredHeartbeat>({
-    keyOf: (heartbeat) => heartbeat.nodeId,
-    write: (batch) =>
-      retryOnConflict(() => writeHeartbeats(driver.prepared, batch, clock.now(), false, (nodeId) => new NotFoundError('render node', nodeId))),
-  });
+
+  /** Writes a heartbeat, sent again (in later batches) while another change holds its node's row. */
+  async function storeHeartbeat(heartbeat: Heartbeat): Promise<StoredHeartbeat> {
+    for (let pauseMs = HELD_ROW_FIRST_PAUSE_MS; ; pauseMs = Math.min(2 * pauseMs, HELD_ROW_MAX_PAUSE_MS)) {
+      const stored = await heartbeats.submit(heartbeat);
+      if (stored !== ROW_HELD) return stored;
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  }
 
   return {
     /** Registers a node. The agent key is derived, never stored, and only this answer shows it. */
@@ -328,8 +335,7 @@ export function createNodeService({ prisma, driver, bus, clock, agentKeyOf }: No
         throw new ForbiddenError('node_id in the body does not match the node in the path');
       }
       const id = parseInput(uuid, nodeId, 'node id').toLowerCase();
-      const first = await heartbeats.submit({ nodeId: id, data });
-      const stored = first === ROW_HELD ? await heldHeartbeats.submit({ nodeId: id, data }) : first;
+      const stored = await storeHeartbeat({ nodeId: id, data });
       await publishNodeMoves(bus, [{ nodeId: id, from: stored.previousStatus, to: stored.status }]);
       const { commands } = stored;
       const soon = commands.length > 0 || (stored.status === NodeStatus.Online && (await workWaiting()));
