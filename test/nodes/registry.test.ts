@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegisterRenderNodeDocument, RenderNodeDocument, RenderNodesDocument } from '../generated/graphql.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { FREE_RENDER, submitRender } from '../support/jobs.ts';
 
 let t: TestApp;
 let admin: string;
@@ -193,6 +194,20 @@ describe('the signed agent protocol', () => {
     expect(again.status).toBe(200);
     const after = await t.rest('GET', `/v1/nodes/${node.id}`, { token: admin });
     expect(after.body.cached_template_md5s).toEqual([md5]);
+  });
+
+  it('an idle node checks back in 1 s while a job waits for a node, and in 5 s once none does', async () => {
+    const node = await registerNode('agent-work-waiting');
+    const path = `/v1/internal/nodes/${node.id}/heartbeat`;
+    // Work no node can take (an After Effects version none has) waits in the queue.
+    const owner = await t.user(1_000_000);
+    const waiting = await submitRender(t, owner.token, { ...FREE_RENDER, ae_version: '0.1' });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await t.signed(node, 'POST', path, { status: 'Online' })).body).toMatchObject({ next_heartbeat_in_sec: 1, pending_commands: [] });
+    expect((await t.rest('POST', `/v1/renders/${waiting.id}/cancel`, { token: owner.token })).status).toBe(200);
+    // Each replica looks at the queue at most once a second.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await t.signed(node, 'POST', path, { status: 'Online' })).body).toMatchObject({ next_heartbeat_in_sec: 5, pending_commands: [] });
   });
 
   it('heartbeat stores a health sample, updates the node and delivers pending commands', async () => {

@@ -211,16 +211,31 @@ export function createNodeService({ prisma, driver, bus, clock, agentKeyOf }: No
     return node as Prisma.RenderNodeGetPayload<A>;
   }
 
-  let workWaitingSeen: { at: number; waiting: boolean } | undefined;
-  /** Whether any job waits for a node; cached briefly, since every heartbeat asks. */
-  async function workWaiting(): Promise<boolean> {
+  let workWaitingSeen: { at: number; waiting: Promise<boolean> } | undefined;
+  /**
+   * Whether any job waits for a node; cached briefly, since every heartbeat asks. One look at a
+   * time, shared by the heartbeats that ask meanwhile, on the agents' own connections: asked by
+   * each heartbeat through Prisma's pool, a fleet's heartbeats queued behind that pool's
+   * transactions for seconds whenever the cached answer expired.
+   */
+  function workWaiting(): Promise<boolean> {
     const now = clock.now().getTime();
-    if (workWaitingSeen && now - workWaitingSeen.at < WORK_WAITING_CACHE_MS) return workWaitingSeen.waiting;
-    const [job, chunk] = await Promise.all([
-      prisma.renderJob.findFirst({ where: { step: { in: [JobStep.Queued, JobStep.Encoding] } }, select: { id: true } }),
-      prisma.frameJob.findFirst({ where: { status: FrameJobStatus.Pending }, select: { id: true } }),
-    ]);
-    workWaitingSeen = { at: now, waiting: job !== null || chunk !== null };
+    if (!workWaitingSeen || now - workWaitingSeen.at >= WORK_WAITING_CACHE_MS) {
+      const waiting = driver
+        .prepared<{ waiting: boolean }>(
+          'work-waiting',
+          Prisma.sql`
+            SELECT EXISTS (SELECT 1 FROM render_jobs WHERE step IN (${JobStep.Queued}::"JobStep", ${JobStep.Encoding}::"JobStep"))
+              OR EXISTS (SELECT 1 FROM frame_jobs WHERE status = ${FrameJobStatus.Pending}::"FrameJobStatus") AS waiting`,
+        )
+        .then(([row]) => row?.waiting ?? false);
+      const seen = { at: now, waiting };
+      workWaitingSeen = seen;
+      // A failed look is not kept: the next heartbeat looks again.
+      waiting.catch(() => {
+        if (workWaitingSeen === seen) workWaitingSeen = undefined;
+      });
+    }
     return workWaitingSeen.waiting;
   }
 
