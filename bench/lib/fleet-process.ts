@@ -57,18 +57,22 @@ class Child {
  * signed protocol) and resolves once every node is online. `onEncoded` hears of every job a node
  * encoded, from whichever process.
  */
+export class FleetStartTimeout extends Error {}
+
 export async function startFleetProcesses(options: {
   processes: number;
   keys: NodeKey[];
   fleet: Omit<FleetOptions, 'onEvent' | 'nodes' | 'keys' | 'adminToken'>;
   onEncoded: () => void;
+  /** Past this, the processes are killed and FleetStartTimeout thrown: a service that cannot bring the fleet online. */
+  deadlineMs: number;
 }): Promise<FleetProcesses> {
   const children = Array.from(
     { length: options.processes },
     () => new Child(fork(childFile, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }), options.onEncoded),
   );
   const shares = children.map((_child, index) => options.keys.filter((_key, position) => position % children.length === index));
-  await Promise.all(
+  const started = Promise.all(
     children.map((child, index) =>
       child.ask(
         {
@@ -85,6 +89,23 @@ export async function startFleetProcesses(options: {
       ),
     ),
   );
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      started,
+      new Promise((_resolve, reject) => {
+        timer = setTimeout(() => reject(new FleetStartTimeout(`the fleet was not online within ${options.deadlineMs / 1000} s`)), options.deadlineMs);
+      }),
+    ]);
+  } catch (error) {
+    // Killed processes reject what was asked of them; that is this error's doing, not news.
+    started.catch(() => undefined);
+    for (const child of children) child.process.kill('SIGKILL');
+    await Promise.all(children.map((child) => child.exited));
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
   return {
     pids: children.map((child) => child.process.pid ?? 0),
     windowStart: () => Promise.all(children.map((child) => child.ask({ type: 'window-start' }, 'window-started').then((reply) => reply.stats))),
