@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { openDatabase } from '../../src/adapters/db/database.ts';
+import { isDatabaseUnavailable, openDatabase } from '../../src/adapters/db/database.ts';
+import { Prisma } from '../../src/generated/prisma/client.ts';
 import { applyMigrations, MIGRATIONS_DIR } from '../../src/adapters/db/migrator.ts';
 import { createTestDatabase } from '../support/database.ts';
 
@@ -65,6 +66,35 @@ test('PostgreSQL: Prisma and raw SQL share the pool; ping; close', async () => {
     await database.close();
     await expect(database.ping()).rejects.toThrow();
   } finally {
+    await target.drop();
+  }
+});
+
+test('PostgreSQL: a driver transaction whose connection is lost between statements fails as unavailable, and the next one gets a fresh connection', async () => {
+  const target = await createTestDatabase();
+  const database = await openDatabase({ databaseUrl: target.url, dataDir: '' });
+  try {
+    const pidOf = async (sql: Parameters<Parameters<typeof database.transaction>[0]>[0]) =>
+      (await sql<{ pid: number }>(Prisma.sql`SELECT pg_backend_pid() AS pid`))[0]?.pid;
+    let lost: number | undefined;
+    const failed = await database
+      .transaction(async (sql) => {
+        lost = await pidOf(sql);
+        // Ended from outside while the transaction waits between two statements, as a restart or a network cut does.
+        await database.sql.query('SELECT pg_terminate_backend($1)', [lost]);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return sql(Prisma.sql`SELECT 1`);
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    expect(isDatabaseUnavailable(failed)).toBe(true);
+    const next = await database.transaction((sql) => pidOf(sql));
+    expect(next).toBeDefined();
+    expect(next).not.toBe(lost);
+  } finally {
+    await database.close();
     await target.drop();
   }
 });

@@ -140,6 +140,29 @@ function pgRunner(client: Queryable, withSession: SqlRunner['withSession']): Sql
   };
 }
 
+/**
+ * A pooled connection held across awaits (a session, a transaction). One lost while held is
+ * reported as an 'error' event on its client, which with no listener would end the process: here
+ * it marks the connection broken (its next statement fails by itself), and a broken connection is
+ * destroyed on release instead of pooled again.
+ */
+async function holdConnection(pool: pg.Pool): Promise<{ client: pg.PoolClient; breaks(): void; release(): void }> {
+  const client = await pool.connect();
+  let broken = false;
+  const breaks = () => {
+    broken = true;
+  };
+  client.on('error', breaks);
+  return {
+    client,
+    breaks,
+    release() {
+      client.off('error', breaks);
+      client.release(broken);
+    },
+  };
+}
+
 async function openPostgres(connectionString: string, max: number): Promise<Database> {
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
   // An idle connection that the server closes (restart, pg_terminate_backend) is emitted as an
@@ -148,17 +171,17 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
   pool.on('error', () => {});
 
   const withSession: SqlRunner['withSession'] = async (fn) => {
-    const client = await pool.connect();
-    const session = pgRunner(client, (inner) => inner(session));
+    const held = await holdConnection(pool);
+    const session = pgRunner(held.client, (inner) => inner(session));
     try {
-      const result = await fn(session);
-      client.release();
-      return result;
+      return await fn(session);
     } catch (error) {
       // The connection may still hold session state (an aborted transaction, a lock): destroy
       // it instead of handing it to the next user.
-      client.release(true);
+      held.breaks();
       throw error;
+    } finally {
+      held.release();
     }
   };
 
@@ -178,9 +201,8 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
       return result.rows as T[];
     },
     async transaction(work) {
-      const client = await hotPool.connect();
-      // A connection whose ROLLBACK failed is gone or unusable: destroyed, not pooled again.
-      let broken = false;
+      const held = await holdConnection(hotPool);
+      const { client } = held;
       try {
         await client.query('BEGIN');
         const result = await work(async <T>(statement: Prisma.Sql, name?: string) => {
@@ -190,12 +212,11 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
+        // A connection whose ROLLBACK failed is gone or unusable.
+        await client.query('ROLLBACK').catch(() => held.breaks());
         throw error;
       } finally {
-        client.release(broken);
+        held.release();
       }
     },
     async ping() {
