@@ -105,7 +105,8 @@ export function createAgentService({ prisma, driver, bus, clock, store, schedule
   const frameReports = groupCommit<FrameReportToWrite, undefined>({
     write: (batch) =>
       retryOnConflict(() =>
-        // A batch answers many agents: it waits for a busy pool rather than failing them all after Prisma's default 2 s.
+        // A batch answers many agents: on the embedded database, whose transactions go through
+        // Prisma, it waits for a busy connection rather than failing them all after Prisma's default 2 s.
         changeJobsInSql((changes) => writeFrameReports(changes, batch), { timeout: 30_000, maxWait: 10_000 }),
       ),
   });
