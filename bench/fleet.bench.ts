@@ -5,7 +5,6 @@
 // lag, the service's CPU and memory, and whether any node was declared Offline while its agent ran.
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import type { FleetStats, NodeKey } from '../agent-sim/fleet.ts';
 import { deriveAgentKey } from '../src/adapters/auth/agent-signature.ts';
 import { cpuSeconds } from './lib/cpu.ts';
@@ -14,7 +13,7 @@ import { FleetStartTimeout, startFleetProcesses } from './lib/fleet-process.ts';
 import { httpClient } from './lib/load.ts';
 import { type Row, report } from './lib/report.ts';
 import { AGENT_ROUTES, between, countOf, quantileMs, scrape } from './lib/server-metrics.ts';
-import { BENCH_SECRETS, benchToken, createBenchDatabase, REDIS_URL, startService } from './lib/service.ts';
+import { BENCH_SECRETS, benchToken, createBenchDatabase, REDIS_URL, startService, withClient } from './lib/service.ts';
 import { summarize } from './lib/stats.ts';
 
 /** The scales of the table; BENCH_FLEET_SCALES=5000 runs one. */
@@ -43,20 +42,16 @@ const P99_GOAL_MS = 50;
  * then comes online over the signed protocol, as agents do.
  */
 async function insertNodes(databaseUrl: string, count: number): Promise<NodeKey[]> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    const { rows } = await db.query<{ id: string }>(
+  const { rows } = await withClient(databaseUrl, (db) =>
+    db.query<{ id: string }>(
       `INSERT INTO render_nodes (id, name, region, node_ip, worker_port, current_ae_version, available_ae_versions, ram_gb, cpu_cores, updated_at)
        SELECT gen_random_uuid(), 'fleet-' || n, 'bench', '10.0.0.1', 8181, '24.1', ARRAY['24.1'], 64, 16, now()
        FROM generate_series(1, $1::int) AS n
        RETURNING id`,
       [count],
-    );
-    return rows.map(({ id }) => ({ id, agentKey: deriveAgentKey(BENCH_SECRETS.NODE_HMAC_SECRET, id) }));
-  } finally {
-    await db.end();
-  }
+    ),
+  );
+  return rows.map(({ id }) => ({ id, agentKey: deriveAgentKey(BENCH_SECRETS.NODE_HMAC_SECRET, id) }));
 }
 
 /** A fleet that is not online by then is reported as such, and its scale measures nothing else. */
@@ -73,14 +68,10 @@ class FleetNotOnline extends Error {
 }
 
 async function onlineCount(databaseUrl: string): Promise<number> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    const { rows } = await db.query<{ online: number }>(`SELECT count(*)::int AS online FROM render_nodes WHERE status <> 'Registered'`);
-    return rows[0]?.online ?? 0;
-  } finally {
-    await db.end();
-  }
+  const { rows } = await withClient(databaseUrl, (db) =>
+    db.query<{ online: number }>(`SELECT count(*)::int AS online FROM render_nodes WHERE status <> 'Registered'`),
+  );
+  return rows[0]?.online ?? 0;
 }
 
 const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);

@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import { deriveAgentKey, signAgentRequest } from '../src/adapters/auth/agent-signature.ts';
 import { startBaseline } from './lib/baseline-process.ts';
 import { cpuSeconds } from './lib/cpu.ts';
@@ -20,7 +19,7 @@ import { closedLoop, httpClient, type LoadResult, openLoop } from './lib/load.ts
 import { compared, type Row, report } from './lib/report.ts';
 import { AGENT_ROUTES, between, quantileMs, scrape } from './lib/server-metrics.ts';
 import { seedJobs } from './lib/seed.ts';
-import { BENCH_SECRETS, benchToken, createBenchDatabase, REDIS_URL, startService } from './lib/service.ts';
+import { BENCH_SECRETS, benchToken, createBenchDatabase, REDIS_URL, startService, withClient } from './lib/service.ts';
 import { median, summarize } from './lib/stats.ts';
 
 const NODES = 1_000;
@@ -100,34 +99,30 @@ async function registerNodes(url: string, count: number): Promise<Node[]> {
  */
 async function seedWork(url: string): Promise<{ frames: Record<Side, Frame[]>; commands: Record<Side, Command[]> }> {
   const seeded = await seedJobs(url, { jobs: Math.ceil((2 * PER_SIDE) / 120), chunksPerJob: 4, nodes: 200, frames: true, aeVersion: '0.0-bench' });
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  try {
-    const { rows } = await db.query<{ id: string; node_id: string }>(
+  const { rows } = await withClient(url, (db) =>
+    db.query<{ id: string; node_id: string }>(
       `INSERT INTO node_commands (id, node_id, type, payload, delivered_at, delivery_count)
        SELECT gen_random_uuid(), (($1::uuid[]))[1 + n % cardinality($1::uuid[])], 'close_ae', '{}', now(), 1
        FROM generate_series(0, $2::int - 1) AS n
        RETURNING id, node_id`,
       [seeded.nodeIds, 2 * PER_SIDE],
-    );
-    const frames = seeded.rendering.flatMap((chunk) =>
-      Array.from({ length: chunk.endFrame - chunk.startFrame + 1 }, (_unused, offset) => ({
-        jobId: chunk.jobId,
-        frameJobId: chunk.frameJobId,
-        node: keyOf(chunk.nodeId),
-        frameNumber: chunk.startFrame + offset,
-      })),
-    );
-    // Interleaved, so that both halves spread over every job and node alike.
-    const commands = rows.map((row) => ({ id: row.id, node: keyOf(row.node_id) }));
-    const half = <T>(items: T[], side: 0 | 1) => items.filter((_item, index) => index % 2 === side);
-    return {
-      frames: { service: half(frames, 0), baseline: half(frames, 1) },
-      commands: { service: half(commands, 0), baseline: half(commands, 1) },
-    };
-  } finally {
-    await db.end();
-  }
+    ),
+  );
+  const frames = seeded.rendering.flatMap((chunk) =>
+    Array.from({ length: chunk.endFrame - chunk.startFrame + 1 }, (_unused, offset) => ({
+      jobId: chunk.jobId,
+      frameJobId: chunk.frameJobId,
+      node: keyOf(chunk.nodeId),
+      frameNumber: chunk.startFrame + offset,
+    })),
+  );
+  // Interleaved, so that both halves spread over every job and node alike.
+  const commands = rows.map((row) => ({ id: row.id, node: keyOf(row.node_id) }));
+  const half = <T>(items: T[], side: 0 | 1) => items.filter((_item, index) => index % 2 === side);
+  return {
+    frames: { service: half(frames, 0), baseline: half(frames, 1) },
+    commands: { service: half(commands, 0), baseline: half(commands, 1) },
+  };
 }
 
 /**

@@ -3,9 +3,8 @@
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { DEFAULT_POOL_SIZE } from '../../src/adapters/db/database.ts';
-import { BENCH_SECRETS } from './service.ts';
+import { BENCH_SECRETS, withClient } from './service.ts';
 
 const serverFile = fileURLToPath(new URL('./baseline-server.ts', import.meta.url));
 
@@ -28,13 +27,7 @@ export interface BaselineProcess {
 }
 
 export async function startBaseline(options: { databaseUrl: string; poolSize?: number }): Promise<BaselineProcess> {
-  const client = new pg.Client({ connectionString: options.databaseUrl });
-  await client.connect();
-  try {
-    await client.query(FRAME_REPORTS_TABLE);
-  } finally {
-    await client.end();
-  }
+  await withClient(options.databaseUrl, (client) => client.query(FRAME_REPORTS_TABLE));
   const child = fork(serverFile, [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

@@ -1,5 +1,5 @@
 // Test data for benchmarks, written straight in SQL: thousands of rows in a few statements.
-import pg from 'pg';
+import { withClient } from './service.ts';
 
 export interface SeededJobs {
   /** Job ids, newest first. */
@@ -19,9 +19,7 @@ export async function seedJobs(
   databaseUrl: string,
   options: { jobs: number; chunksPerJob: number; nodes: number; userId?: string; frames?: boolean; aeVersion?: string },
 ): Promise<SeededJobs> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
+  return withClient(databaseUrl, async (client) => {
     await client.query('BEGIN');
     const nodes = await client.query<{ id: string }>(
       `INSERT INTO render_nodes (id, name, region, node_ip, worker_port, status, current_ae_version, updated_at)
@@ -67,7 +65,5 @@ export async function seedJobs(
     await client.query('COMMIT');
     await client.query('ANALYZE');
     return { jobIds: jobs.rows.map((row) => row.id), nodeIds: nodes.rows.map((row) => row.id), rendering: rendering.rows };
-  } finally {
-    await client.end();
-  }
+  });
 }

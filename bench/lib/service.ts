@@ -72,14 +72,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function adminQuery(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+/** Runs `work` on a connection of its own to the database at `url`, closed after. */
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(statement);
+    return await work(client);
   } finally {
     await client.end();
   }
+}
+
+async function adminQuery(statement: string): Promise<void> {
+  await withClient(ADMIN_DATABASE_URL, (client) => client.query(statement));
 }
 
 /** A fresh, empty database; the first service started on it applies the migrations. */
