@@ -29,7 +29,7 @@ let sweeper: Loop;
 
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
-  sweeper = t.app.loops.find((loop) => loop.name === 'export-sweeper')!;
+  sweeper = t.loop('export-sweeper');
 });
 afterAll(() => t.close());
 

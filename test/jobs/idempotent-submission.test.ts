@@ -22,7 +22,7 @@ let retention: Loop;
 
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
-  retention = t.app.loops.find((loop) => loop.name === 'job-log-retention')!;
+  retention = t.loop('job-log-retention');
 });
 afterAll(() => t?.close());
 

@@ -19,7 +19,7 @@ const prisma = () => t.app.services.db.prisma;
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
   who = await callers(t);
-  loop = t.app.loops.find((candidate) => candidate.name === 'health-downsampling')!;
+  loop = t.loop('health-downsampling');
 });
 afterEach(() => clock.reset());
 afterAll(() => t.close());

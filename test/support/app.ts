@@ -14,6 +14,7 @@ import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 import { type App, createApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { Actor } from '../../src/domain/actor.ts';
+import type { Loop } from '../../src/loops/loop.ts';
 import type { Clock } from '../../src/ports.ts';
 import { freePort } from '../../bench/lib/service.ts';
 import { createTestDatabase } from './database.ts';
@@ -127,6 +128,8 @@ export interface TestApp extends ServiceClient {
   redisPrefix: string;
   /** A new user with a token, whose wallet holds amountMinor (credited by the billing service). */
   user(amountMinor?: number, options?: TokenOptions): Promise<TestUser>;
+  /** The app's background loop of this name, for tests that run its passes by hand (runOnce). */
+  loop(name: string): Loop;
   close(): Promise<void>;
 }
 
@@ -297,6 +300,11 @@ export async function startTestApp(
         await app.services.billing.credit(TEST_ADMIN, { userId: id, amountMinor: BigInt(amountMinor), idempotencyKey: `test-funds-${randomUUID()}` });
       }
       return { id, token: await signDevelopmentToken(TEST_JWT_SECRET, { sub: id, ...userOptions }) };
+    },
+    loop(name) {
+      const found = app.loops.find((loop) => loop.name === name);
+      if (!found) throw new Error(`The app has no loop named ${name}: ${app.loops.map((loop) => loop.name).join(', ')}`);
+      return found;
     },
     async close() {
       await app.close();

@@ -23,7 +23,7 @@ const prisma = () => t.app.services.db.prisma;
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
   who = await callers(t);
-  rollouts = t.app.loops.find((loop) => loop.name === 'rollouts')!;
+  rollouts = t.loop('rollouts');
 });
 afterEach(() => clock.reset());
 afterAll(() => t.close());

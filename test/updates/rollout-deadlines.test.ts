@@ -19,7 +19,7 @@ let rollouts: Loop;
 beforeAll(async () => {
   t = await startTestApp({ clock, startLoops: false });
   who = await callers(t);
-  rollouts = t.app.loops.find((loop) => loop.name === 'rollouts')!;
+  rollouts = t.loop('rollouts');
 });
 afterEach(() => clock.reset());
 afterAll(() => t.close());

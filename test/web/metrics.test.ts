@@ -205,7 +205,7 @@ describe('render_nodes_lost_total', () => {
     const clock = new ManualClock();
     const app = await startTestApp({ clock, startLoops: false });
     try {
-      const sweeper = app.app.loops.find((loop) => loop.name === 'heartbeat-sweeper')!;
+      const sweeper = app.loop('heartbeat-sweeper');
       const silent = await app.onlineNode('lost-silent');
       const beating = await app.onlineNode('lost-beating');
       const lost = async () => valueOf(parseExposition(await (await fetch(`${app.url}/metrics`)).text()), 'render_nodes_lost_total');
