@@ -42,16 +42,6 @@ app.logger.info(
   `Render orchestrator listening: playground ${doors.playground} · REST docs ${doors.docs} · metrics ${doors.metrics}`,
 );
 
-/**
- * Exits once the log is written out. pino writes stdout asynchronously and, at exit, writes what
- * is left synchronously even while an earlier line is still being written: the last line could
- * then come out before the one above it.
- */
-async function exitAfterLog(code: number): Promise<never> {
-  await new Promise<void>((resolve) => app.logger.flush(() => resolve()));
-  process.exit(code);
-}
-
 stopOnSignals(
   async (signal) => {
     app.logger.info({ signal }, 'Shutting down: draining connections');
@@ -60,10 +50,10 @@ stopOnSignals(
       await shutdownTelemetry();
     } catch (error) {
       app.logger.error({ err: error }, 'Shutting down failed');
-      await exitAfterLog(1);
+      process.exit(1);
     }
     app.logger.info('Stopped');
-    await exitAfterLog(0);
+    process.exit(0);
   },
   (signal) => app.logger.warn({ signal }, 'Stopping now, without waiting for open connections: the signal came again'),
 );
