@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from
 import { createMemoryBus } from '../../src/adapters/bus/memory-bus.ts';
 import { createRedisBus } from '../../src/adapters/bus/redis-bus.ts';
 import type { EventBus } from '../../src/ports.ts';
+import { type PrivateRedis, startPrivateRedis } from '../support/private-servers.ts';
 
 const redisUrl = inject('redisUrl');
 // One prefix per run keeps parallel runs sharing this Redis from hearing one another.
@@ -290,5 +291,45 @@ describe('Redis bus across replicas', () => {
 
   it('fails to start, rather than retrying forever, when Redis cannot be reached', async () => {
     await expect(createRedisBus('redis://127.0.0.1:1', { onError: () => undefined })).rejects.toThrow();
+  });
+});
+
+// Found by the soak: with Redis restarting, a subscriber leaving had its UNSUBSCRIBE refused, and
+// a closing legacy progress socket left that refusal unhandled, which ended the replica; a
+// subscriber arriving was refused, and its GraphQL subscription failed as an internal error.
+describe('Redis bus while Redis restarts', () => {
+  let redis: PrivateRedis;
+  let bus: EventBus;
+  const errors: unknown[] = [];
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+    bus = await createRedisBus(redis.url, { channelPrefix, onError: (error) => errors.push(error) });
+  });
+  afterAll(async () => {
+    await bus?.close();
+    await redis?.close();
+  });
+
+  it('lets listeners leave and join while Redis is away, and delivers to the new ones once it is back', async () => {
+    const leaving = await bus.subscribe('job:leaving', () => undefined);
+    await redis.stop();
+    await expect(leaving()).resolves.toBeUndefined();
+    const { received, listener } = collector();
+    await expect(bus.subscribe('job:joining', listener)).resolves.toBeTypeOf('function');
+    expect(errors.length).toBeGreaterThan(0);
+
+    await redis.start();
+    await vi.waitFor(() => expect(bus.ping()).resolves.toBeUndefined(), { timeout: 10_000 });
+    const probe = createClient({ url: redis.url });
+    await probe.connect();
+    try {
+      await vi.waitFor(async () => expect((await probe.pubSubNumSub(`${channelPrefix}job:joining`))[`${channelPrefix}job:joining`]).toBe(1), { timeout: 10_000 });
+      expect((await probe.pubSubNumSub(`${channelPrefix}job:leaving`))[`${channelPrefix}job:leaving`]).toBe(0);
+    } finally {
+      await probe.close();
+    }
+    await bus.publish('job:joining', 'after the restart');
+    await vi.waitFor(() => expect(received).toEqual(['after the restart']));
   });
 });

@@ -71,15 +71,13 @@ export async function createRedisBus(url: string, options: RedisBusOptions = {})
       }
     }
   };
-  publisher.on('ready', announceReconnect);
-  subscriber.on('ready', announceReconnect);
-
   const channels = new Map<string, Channel>();
-  let closed = false;
-  // node-redis leaves a SUBSCRIBE on a closed client pending forever instead of refusing it.
-  const assertOpen = () => {
-    if (closed) throw new Error('The event bus is closed');
-  };
+  /**
+   * Channels whose SUBSCRIBE or UNSUBSCRIBE failed while Redis was away. Once the subscriber is
+   * back, each gets whichever one it needs then: node-redis keeps a listener whose UNSUBSCRIBE
+   * failed, and subscribes it again on reconnection.
+   */
+  const unsettled = new Set<string>();
 
   const onMessage = (message: string, channel: string) => {
     const entry = channels.get(channel);
@@ -101,6 +99,31 @@ export async function createRedisBus(url: string, options: RedisBusOptions = {})
     }
   };
 
+  // A subscription made while Redis is away is not refused: its listener is registered here and
+  // its SUBSCRIBE sent when the connection is back. Meanwhile, and for the moment between the
+  // reconnection and the SUBSCRIBE, the callers read what they miss from the database (reconnect
+  // listeners, the events' tail watch), as they do for events published during the outage.
+  const settle = (channel: string): Promise<void> => {
+    unsettled.delete(channel);
+    const sent = channels.has(channel) ? subscriber.subscribe(channel, onMessage) : subscriber.unsubscribe(channel, onMessage);
+    return sent.catch((error: unknown) => {
+      onError(error);
+      unsettled.add(channel);
+    });
+  };
+  // Before the reconnect listeners, so that their catch-up reads start after the SUBSCRIBE went out.
+  subscriber.on('ready', () => {
+    for (const channel of [...unsettled]) void settle(channel);
+  });
+  publisher.on('ready', announceReconnect);
+  subscriber.on('ready', announceReconnect);
+
+  let closed = false;
+  // node-redis leaves a SUBSCRIBE on a closed client pending forever instead of refusing it.
+  const assertOpen = () => {
+    if (closed) throw new Error('The event bus is closed');
+  };
+
   const release = async (channel: string, entry: Channel, subscription: Subscription) => {
     if (!subscription.active) return;
     subscription.active = false;
@@ -109,7 +132,9 @@ export async function createRedisBus(url: string, options: RedisBusOptions = {})
     channels.delete(channel);
     // A subscribe to the same topic that starts now gets a fresh entry and its own SUBSCRIBE,
     // which the connection sends after this UNSUBSCRIBE, so the channel ends up subscribed.
-    await subscriber.unsubscribe(channel, onMessage);
+    // Leaving never fails for Redis being away (a socket closing during an outage has nobody to
+    // tell): the UNSUBSCRIBE is sent again once it is back.
+    await settle(channel);
   };
 
   return {
@@ -123,20 +148,14 @@ export async function createRedisBus(url: string, options: RedisBusOptions = {})
       const channel = prefix + topic;
       let entry = channels.get(channel);
       if (entry === undefined) {
-        const created: Channel = { subscriptions: new Set(), subscribed: subscriber.subscribe(channel, onMessage) };
-        channels.set(channel, created);
-        entry = created;
+        entry = { subscriptions: new Set(), subscribed: Promise.resolve() };
+        // Registered first: settle() subscribes the channels that are registered.
+        channels.set(channel, entry);
+        entry.subscribed = settle(channel);
       }
       const subscription: Subscription = { listener, active: true };
       entry.subscriptions.add(subscription);
-      try {
-        await entry.subscribed;
-      } catch (error) {
-        subscription.active = false;
-        entry.subscriptions.delete(subscription);
-        if (channels.get(channel) === entry) channels.delete(channel);
-        throw error;
-      }
+      await entry.subscribed;
       const subscribed = entry;
       return () => release(channel, subscribed, subscription);
     },
@@ -162,6 +181,7 @@ export async function createRedisBus(url: string, options: RedisBusOptions = {})
         for (const subscription of entry.subscriptions) subscription.active = false;
       }
       channels.clear();
+      unsettled.clear();
       await Promise.all([publisher.close(), subscriber.close()]);
     },
   };
