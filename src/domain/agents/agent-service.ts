@@ -21,7 +21,7 @@ import { BLOCK_AFTER_JOB_FAILURES, crashAction } from '../scheduling/failure-pol
 import type { Scheduler } from '../scheduling/scheduler.ts';
 import { renderAcknowledged } from '../snapshots/snapshot-renders.ts';
 import { ACTIVE_CHUNK, finishWork, heldChunk, heldCommand, OPEN_COMMAND } from '../work/leases.ts';
-import { FIT_TIMEOUT_MS, fitChunksAtRenderingStart, recutChunk, releaseNodeWork } from '../work/recut.ts';
+import { FIT_TIMEOUT_MS, fitChunksAtRenderingStart, jobsWorkedBy, recutChunk, releaseNodeWork } from '../work/recut.ts';
 
 /** How long exports stay before the sweeper removes them, unless extended. */
 export const EXPORT_RETENTION_DAYS = 30;
@@ -233,6 +233,9 @@ export function createAgentService({ prisma, driver, bus, clock, store, schedule
       const report = parseInput(chunkReportSchema, input, 'chunk report');
       const { chunk, finished } = await changeJobs(async (changes) => {
         const { tx, now } = changes;
+        // The job before its chunk, as every change of a job: a cancel that commits meanwhile has
+        // withdrawn the chunk by the time it is read, and the report is refused as stale.
+        await changes.lock([id]);
         const chunk = await heldChunk(tx, node.nodeId, id, chunkId, report.lease);
         const command = await tx.nodeCommand.findFirst({ where: { frameJobId: chunkId, nodeId: node.nodeId, status: { in: OPEN_COMMAND } } });
         const error = report.error ?? 'the node gave up on the chunk';
@@ -253,6 +256,9 @@ export function createAgentService({ prisma, driver, bus, clock, store, schedule
       const node = requireNode(actor, report.nodeId);
       const decision = await changeJobs(async (changes) => {
         const { tx, now } = changes;
+        // The job and every job the node works on, before any chunk: a restart releases all of
+        // them, and a change locks its jobs at once, in id order.
+        await changes.lock([id, ...(await jobsWorkedBy(tx, [node.nodeId]))]);
         const job = await tx.renderJob.findUnique({ where: { id }, select: { id: true } });
         if (!job) throw new NotFoundError('render job', id);
         const chunk = report.frameJobId ? await heldChunk(tx, node.nodeId, id, report.frameJobId, report.lease) : null;

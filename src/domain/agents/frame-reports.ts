@@ -28,6 +28,11 @@ export interface FrameReportToWrite {
  * (stored, or already stored before) or the error that report alone is refused with.
  */
 export async function writeFrameReports({ sql, now, touch, lock }: SqlChanges, reports: readonly FrameReportToWrite[]): Promise<Array<Error | undefined>> {
+  // The jobs first, then their chunks: an ending (cancel, failure) holds the job while it
+  // withdraws the chunks, so the chunks are read as it left them. Read before the lock, a chunk
+  // withdrawn meanwhile still took its frame, went back to Rendering, and gave its ended job an
+  // event after the terminal one (found by the soak).
+  await lock(reports.map((report) => report.jobId));
   const chunkIds = [...new Set(reports.map((report) => report.frameJobId))];
   const chunks = await sql<HeldChunkFacts & { startFrame: number; endFrame: number }>(
     Prisma.sql`
@@ -50,8 +55,6 @@ export async function writeFrameReports({ sql, now, touch, lock }: SqlChanges, r
   });
   const accepted = reports.filter((_report, index) => outcomes[index] === undefined);
   if (accepted.length === 0) return outcomes;
-
-  await lock(accepted.map((report) => report.jobId));
 
   const input = JSON.stringify(
     accepted.map((report, index) => ({
