@@ -98,6 +98,12 @@ describe('renderProgress and the legacy progress socket end with the job', () =>
     expect(seqsOf(fromSecond.received)).toEqual(seqs.slice(1));
     expect(stepsOf(fromStart.received).at(-1)).toBe('Cancelled');
     expect(stepsOf(fromStart.received).slice(0, -1)).not.toContain('Cancelled');
+
+    // A client that heard the terminal event but lost the connection before the completion
+    // resumes after it (found by the soak's subscribers, which waited forever).
+    const pastTheEnd = subscribe(url, user.token, FollowRenderProgressDocument, { jobId, afterSeq: seqs.at(-1) });
+    await completed(pastTheEnd);
+    expect(pastTheEnd.received).toEqual([]);
   });
 
   it('complete right after a Completed step, with a fleet rendering the job', { timeout: 90_000 }, async () => {

@@ -331,6 +331,9 @@ export async function followProgress(options: FollowOptions): Promise<AsyncItera
       started = true;
       await readRecorded();
       if (next <= now.seq) await restart();
+      // Resumed past the terminal event (a client that heard it but not the completion): nothing
+      // follows it, so the subscription completes now instead of waiting forever.
+      if (next > now.seq && TERMINAL_STEPS.includes(now.progress.step)) await queue.end();
     }
   } catch (error) {
     await queue.end();
