@@ -7,7 +7,9 @@ import { groupCommit } from '../group-commit.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { publishNodeStatusChanged } from '../events.ts';
 import { requireAdmin, requireNode } from '../guards.ts';
+import { jobChanges } from '../jobs/job-changes.ts';
 import { parseInput, uuid, uuidsAmong } from '../validation.ts';
+import { releaseNodeWork } from '../work/recut.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS, moveNode, publishNodeMoves, statusAfterContactSql } from './node-status.ts';
 
 /** While work waits for a free node, or a node was just given commands, it checks back sooner. */
@@ -204,6 +206,7 @@ export interface NodeServiceDeps {
 }
 
 export function createNodeService({ prisma, driver, bus, clock, agentKeyOf }: NodeServiceDeps) {
+  const changeJobs = jobChanges({ prisma, bus, clock });
   async function findNodeOrThrow<A extends NodeArgs = {}>(id: string, args?: A): Promise<Prisma.RenderNodeGetPayload<A>> {
     const nodeId = parseInput(uuid, id, 'node id');
     const node = await prisma.renderNode.findUnique({ ...args, where: { id: nodeId } });
@@ -309,8 +312,12 @@ export function createNodeService({ prisma, driver, bus, clock, agentKeyOf }: No
       const node = await findNodeOrThrow(nodeId);
       const now = clock.now();
       const { cachedTemplateMd5s, ...facts } = data;
-      const moved = await prisma.$transaction(async (tx) => {
-        // A freshly started agent runs nothing, whatever it ran before it went away.
+      const moved = await changeJobs(async (changes) => {
+        const { tx } = changes;
+        // A freshly started agent runs nothing, whatever it ran before it went away: work it
+        // held is offered again now. Left held, a restarted agent's chunk waited for the stall
+        // sweep, and an encode or a replica preparation for nothing at all (found by the soak).
+        await releaseNodeWork(changes, node.id, 'the agent restarted');
         const moved = await moveNode(tx, node.id, 'reportedOnline', {
           ...facts,
           availableAeVersions: facts.availableAeVersions
