@@ -27,7 +27,10 @@ export type FleetEvent =
   | { type: 'command'; nodeId: string; command: AgentCommand }
   | { type: 'unsupported-command'; nodeId: string; command: AgentCommand }
   | { type: 'replica-ready'; nodeId: string; jobId: string }
-  | { type: 'frame'; nodeId: string; jobId: string; frameJobId: string; frame: number; accepted: boolean }
+  /** `sentAt`: when the report that was answered went out (Date.now()). */
+  | { type: 'frame'; nodeId: string; jobId: string; frameJobId: string; frame: number; accepted: boolean; lease?: string; sentAt?: number }
+  /** Every answer (or its absence, status 0) to a request, retries included; `endpoint`: the replica asked. */
+  | { type: 'answer'; nodeId: string; method: string; path: string; status: number; endpoint: number }
   | { type: 'chunk-completed'; nodeId: string; jobId: string; frameJobId: string }
   | { type: 'chunk-failed'; nodeId: string; jobId: string; frameJobId: string; frame: number }
   | { type: 'crash'; nodeId: string; jobId: string; frameJobId: string; frame: number; action?: string }

@@ -60,6 +60,10 @@ export interface Fleet {
   /** A killed node comes back: it reports its old work once (answered with the returned outcome;
    * 409 STALE_LEASE when the work moved on), comes online again and heartbeats. */
   revive(nodeId: string): Promise<LateReport | undefined>;
+  /** Sets how far the node's clock is off (seconds, + ahead); its next signatures carry it. */
+  skew(nodeId: string, seconds: number): void;
+  /** Whether the node is alive and has a piece of work in hand. */
+  working(nodeId: string): boolean;
   /** Stops every node and closes the connections; resolves when no request is outstanding. */
   stop(): Promise<void>;
 }
@@ -220,6 +224,12 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     },
     revive(nodeId) {
       return nodeOf(nodeId).revive();
+    },
+    skew(nodeId, seconds) {
+      nodeOf(nodeId).clockSkewSec = seconds;
+    },
+    working(nodeId) {
+      return nodeOf(nodeId).working;
     },
     stop() {
       stopped ??= Promise.all(nodes.map((node) => node.stop())).then(() => transport.close());

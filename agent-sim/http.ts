@@ -14,6 +14,8 @@ export interface Answer {
   failure?: string;
   /** The Retry-After seconds of a 503 or 429. */
   retryAfterSec?: number;
+  /** Date.now() when the request went out: what the service holds was written after it. */
+  sentAt?: number;
 }
 
 /** The `failure` of a request its node gave up before it was sent (the node died or stopped). */
@@ -22,6 +24,8 @@ export const ABANDONED = 'abandoned before sending';
 export interface AgentIdentity {
   id: string;
   agentKey: string;
+  /** How far the agent's clock is off, in seconds: its signatures carry its own time. */
+  clockSkewSec?: number;
 }
 
 export interface TransportOptions {
@@ -105,12 +109,13 @@ export class Transport {
 
   request(method: string, path: string, headers: Record<string, string>, body?: string | Buffer, endpoint = 0): Promise<Answer> {
     const origin = this.origins[endpoint % this.origins.length] as URL;
+    const sentAt = Date.now();
     return new Promise((resolve) => {
       let settled = false;
       const settle = (answer: Answer) => {
         if (settled) return;
         settled = true;
-        resolve(answer);
+        resolve({ ...answer, sentAt });
       };
       const request = this.send({
         protocol: origin.protocol,
@@ -178,7 +183,7 @@ export class Transport {
     const timestamp = await this.replay.timestamp(fingerprint);
     if (!stillWanted()) return { status: 0, body: undefined, failure: ABANDONED };
     const headers: Record<string, string> = {
-      ...signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path: fullPath, body: payload, timestamp }),
+      ...signAgentRequest({ nodeId: node.id, agentKey: node.agentKey, method, path: fullPath, body: payload, timestamp: timestamp + (node.clockSkewSec ?? 0) }),
       ...(contentType ? { 'content-type': contentType } : {}),
     };
     return this.request(method, fullPath, headers, payload, endpoint);

@@ -102,6 +102,7 @@ function formatsOf(formats: unknown): string[] {
 export class SimNode {
   alive = true;
   online = false;
+  clockSkewSec = 0;
   private stopped = false;
   private serverHeartbeatSeconds = DEFAULT_HEARTBEAT_SECONDS;
   /** Changes when the node dies, comes back or restarts: a heartbeat chain of an earlier life stops. */
@@ -130,6 +131,11 @@ export class SimNode {
     private endpoint = 0,
   ) {
     this.templates = context.behaviour.templates;
+  }
+
+  /** Alive with a piece of work in hand (rendering, encoding, preparing). */
+  get working(): boolean {
+    return this.alive && this.current !== undefined;
   }
 
   get agentVersion(): string {
@@ -198,6 +204,7 @@ export class SimNode {
       const answer = await transport.signed(this, method, path, body, () => this.alive, this.endpoint);
       if (answer.failure === ABANDONED) return answer;
       tally.requests++;
+      this.context.emit({ type: 'answer', nodeId: this.id, method, path, status: answer.status, endpoint: this.endpoint });
       const retryable = answer.status === 0 || answer.status === 503 || answer.status === 429;
       if (!retryable || !this.alive || Date.now() > deadline) return this.answered(method, path, answer);
       tally.retries++;
@@ -540,7 +547,7 @@ export class SimNode {
       });
       // Counted even when the node died meanwhile: the service has the frame all the same.
       if (ok(answer)) tally.framesAccepted++;
-      emit({ type: 'frame', nodeId: this.id, jobId, frameJobId, frame, accepted: ok(answer) });
+      emit({ type: 'frame', nodeId: this.id, jobId, frameJobId, frame, accepted: ok(answer), lease: command.lease, sentAt: answer.sentAt });
       // 409: the chunk is no longer this node's (stale lease) or the job no longer wants frames.
       if (this.abandoned(epoch) || answer.status === 409) return;
     }
