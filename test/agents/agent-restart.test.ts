@@ -1,7 +1,11 @@
-// An agent that restarts (its process crashed or was updated, and came back before it was missed)
-// reports online again, and runs nothing whatever it ran before. Found by the soak: the work the
-// service still thought it held stayed with it, a chunk until the stall sweep three minutes on,
-// an encode for good, and the job never ended.
+// The work the service thinks a node holds, when the node's agent restarts or the node is
+// released. Found by the soak:
+// - an agent that restarted (crashed or updated, back before it was missed) reports online and
+//   runs nothing, yet the work it held stayed with it: a chunk until the stall sweep three minutes
+//   on, an encode for good, and the job never ended;
+// - a cancelled job's chunk that a node had taken stayed open, and when that node was lost the
+//   chunk was "moved off" it, giving the ended job an event after its terminal one.
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkOn, clearQueue, commandOf, completeChunk, framesOf, placeOn, preparedOn, reportFrames } from '../support/agent.ts';
 import { startTestApp, type TestApp, type TestNode } from '../support/app.ts';
@@ -62,5 +66,26 @@ describe('an agent that restarts and reports online', () => {
     const again = commandOf(await placeOn(t, node), 'encode');
     expect(again).toMatchObject({ job_id: job.id });
     expect(again.command_id).not.toBe(encode.command_id);
+  });
+});
+
+describe('a node released after the job it worked on was cancelled', () => {
+  it('moves nothing of the ended job: the job keeps its terminal event as its last', async () => {
+    await clearQueue(t);
+    const user = await t.user(100_000);
+    const node = await t.onlineNode('released-after-cancel');
+    const job = await submitRender(t, user.token, { duration_sec: 1, frame_rate: 30 });
+    await preparedOn(t, node, job.id);
+    await chunkOn(t, node);
+    const cancelled = await t.rest('POST', `/v1/renders/${job.id}/cancel`, { token: user.token });
+    expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
+    const prisma = t.app.services.db.prisma;
+    const { eventSeq } = await prisma.renderJob.findUniqueOrThrow({ where: { id: job.id } });
+
+    // What the heartbeat sweep does to a lost node, through the door an admin has.
+    const admin = await t.token(randomUUID(), { admin: true });
+    expect((await t.rest('POST', `/v1/nodes/${node.id}/release`, { token: admin })).status).toBe(204);
+    expect(await prisma.renderJob.findUniqueOrThrow({ where: { id: job.id } })).toMatchObject({ step: 'Cancelled', eventSeq });
+    expect(await prisma.jobLog.count({ where: { renderJobId: job.id, message: { startsWith: 'Work moved off' } } })).toBe(0);
   });
 });

@@ -137,8 +137,11 @@ export async function withdrawJobWork(tx: Tx, jobId: string, reason: string): Pr
     where: { renderJobId: jobId, status: { in: [FrameJobStatus.Pending, ...ACTIVE_CHUNK] } },
     data: { status: FrameJobStatus.Cancelled, leaseToken: null },
   });
+  // The job's work commands a node already took end here too: the node is told to cancel, and
+  // work left open on an ended job would be "moved off" its node when that node is lost or
+  // released, giving the job an event after its terminal one (found by the soak).
   await tx.nodeCommand.updateMany({
-    where: { renderJobId: jobId, status: CommandStatus.Pending },
+    where: { renderJobId: jobId, OR: [{ status: CommandStatus.Pending }, { status: { in: OPEN_COMMAND }, type: { in: WORK_COMMANDS } }] },
     data: { status: CommandStatus.Superseded },
   });
   await tx.nodeCommand.createMany({
