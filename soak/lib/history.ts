@@ -2,6 +2,8 @@
 // status, every 5xx kept whole (the checker judges each against the faults of its moment), and
 // when each scope last succeeded, in 100 ms buckets, for the recovery times of the report.
 
+import { HTTP_STATUS } from '../../src/transport/errors.ts';
+
 /** How a caller reached the service. `agent` requests come from the simulated fleet. */
 export type Door = 'rest' | 'graphql' | 'graphql-ws' | 'legacy-ws' | 'agent';
 
@@ -125,4 +127,26 @@ export class RequestHistory {
 export interface Violation {
   invariant: string;
   detail: string;
+}
+
+/** The HTTP status each error code stands for: the domain's, and GraphQL's own. */
+const STATUS_OF_CODE: Readonly<Record<string, number>> = {
+  ...HTTP_STATUS,
+  BAD_USER_INPUT: 400,
+  GRAPHQL_PARSE_FAILED: 400,
+  GRAPHQL_VALIDATION_FAILED: 400,
+  INTERNAL_SERVER_ERROR: 500,
+  UNAVAILABLE: 503,
+  SERVICE_UNAVAILABLE: 503,
+};
+
+export const statusOfCode = (code: string): number => STATUS_OF_CODE[code] ?? 400;
+
+/** The HTTP status a GraphQL error stands for: a server error by its code, else its own `extensions.http.status`, else its code's. */
+export function statusOfGraphQLError(error: { extensions?: Record<string, any> } | undefined): number {
+  const code = error?.extensions?.code;
+  const status = typeof code === 'string' ? statusOfCode(code) : 400;
+  if (status >= 500) return status;
+  const http = error?.extensions?.http?.status;
+  return typeof http === 'number' && http >= 400 ? http : status;
 }

@@ -10,7 +10,7 @@ import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createRandom, streamSeed } from '../../agent-sim/random.ts';
 import { canReach, isTerminal } from './steps.ts';
-import type { RequestHistory, Violation } from './history.ts';
+import { type RequestHistory, statusOfGraphQLError, type Violation } from './history.ts';
 
 export interface SubscriberOptions {
   urls: readonly string[];
@@ -164,21 +164,12 @@ function statusOfHandshakeError(error: unknown): number {
   return match ? Number(match[1]) : 0;
 }
 
-/** The HTTP status a GraphQL error stands for, as the history counts it. */
+/** The most severe of the errors, as the history counts it, and its code. */
 function statusOfGraphQLErrors(errors: readonly any[]): { status: number; code?: string } {
-  let worst = { status: 0, code: undefined as string | undefined };
+  let worst: { status: number; code?: string } = { status: 0 };
   for (const error of errors) {
+    const status = statusOfGraphQLError(error);
     const code = error?.extensions?.code;
-    const http = error?.extensions?.http?.status;
-    let status: number;
-    if (code === 'INTERNAL_SERVER_ERROR') status = 500;
-    else if (code === 'UNAVAILABLE' || code === 'SERVICE_UNAVAILABLE') status = 503;
-    else if (typeof http === 'number' && http >= 400) status = http;
-    else if (code === 'RATE_LIMITED') status = 429;
-    else if (code === 'NOT_FOUND') status = 404;
-    else if (code === 'FORBIDDEN') status = 403;
-    else if (code === 'UNAUTHENTICATED') status = 401;
-    else status = 400;
     if (status > worst.status) worst = { status, code: typeof code === 'string' ? code : undefined };
   }
   return worst.status === 0 ? { status: 400 } : worst;
@@ -258,14 +249,20 @@ export function startSubscribers(options: SubscriberOptions): Subscribers {
 
   // ---- graphql-ws ------------------------------------------------------------------------------
 
-  function connectGraphql(follower: GraphqlFollower): void {
-    const { view } = follower;
-    const replica = follower.replica;
+  /** A new connection attempt of the follower: its clocks restart. */
+  function beginAttempt(follower: Follower): void {
     const now = Date.now();
     follower.attempts++;
     follower.startedAt = now;
     follower.heardAt = now;
+    follower.pingedAt = now;
     follower.connected = false;
+  }
+
+  function connectGraphql(follower: GraphqlFollower): void {
+    const { view } = follower;
+    const replica = follower.replica;
+    beginAttempt(follower);
     let over = false;
     let completionTimer: NodeJS.Timeout | undefined;
     let closedResolve!: () => void;
@@ -413,12 +410,7 @@ export function startSubscribers(options: SubscriberOptions): Subscribers {
   function connectLegacy(follower: LegacyFollower): void {
     const { view } = follower;
     const replica = follower.replica;
-    const now = Date.now();
-    follower.attempts++;
-    follower.startedAt = now;
-    follower.heardAt = now;
-    follower.pingedAt = now;
-    follower.connected = false;
+    beginAttempt(follower);
     const url = `${wsBase(replica)}/ws/v1/render/${encodeURIComponent(follower.jobId)}?token=${encodeURIComponent(follower.token)}`;
     const socket = new WebSocket(url, { handshakeTimeout: CONNECT_TIMEOUT_MS });
     follower.socket = socket;

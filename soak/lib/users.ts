@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { between, createRandom, type Random, streamSeed } from '../../agent-sim/random.ts';
 import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 import { isTerminal } from './steps.ts';
-import type { RequestHistory } from './history.ts';
+import { type RequestHistory, statusOfCode, statusOfGraphQLError } from './history.ts';
 
 export interface UserWorkloadOptions {
   urls: readonly string[];
@@ -148,36 +148,6 @@ interface Settled extends Answer {
   reconciled?: boolean;
   /** The operation's deadline passed (or the workload stopped) without a final answer. */
   gaveUp?: boolean;
-}
-
-const HTTP_OF_CODE: Record<string, number> = {
-  VALIDATION_FAILED: 400,
-  BAD_USER_INPUT: 400,
-  GRAPHQL_PARSE_FAILED: 400,
-  GRAPHQL_VALIDATION_FAILED: 400,
-  UNAUTHENTICATED: 401,
-  PAYMENT_REQUIRED: 402,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  INVALID_STATE: 409,
-  STALE_LEASE: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  RATE_LIMITED: 429,
-  INTERNAL_SERVER_ERROR: 500,
-  UNAVAILABLE: 503,
-  SERVICE_UNAVAILABLE: 503,
-};
-
-/** The HTTP status a GraphQL error code stands for: its own `extensions.http.status` first. */
-export function statusOfGraphQLError(error: { extensions?: Record<string, any> } | undefined): number {
-  const http = error?.extensions?.http?.status;
-  const code = error?.extensions?.code;
-  if (typeof code === 'string' && (code === 'INTERNAL_SERVER_ERROR' || code === 'UNAVAILABLE' || code === 'SERVICE_UNAVAILABLE')) {
-    return HTTP_OF_CODE[code] as number;
-  }
-  if (typeof http === 'number' && http >= 400) return http;
-  return (typeof code === 'string' ? HTTP_OF_CODE[code] : undefined) ?? 400;
 }
 
 const retryable = (status: number) => status === 0 || status >= 500 || status === 429;
@@ -313,7 +283,7 @@ export async function startUsers(options: UserWorkloadOptions): Promise<UserWork
         const result = body.data?.[field];
         if (result && typeof result.__typename === 'string' && result.__typename.endsWith('Error')) {
           code = typeof result.code === 'string' ? result.code : undefined;
-          status = (code && HTTP_OF_CODE[code]) || 400;
+          status = code ? statusOfCode(code) : 400;
           details = result;
         }
       }
