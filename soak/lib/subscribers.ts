@@ -1,11 +1,10 @@
 // The soak's progress subscribers: for every job a user made, one graphql-ws subscription to
-// renderProgress and, for about half of them, the contract's legacy WebSocket
-// (/ws/v1/render/{job_id}). Each follows its job to its terminal step through replica kills:
-// when its connection drops it connects to another replica, the graphql-ws one resuming after the
-// last seq it received, so that together its messages should be every seq once and in order.
-// What each saw is kept as a few numbers (first and last seq, counts of duplicates, reorderings
-// and gaps, the last step), enough for the audit at the end against the jobs as the database
-// has them.
+// renderProgress and one to the contract's legacy WebSocket (/ws/v1/render/{job_id}). Each
+// follows its job to its terminal step through replica kills: when its connection drops it
+// connects to another replica, the graphql-ws one resuming after the last seq it received, so
+// that together its messages should be every seq once and in order. What each saw is kept as a
+// few numbers (first and last seq, counts of duplicates, reorderings and gaps, the last step),
+// enough for the audit at the end against the jobs as the database has them.
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createRandom, streamSeed } from '../../agent-sim/random.ts';
@@ -19,7 +18,7 @@ export interface SubscriberOptions {
 }
 
 export interface Subscribers {
-  /** Starts following a job: one graphql-ws subscriber (renderProgress) and, for about half the jobs, a legacy WebSocket subscriber. */
+  /** Starts following a job: one graphql-ws subscriber (renderProgress) and one legacy WebSocket subscriber. */
   follow(jobId: string, token: string): void;
   /** Closes every subscriber; resolves once all are closed. */
   stop(): Promise<void>;
@@ -556,15 +555,13 @@ export function startSubscribers(options: SubscriberOptions): Subscribers {
       graphqlFollowers.set(jobId, graphqlFollower);
       open.add(graphqlFollower);
       connectGraphql(graphqlFollower);
-      if (random() < 0.5) {
-        const legacyFollower: LegacyFollower = {
-          ...(base('legacy-ws', jobId, token) as Follower & { kind: 'legacy-ws' }),
-          view: { jobId, messages: 0, lastStep: null, backwards: 0, earlyCloses: 0, closedNormally: false, failure: null, stopped: false, examples: [] },
-        };
-        legacyFollowers.set(jobId, legacyFollower);
-        open.add(legacyFollower);
-        connectLegacy(legacyFollower);
-      }
+      const legacyFollower: LegacyFollower = {
+        ...(base('legacy-ws', jobId, token) as Follower & { kind: 'legacy-ws' }),
+        view: { jobId, messages: 0, lastStep: null, backwards: 0, earlyCloses: 0, closedNormally: false, failure: null, stopped: false, examples: [] },
+      };
+      legacyFollowers.set(jobId, legacyFollower);
+      open.add(legacyFollower);
+      connectLegacy(legacyFollower);
     },
 
     stop() {
