@@ -47,6 +47,7 @@ const nodes = numberOption(USAGE, 'nodes', parsed.nodes, (n) => positiveInteger(
 const users = numberOption(USAGE, 'users', parsed.users, positiveInteger) ?? 12;
 const rssLimitBytes = (numberOption(USAGE, 'rss-limit-mb', parsed['rss-limit-mb'], positiveInteger) ?? 1024) * 2 ** 20;
 const REPLICAS = 3;
+const REPLICA_INDEXES = Array.from({ length: REPLICAS }, (_unused, index) => index);
 /** How long the farm gets after the load to bring every job to its end. */
 const DRAIN_MS = Math.max(60_000, durationSec * 100);
 const LIFT_ATTEMPTS = 10;
@@ -145,7 +146,7 @@ async function main(): Promise<number> {
     running.rss().forEach((bytes, replica) => {
       if (bytes !== undefined) rssSamples.push({ at, replica, bytes });
     });
-    const replica = [0, 1, 2].find((index) => !down.has(index)) ?? 0;
+    const replica = REPLICA_INDEXES.find((index) => !down.has(index)) ?? 0;
     try {
       const answer = await fetch(`${running.urls[replica]}/v1/nodes?status=Offline`, { headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(5_000) });
       history.record({ door: 'rest', route: 'GET /v1/nodes', replica, status: answer.status, at: Date.now() });
@@ -317,7 +318,7 @@ async function main(): Promise<number> {
     },
     subscribers: subscribers.stats(),
     jobs: jobCounts,
-    rss: [0, 1, 2].map((replica) => {
+    rss: REPLICA_INDEXES.map((replica) => {
       const mine = rssSamples.filter((sample) => sample.replica === replica).map((sample) => sample.bytes / 2 ** 20);
       return { replica, maxMiB: Math.max(0, ...mine), lastMiB: mine.at(-1) ?? 0 };
     }),
