@@ -39,9 +39,14 @@ export async function makeTestNetwork(groups: number): Promise<TestNetwork> {
     for (const namespace of made) await ip('netns', 'del', namespace).catch(() => undefined);
   };
   try {
+    // Subnets no other link has (another soak's, or a test's), so that routes never collide.
+    const { stdout: addresses } = await ip('-o', '-4', 'addr', 'show');
+    const taken = new Set([...addresses.matchAll(/inet 10\.213\.(\d+)\./g)].map((match) => Number(match[1])));
+    const free = Array.from({ length: 256 }, (_unused, index) => index).filter((index) => !taken.has(index));
+    if (free.length < groups) throw new Error('no free 10.213.x.0/24 subnet for the test hosts');
     for (let group = 0; group < groups; group++) {
       const namespace = `soak-${tag}-g${group}`;
-      const subnet = `10.213.${(tag % 60) * 4 + group}`;
+      const subnet = `10.213.${free[group]}`;
       await ip('netns', 'add', namespace);
       made.push(namespace);
       await ip('link', 'add', linkOf(group), 'type', 'veth', 'peer', 'name', `${linkOf(group)}n`);
