@@ -4,7 +4,7 @@
 // traffic would be. Tests start the same processes from the TypeScript sources instead.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,8 +111,60 @@ export interface ServiceProcess {
 
 const MAX_OUTPUT = 4 * 1024 * 1024;
 
-/** Starts one replica and resolves once /readyz answers 200. */
-export async function startService(options: {
+/**
+ * Whether process `pid` holds a listening TCP socket on `port`: /proc/net/tcp{,6} name the
+ * socket's inode, and the process's descriptors link to `socket:[inode]`.
+ */
+export function listensOn(pid: number, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex; state 0A is LISTEN; the inode is the tenth field.
+      if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A' && fields[9]) inodes.add(fields[9]);
+    }
+  }
+  if (inodes.size === 0) return false;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+        return target.startsWith('socket:[') && inodes.has(target.slice(8, -1));
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** A port picked free that another process took before the service could bind it. */
+class PortTakenMeanwhile extends Error {}
+
+/**
+ * Starts one replica and resolves once /readyz answers 200 from it. On a port picked here that
+ * another process takes first, it starts again on another: otherwise that process's answers (a
+ * parallel test's replica) would pass for this one's readiness.
+ */
+export async function startService(options: Parameters<typeof startServiceOnce>[0]): Promise<ServiceProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServiceOnce(options);
+    } catch (error) {
+      if (!(error instanceof PortTakenMeanwhile) || options.port !== undefined || attempt === 3) throw error;
+    }
+  }
+}
+
+async function startServiceOnce(options: {
   databaseUrl: string;
   redisUrl?: string;
   env?: Record<string, string>;
@@ -159,9 +211,13 @@ export async function startService(options: {
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`The service exited with ${child.exitCode} before it was ready`);
+    if (child.exitCode !== null) {
+      rmSync(dataDir, { recursive: true, force: true });
+      if (/Port \d+ is already in use/.test(output)) throw new PortTakenMeanwhile(`Port ${port} was taken before the service bound it`);
+      throw new Error(`The service exited with ${child.exitCode} before it was ready`);
+    }
     const ready = await fetch(`${url}/readyz`).then((answer) => answer.ok, () => false);
-    if (ready) break;
+    if (ready && listensOn(child.pid ?? 0, port)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error('The service was not ready within 60 s');
