@@ -21,7 +21,7 @@ import { startUsers } from './lib/users.ts';
 
 const USAGE = `Usage: npm run soak -- [options]
 
-  --duration S      seconds of load under faults (default 300); the farm then drains
+  --duration S      seconds of load under faults, at least 30 (default 300); the farm then drains
   --seed N          seed of the fault schedule and of every simulated choice (default: drawn, printed)
   --nodes N         simulated render nodes, dealt over 3 agent groups (default 240)
   --users N         simulated users (default 12)
