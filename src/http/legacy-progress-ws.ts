@@ -6,9 +6,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { toRestRenderProgress } from '../../rest-compat/serializers.ts';
-import { DomainError } from '../domain/errors.ts';
 import type { Services } from '../services.ts';
-import { HTTP_STATUS } from '../transport/errors.ts';
+import { failureOf } from '../transport/errors.ts';
 
 const PATH = /^\/ws\/v1\/render\/([^/]+)$/;
 
@@ -45,7 +44,10 @@ export function createLegacyProgressSockets(services: Services, maxPayload: numb
       if (!closed) socket.close(1000, 'job ended');
     })().catch((error: unknown) => {
       if (closed) return;
-      if (error instanceof DomainError) socket.close(closeCodeFor(HTTP_STATUS[error.code]), error.code);
+      // The failures every door answers alike (failureOf): a domain refusal, or the database being
+      // away (4503, try again), which the soak saw closed as an internal error.
+      const failure = failureOf(error);
+      if (failure) socket.close(closeCodeFor(failure.status), failure.code);
       else socket.close(1011, 'INTERNAL');
     });
   });

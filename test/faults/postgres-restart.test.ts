@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
+import { legacyProgress } from '../support/graphql-ws.ts';
 import { submitRender } from '../support/jobs.ts';
 import { type PrivatePostgres, startPrivatePostgres } from '../support/private-servers.ts';
 import { startRetryingAgents } from './retrying-agents.ts';
@@ -60,6 +61,8 @@ describe('PostgreSQL restarts under traffic', () => {
     expect(refused.status).toBe(503);
     expect(refused.body.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.any(String), details: {} });
     expect(refused.headers.get('retry-after')).toBe('2');
+    // The contract's progress socket says the same: try again (4503), not an internal error (1011).
+    expect(await legacyProgress(t.url, user.token, jobIds[0] as string).closed).toEqual({ code: 4503, reason: 'SERVICE_UNAVAILABLE' });
     await sleep(1_500);
     await database.start();
     await vi.waitFor(async () => expect(await readiness(t)).toBe(200), { timeout: 15_000, interval: 100 });
