@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { signDevelopmentToken } from '../src/adapters/auth/jwt.ts';
 import { TERMINAL_STEPS } from '../src/domain/jobs/state-machine.ts';
 import { numberOption, parseCommandLine } from '../scripts/lib/command-line.ts';
-import { withClient } from '../bench/lib/service.ts';
+import { BENCH_SECRETS, withClient } from '../bench/lib/service.ts';
 import { type Check, checkDatabase, checkLeases, checkLiveness, checkMemory, checkServerErrors, finalJobs, memoryGrowth, unreachableWindows } from './lib/checker.ts';
-import { type Cluster, SOAK_SECRETS, startCluster } from './lib/cluster.ts';
+import { type Cluster, startCluster } from './lib/cluster.ts';
 import { HEALTHY } from './lib/fault-proxy.ts';
 import { type FaultRecord, type PlannedFault, planFaults } from './lib/faults.ts';
 import { type FleetGroups, type LeaseSpan, type NodeMoment, startFleetGroups } from './lib/fleet-groups.ts';
@@ -96,7 +96,7 @@ async function main(): Promise<number> {
   cluster = await startCluster({ replicas: REPLICAS });
   const running = cluster;
   say(`${REPLICAS} replicas ready: ${running.urls.join(' ')}`);
-  const adminToken = await signDevelopmentToken(SOAK_SECRETS.JWT_SECRET, { sub: randomUUID(), admin: true });
+  const adminToken = await signDevelopmentToken(BENCH_SECRETS.JWT_SECRET, { sub: randomUUID(), admin: true });
   fleet = await startFleetGroups({
     network,
     groups: groupCount,
@@ -113,7 +113,7 @@ async function main(): Promise<number> {
     urls: running.urls,
     users,
     seed,
-    jwtSecret: SOAK_SECRETS.JWT_SECRET,
+    jwtSecret: BENCH_SECRETS.JWT_SECRET,
     history,
     onJob: ({ id, token }) => subscribers.follow(id, token),
   });

@@ -105,12 +105,14 @@ export function unreachableWindows(
 
 /** No node was seen Offline while its agent was running and reachable. */
 export function checkLiveness(sightings: ReadonlyArray<{ nodeId: string; at: number }>, windows: ReadonlyMap<string, Array<[number, number]>>, looks: number): Check {
-  const problems = sightings
-    .filter(({ nodeId, at }) => !(windows.get(nodeId) ?? []).some(([from, to]) => at >= from && at <= to))
-    .map(({ nodeId, at }) => `node ${nodeId} was Offline at ${new Date(at).toISOString()} while its agent ran and was reachable`);
-  // One line per node: a node wrongly Offline is seen so on every look until it comes back.
-  const firstPerNode = [...new Map(problems.map((problem) => [problem.split(' was ')[0], problem])).values()];
-  return check('no node Offline while its agent was running and reachable', looks, firstPerNode);
+  // One line per node, its first wrong sighting: a node wrongly Offline is seen so on every look until it comes back.
+  const firstPerNode = new Map<string, number>();
+  for (const { nodeId, at } of sightings) {
+    const excused = (windows.get(nodeId) ?? []).some(([from, to]) => at >= from && at <= to);
+    if (!excused && !firstPerNode.has(nodeId)) firstPerNode.set(nodeId, at);
+  }
+  const problems = [...firstPerNode].map(([nodeId, at]) => `node ${nodeId} was Offline at ${new Date(at).toISOString()} while its agent ran and was reachable`);
+  return check('no node Offline while its agent was running and reachable', looks, problems);
 }
 
 /** Every replica's RSS stayed under the limit, and did not keep growing: the last fifth of the run's samples against the second fifth. */

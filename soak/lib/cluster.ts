@@ -1,7 +1,7 @@
 // The soak's own servers: a PostgreSQL cluster and a Redis server that only it uses (it restarts
 // them), an S3 server, and the replicas of the service as production runs them (the compiled
 // build, NODE_ENV=production), each restartable on its port.
-import { BENCH_SECRETS, type ServiceProcess, s3Environment, startService, withClient } from '../../bench/lib/service.ts';
+import { type ServiceProcess, s3Environment, startService, withClient } from '../../bench/lib/service.ts';
 import { type PrivatePostgres, type PrivateRedis, startPrivatePostgres, startPrivateRedis } from '../../test/support/private-servers.ts';
 import { type S3rverHandle, startS3rver } from '../../test/support/s3rver.ts';
 
@@ -102,4 +102,3 @@ export async function startCluster({ replicas }: { replicas: number }): Promise<
   }
 }
 
-export const SOAK_SECRETS = BENCH_SECRETS;

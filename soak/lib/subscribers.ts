@@ -92,6 +92,38 @@ export interface LegacyView {
   examples: string[];
 }
 
+/** What a graphql-ws subscriber has seen before its first message. */
+export const newGraphqlWsView = (jobId: string): GraphqlWsView => ({
+  jobId,
+  firstSeq: null,
+  lastSeq: null,
+  lastStep: null,
+  messages: 0,
+  duplicated: 0,
+  outOfOrder: 0,
+  missing: 0,
+  afterEnd: 0,
+  earlyCompletions: 0,
+  uncompleted: 0,
+  ended: false,
+  failure: null,
+  stopped: false,
+  examples: [],
+});
+
+/** What a legacy socket subscriber has seen before its first message. */
+export const newLegacyView = (jobId: string): LegacyView => ({
+  jobId,
+  messages: 0,
+  lastStep: null,
+  backwards: 0,
+  earlyCloses: 0,
+  closedNormally: false,
+  failure: null,
+  stopped: false,
+  examples: [],
+});
+
 const note = (examples: string[], text: string) => {
   if (examples.length < MAX_EXAMPLES) examples.push(text);
 };
@@ -534,30 +566,14 @@ export function startSubscribers(options: SubscriberOptions): Subscribers {
       followed++;
       const graphqlFollower: GraphqlFollower = {
         ...(base('graphql-ws', jobId, token) as Follower & { kind: 'graphql-ws' }),
-        view: {
-          jobId,
-          firstSeq: null,
-          lastSeq: null,
-          lastStep: null,
-          messages: 0,
-          duplicated: 0,
-          outOfOrder: 0,
-          missing: 0,
-          afterEnd: 0,
-          earlyCompletions: 0,
-          uncompleted: 0,
-          ended: false,
-          failure: null,
-          stopped: false,
-          examples: [],
-        },
+        view: newGraphqlWsView(jobId),
       };
       graphqlFollowers.set(jobId, graphqlFollower);
       open.add(graphqlFollower);
       connectGraphql(graphqlFollower);
       const legacyFollower: LegacyFollower = {
         ...(base('legacy-ws', jobId, token) as Follower & { kind: 'legacy-ws' }),
-        view: { jobId, messages: 0, lastStep: null, backwards: 0, earlyCloses: 0, closedNormally: false, failure: null, stopped: false, examples: [] },
+        view: newLegacyView(jobId),
       };
       legacyFollowers.set(jobId, legacyFollower);
       open.add(legacyFollower);

@@ -6,45 +6,21 @@ import {
   type GraphqlWsView,
   LEGACY_WS_INVARIANT,
   type LegacyView,
+  newGraphqlWsView,
+  newLegacyView,
   statusOfCloseCode,
 } from '../../soak/lib/subscribers.ts';
 
 const JOB = '00000000-0000-4000-8000-000000000001';
 
+/** A subscriber that saw seqs 3 to 20 and the job's completion. */
 function graphqlView(overrides: Partial<GraphqlWsView> = {}): GraphqlWsView {
-  return {
-    jobId: JOB,
-    firstSeq: 3,
-    lastSeq: 20,
-    lastStep: 'Completed',
-    messages: 18,
-    duplicated: 0,
-    outOfOrder: 0,
-    missing: 0,
-    afterEnd: 0,
-    earlyCompletions: 0,
-    uncompleted: 0,
-    ended: true,
-    failure: null,
-    stopped: false,
-    examples: [],
-    ...overrides,
-  };
+  return { ...newGraphqlWsView(JOB), firstSeq: 3, lastSeq: 20, lastStep: 'Completed', messages: 18, ended: true, ...overrides };
 }
 
+/** A legacy socket that saw 12 messages, the last Completed, then a normal close. */
 function legacyView(overrides: Partial<LegacyView> = {}): LegacyView {
-  return {
-    jobId: JOB,
-    messages: 12,
-    lastStep: 'Completed',
-    backwards: 0,
-    earlyCloses: 0,
-    closedNormally: true,
-    failure: null,
-    stopped: false,
-    examples: [],
-    ...overrides,
-  };
+  return { ...newLegacyView(JOB), messages: 12, lastStep: 'Completed', closedNormally: true, ...overrides };
 }
 
 const finals = (lastSeq: number, step: string) => new Map([[JOB, { lastSeq, step }]]);
