@@ -1,4 +1,6 @@
 import {
+  CommandStatus,
+  CommandType,
   CrashAction,
   FrameJobStatus,
   JobStep,
@@ -23,5 +25,8 @@ export const FrameJobStatusEnum = builder.enumType(FrameJobStatus, { name: 'Fram
 export const NodeStatusEnum = builder.enumType(NodeStatus, { name: 'NodeStatus' });
 export const NodeKindEnum = builder.enumType(NodeKind, { name: 'NodeKind' });
 export const CrashActionEnum = builder.enumType(CrashAction, { name: 'CrashAction' });
+// Named for the node: in the supergraph, a bare CommandType could be any subgraph's.
+export const NodeCommandTypeEnum = builder.enumType(CommandType, { name: 'NodeCommandType' });
+export const NodeCommandStatusEnum = builder.enumType(CommandStatus, { name: 'NodeCommandStatus' });
 export const LedgerEntryKindEnum = builder.enumType(LedgerEntryKind, { name: 'LedgerEntryKind' });
 export const LogLevelEnum = builder.enumType(LogLevel, { name: 'LogLevel' });

@@ -1,9 +1,10 @@
 import { InvalidStateError, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type { NodeChanged } from '../domain/events.ts';
 import type { HealthSample, NodeHealth } from '../domain/nodes/health-history.ts';
-import { MAX_CRASHES, type NodeActionResult } from '../domain/nodes/node-admin-service.ts';
+import { DEFAULT_COMMANDS, MAX_CRASHES, type NodeActionResult } from '../domain/nodes/node-admin-service.ts';
+import { MAX_PAGE_SIZE } from '../domain/validation.ts';
 import { builder } from './builder.ts';
-import { CrashActionEnum, NodeKindEnum, NodeStatusEnum } from './enums.ts';
+import { CrashActionEnum, NodeCommandStatusEnum, NodeCommandTypeEnum, NodeKindEnum, NodeStatusEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
 import { RenderNodeRef } from './render-node.ts';
 
@@ -60,6 +61,33 @@ const NodeCrashRef = builder.prismaObject('NodeCrash', {
   }),
 });
 
+// No payload and no lease: a payload may carry download URLs, and a lease is what lets an agent
+// report on its work. `select` leaves them unread.
+const NodeCommandRef = builder.prismaObject('NodeCommand', {
+  description: 'A work or control message for a node, delivered in its heartbeat answers until it acknowledges it.',
+  select: { id: true },
+  fields: (t) => ({
+    id: t.expose('id', { type: 'UUID' }),
+    nodeId: t.expose('nodeId', { type: 'UUID' }),
+    type: t.expose('type', { type: NodeCommandTypeEnum }),
+    status: t.expose('status', { type: NodeCommandStatusEnum }),
+    renderJobId: t.expose('renderJobId', { type: 'UUID', nullable: true }),
+    frameJobId: t.expose('frameJobId', { type: 'UUID', nullable: true }),
+    deliveryCount: t.exposeInt('deliveryCount', { description: 'Heartbeat answers that carried the command.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    deliveredAt: t.expose('deliveredAt', { type: 'DateTime', nullable: true, description: 'The latest delivery.' }),
+    acknowledgedAt: t.expose('acknowledgedAt', { type: 'DateTime', nullable: true }),
+    completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),
+    result: t.field({
+      type: 'JSONObject',
+      nullable: true,
+      description: 'What the node reported when the command ended, for the commands that report something.',
+      select: { result: true },
+      resolve: (command) => command.result as Record<string, unknown> | null,
+    }),
+  }),
+});
+
 const RenderNodeActionRef = builder.objectRef<NodeActionResult>('RenderNodeAction').implement({
   description: 'What an admin action on a node did.',
   fields: (t) => ({
@@ -99,6 +127,16 @@ builder.queryFields((t) => ({
     description: `A node's crashes, newest first, at most the latest ${MAX_CRASHES} (admin).`,
     args: { nodeId: t.arg({ type: 'UUID', required: true }) },
     resolve: (_root, args, ctx) => ctx.services.nodeAdmin.crashes(ctx.actor, args.nodeId),
+  }),
+  renderNodeCommands: t.prismaField({
+    type: [NodeCommandRef],
+    description: `A node's latest commands, newest first: \`first\` of them, 1 to ${MAX_PAGE_SIZE} (admin).`,
+    args: {
+      nodeId: t.arg({ type: 'UUID', required: true }),
+      first: t.arg.int({ defaultValue: DEFAULT_COMMANDS }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.services.nodeAdmin.commands(ctx.actor, args.nodeId, { first: args.first ?? undefined }, query),
   }),
 }));
 

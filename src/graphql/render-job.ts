@@ -4,13 +4,20 @@ import { MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts'
 import type { SequencedProgress } from '../domain/jobs/job-events.ts';
 import { percentDone } from '../domain/jobs/progress.ts';
 import { MAX_SUBMISSION_KEY_LENGTH, SUBMISSION_KEY_RETENTION_HOURS } from '../domain/jobs/submission-keys.ts';
+import { ACTIVE_CHUNK, LATEST_ASSIGNED_FIRST } from '../domain/work/leases.ts';
 import { CHUNK_ORDER } from '../domain/work/recut.ts';
 import type { JobStep } from '../generated/prisma/enums.ts';
-import { builder } from './builder.ts';
+import { builder, type GraphQLContext } from './builder.ts';
 import { entityLoader } from './entity-loaders.ts';
 import { FrameJobStatusEnum, JobStepEnum, LogLevelEnum, PriceTypeEnum, PriorityQueueEnum, QualityEnum, ResolutionEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
 import { RenderNodeRef } from './render-node.ts';
+
+/**
+ * The node behind a chunk or a job's failures, for admins: what the fleet is made of is not the
+ * job owner's to see. Read with the rows either way, so that no caller costs a query per row.
+ */
+const nodeForAdmins = <N>(ctx: GraphQLContext, node: N): N | null => (ctx.actor.kind === 'user' && ctx.actor.isAdmin ? node : null);
 
 // `select` (rather than whole rows) makes each query read only the columns its fields need: a
 // listing of jobs with their chunks would otherwise read and decode every column of every row.
@@ -26,7 +33,7 @@ export const FrameJobRef = builder.prismaObject('FrameJob', {
       nullable: true,
       description: 'The node rendering this chunk; null for callers who are not admins.',
       select: (_args, _ctx, nestedSelection) => ({ node: nestedSelection(true) }),
-      resolve: (frameJob, _args, ctx) => (ctx.actor.kind === 'user' && ctx.actor.isAdmin ? frameJob.node : null),
+      resolve: (frameJob, _args, ctx) => nodeForAdmins(ctx, frameJob.node),
     }),
     startFrame: t.exposeInt('startFrame'),
     endFrame: t.exposeInt('endFrame'),
@@ -36,6 +43,39 @@ export const FrameJobRef = builder.prismaObject('FrameJob', {
     framesValidated: t.exposeInt('framesValidated'),
     attempt: t.exposeInt('attempt'),
     lastError: t.exposeString('lastError', { nullable: true }),
+  }),
+});
+
+// Defined here rather than with the node's other fields: FrameJob's module imports the node's.
+builder.prismaObjectField(RenderNodeRef, 'currentFrameJob', (t) =>
+  t.field({
+    type: FrameJobRef,
+    nullable: true,
+    description: 'The chunk the node holds now (Assigned or Rendering); null when it holds none.',
+    select: (_args, _ctx, nestedSelection) => ({
+      frameJobs: nestedSelection({ where: { status: { in: ACTIVE_CHUNK } }, orderBy: LATEST_ASSIGNED_FIRST, take: 1 }),
+    }),
+    resolve: (node) => node.frameJobs[0] ?? null,
+  }),
+);
+
+const JobNodeBlockRef = builder.prismaObject('JobNodeBlock', {
+  description: "A node's failures on a job's chunks. At the failure policy's limit the node is kept off the job.",
+  fields: (t) => ({
+    nodeId: t.expose('nodeId', { type: 'UUID' }),
+    failures: t.exposeInt('failures'),
+    blockedAt: t.expose('blockedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the node was kept off the job; null while it may still be given its chunks.',
+    }),
+    node: t.field({
+      type: RenderNodeRef,
+      nullable: true,
+      description: 'The node; null for callers who are not admins.',
+      select: (_args, _ctx, nestedSelection) => ({ node: nestedSelection(true) }),
+      resolve: (block, _args, ctx) => nodeForAdmins(ctx, block.node),
+    }),
   }),
 });
 
@@ -77,6 +117,10 @@ export const RenderJobRef = builder.prismaObject('RenderJob', {
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),
     frameJobs: t.relation('frameJobs', { query: { orderBy: CHUNK_ORDER } }),
+    nodeBlocks: t.relation('blocks', {
+      description: "The nodes that failed this job's chunks, the most failures first.",
+      query: { orderBy: [{ failures: 'desc' }, { nodeId: 'asc' }] },
+    }),
   }),
 });
 

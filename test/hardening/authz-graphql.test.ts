@@ -131,6 +131,7 @@ const ROWS: Row[] = [
   { field: 'Query.renderNodeHealth', policy: 'admin', variables: (f) => ({ nodeId: f.nodeId }) },
   { field: 'Query.renderNodeHealthHistory', policy: 'admin', variables: (f) => ({ nodeId: f.nodeId }) },
   { field: 'Query.renderNodeCrashes', policy: 'admin', variables: (f) => ({ nodeId: f.nodeId }) },
+  { field: 'Query.renderNodeCommands', policy: 'admin', variables: (f) => ({ nodeId: f.nodeId }) },
   { field: 'Query.nodeUpdates', policy: 'admin', variables: () => ({}) },
   { field: 'Query.rollouts', policy: 'admin', variables: () => ({}) },
   { field: 'Query.snapshot', policy: 'ownerOrService', variables: (f) => ({ id: f.snapshotId }) },

@@ -1,11 +1,12 @@
 // The number of SQL statements a listing of render jobs costs does not grow with the page: jobs
-// with their chunks and nodes through GraphQL, and jobs over REST. Half the 50 jobs have a chunk
-// on a node, placed directly (see test/support/rows.ts).
+// with their chunks and nodes, or with the nodes that failed them, through GraphQL, and jobs over
+// REST. Half the 50 jobs have a chunk on a node and that node's failures, written directly (see
+// test/support/rows.ts). Nor does a listing of nodes with the chunk each holds grow with the nodes.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RenderJobsWithChunksDocument } from '../generated/graphql.ts';
-import { startTestApp, type TestApp, userActor } from '../support/app.ts';
-import { holdChunks } from '../support/rows.ts';
+import { RenderJobsWithChunksDocument, RenderJobsWithNodeBlocksDocument, RenderNodesWithCurrentFrameJobDocument } from '../generated/graphql.ts';
+import { startTestApp, TEST_ADMIN, type TestApp, userActor } from '../support/app.ts';
+import { holdChunks, jobFailures } from '../support/rows.ts';
 
 let t: TestApp;
 let admin: string;
@@ -18,6 +19,17 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
+async function statementsFor(request: () => Promise<unknown>): Promise<number> {
+  let count = 0;
+  const off = t.app.services.db.onQuery(() => count++);
+  try {
+    await request();
+  } finally {
+    off();
+  }
+  return count;
+}
+
 describe('SQL statements per listing', () => {
   beforeAll(async () => {
     const user = await t.user(10_000);
@@ -29,20 +41,10 @@ describe('SQL statements per listing', () => {
       if (index % 2 === 0) {
         const [chunk] = await prisma().frameJob.findMany({ where: { renderJobId: job.id }, orderBy: { orderValue: 'asc' }, take: 1 });
         await holdChunks(t, [{ chunkId: chunk!.id, nodeId: node.id, status: 'Assigned' }]);
+        await jobFailures(t, job.id, node.id, 3, new Date());
       }
     }
   }, 120_000);
-
-  async function statementsFor(request: () => Promise<unknown>): Promise<number> {
-    let count = 0;
-    const off = t.app.services.db.onQuery(() => count++);
-    try {
-      await request();
-    } finally {
-      off();
-    }
-    return count;
-  }
 
   it('lists jobs with their chunks and nodes through GraphQL in the same number of statements for 5, 20 and 50', async () => {
     const counts: Record<number, number> = {};
@@ -64,6 +66,24 @@ describe('SQL statements per listing', () => {
     expect(counts, JSON.stringify(counts)).toEqual({ 5: counts[5], 20: counts[5], 50: counts[5] });
   });
 
+  it('lists jobs with the nodes that failed them through GraphQL in the same number of statements for 5, 20 and 50', async () => {
+    const counts: Record<number, number> = {};
+    for (const first of [5, 20, 50]) {
+      let answer: any;
+      counts[first] = await statementsFor(async () => {
+        answer = await t.gql(RenderJobsWithNodeBlocksDocument, { first }, admin);
+      });
+      expect(answer?.errors).toBeUndefined();
+      const edges = answer?.data.renderJobs.edges as Array<{ node: { nodeBlocks: Array<{ failures: number; node: { id: string } | null }> } }>;
+      expect(edges).toHaveLength(first);
+      const blocks = edges.flatMap((edge) => edge.node.nodeBlocks);
+      expect(blocks.length).toBeGreaterThanOrEqual(Math.floor(first / 2));
+      expect(blocks.every((block) => block.failures === 3 && block.node !== null)).toBe(true);
+    }
+    expect(counts[5]).toBeGreaterThan(0);
+    expect(counts, JSON.stringify(counts)).toEqual({ 5: counts[5], 20: counts[5], 50: counts[5] });
+  });
+
   it('lists jobs over REST in the same number of statements for page_size 5 and 50', async () => {
     const counts: number[] = [];
     for (const size of [5, 50]) {
@@ -78,5 +98,44 @@ describe('SQL statements per listing', () => {
     }
     expect(counts[0]).toBeGreaterThan(0);
     expect(counts[1]).toBe(counts[0]);
+  });
+});
+
+describe('SQL statements per node listing', () => {
+  const regions = { few: `few-${randomUUID().slice(0, 8)}`, many: `many-${randomUUID().slice(0, 8)}` };
+
+  beforeAll(async () => {
+    const actor = userActor((await t.user(10_000)).id);
+    const chunks: Array<{ id: string }> = [];
+    while (chunks.length < 11) {
+      const job = await jobs().submit(actor, { savedProjectId: randomUUID(), quality: 'Low', resolution: 'HD', durationSec: 60 });
+      chunks.push(...(await prisma().frameJob.findMany({ where: { renderJobId: job.id }, select: { id: true } })));
+    }
+    const holds: Parameters<typeof holdChunks>[1] = [];
+    for (const [region, count] of [[regions.few, 2], [regions.many, 20]] as const) {
+      for (let index = 0; index < count; index++) {
+        const { node } = await t.app.services.nodes.register(TEST_ADMIN, { name: `${region}-${index}`, region, nodeIp: '10.0.0.3', workerPort: 9000, currentAeVersion: '24.1' });
+        // Every other node holds a chunk.
+        const chunk = index % 2 === 0 ? chunks.pop() : undefined;
+        if (chunk) holds.push({ chunkId: chunk.id, nodeId: node.id, status: index % 4 === 0 ? 'Assigned' : 'Rendering' });
+      }
+    }
+    await holdChunks(t, holds);
+  }, 60_000);
+
+  it('lists nodes with the chunk each holds in the same number of statements for 2 and 20 nodes', async () => {
+    const counts: Record<string, number> = {};
+    for (const [size, region] of Object.entries(regions)) {
+      let answer: any;
+      counts[size] = await statementsFor(async () => {
+        answer = await t.gql(RenderNodesWithCurrentFrameJobDocument, { region }, admin);
+      });
+      expect(answer?.errors).toBeUndefined();
+      const nodes = answer?.data.renderNodes as Array<{ currentFrameJob: { status: string } | null }>;
+      expect(nodes).toHaveLength(size === 'few' ? 2 : 20);
+      expect(nodes.filter((node) => node.currentFrameJob !== null)).toHaveLength(nodes.length / 2);
+    }
+    expect(counts.few).toBeGreaterThan(0);
+    expect(counts, JSON.stringify(counts)).toEqual({ few: counts.few, many: counts.few });
   });
 });

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CloseRenderNodeAeDocument,
   ReleaseRenderNodeDocument,
+  RenderNodeCommandsDocument,
   RenderNodeCrashesDocument,
   RenderNodeHealthDocument,
   RenderNodeHealthHistoryDocument,
@@ -14,6 +16,7 @@ import { problemPaths, startTestApp, type TestApp, type TestNode } from '../supp
 import { type Callers, callers, expectAdminOnly, expectGraphQLAdminOnly } from '../support/callers.ts';
 import { submitRender } from '../support/jobs.ts';
 import { nodeCrash } from '../support/rows.ts';
+import { createNodeUpdate, reportApplied, rolloutFleet, startRollout } from '../support/updates.ts';
 
 let t: TestApp;
 let who: Callers;
@@ -414,3 +417,84 @@ describe('crashes', () => {
     expect((await t.rest('GET', '/v1/nodes/zz/crashes', { token: who.admin })).status).toBe(400);
   });
 });
+
+describe('commands', () => {
+  it("answers the node's latest commands newest first, without what they carry to the agent", async () => {
+    const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
+    const running = await runningChunk(node);
+    const closed = await t.gql(CloseRenderNodeAeDocument, { id: node.id }, who.admin);
+    const restarted = await t.gql(RestartRenderNodeDocument, { id: node.id }, who.admin);
+    if (closed.data?.closeRenderNodeAe.__typename !== 'RenderNodeAction') throw new Error(JSON.stringify(closed));
+    if (restarted.data?.restartRenderNode.__typename !== 'RenderNodeAction') throw new Error(JSON.stringify(restarted));
+
+    const answer = await t.gql(RenderNodeCommandsDocument, { nodeId: node.id }, who.admin);
+    expect(answer.errors).toBeUndefined();
+    const commands = answer.data?.renderNodeCommands ?? [];
+    expect(commands.map((command) => [command.id, command.type, command.status])).toEqual([
+      [restarted.data.restartRenderNode.commandId, 'restart', 'Pending'],
+      [closed.data.closeRenderNodeAe.commandId, 'close_ae', 'Pending'],
+      [running.commandId, 'render_chunk', 'Superseded'],
+    ]);
+    expect(commands[0]).toMatchObject({ nodeId: node.id, renderJobId: null, frameJobId: null, deliveryCount: 0, deliveredAt: null, acknowledgedAt: null, result: null });
+    expect(commands[2]).toMatchObject({
+      nodeId: node.id,
+      renderJobId: running.jobId,
+      frameJobId: running.chunk.id,
+      deliveryCount: 1,
+      deliveredAt: expect.any(String),
+      acknowledgedAt: expect.any(String),
+    });
+    // The chunk's lease and the restart's payload (the admin who asked) stay between the service and the agent.
+    expect(JSON.stringify(answer)).not.toContain(running.lease);
+    expect(JSON.stringify(answer)).not.toContain(who.adminId);
+    const payload = await t.gql(parse(`{ renderNodeCommands(nodeId: "${node.id}") { payload leaseToken } }`), {}, who.admin);
+    expect(payload.errors?.map((error) => error.extensions?.code)).toEqual(['GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_VALIDATION_FAILED']);
+
+    const latest = await t.gql(RenderNodeCommandsDocument, { nodeId: node.id, first: 2 }, who.admin);
+    expect(latest.data?.renderNodeCommands.map((command) => command.type)).toEqual(['restart', 'close_ae']);
+  });
+
+  it('shows what the node reported when a command ended, and not the download the command carried', async () => {
+    const [node] = await rolloutFleet(t, 1);
+    const update = await createNodeUpdate(t, who.admin);
+    await startRollout(t, who.admin, update.id, [node!]);
+    expect((await t.takeCommands(node!)).map((command) => command.type)).toEqual(['update_software']);
+    expect((await reportApplied(t, node!, update.id)).status).toBe(204);
+
+    const answer = await t.gql(RenderNodeCommandsDocument, { nodeId: node!.id }, who.admin);
+    expect(answer.data?.renderNodeCommands).toEqual([
+      expect.objectContaining({ type: 'update_software', status: 'Completed', completedAt: expect.any(String), result: { node_agent_version: '2.0.0' } }),
+    ]);
+    expect(JSON.stringify(answer)).not.toContain('downloads.example.com');
+  });
+
+  it('refuses non-admins, unknown nodes and a number of commands out of bounds', async () => {
+    const node = await t.node();
+    await closeAeTwice(node.id);
+    await expectGraphQLAdminOnly((token) => t.gql(RenderNodeCommandsDocument, { nodeId: node.id }, token), who);
+    const missing = await t.gql(RenderNodeCommandsDocument, { nodeId: randomUUID() }, who.admin);
+    expect(missing.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+
+    for (const first of [0, -1]) {
+      const bad = await t.gql(RenderNodeCommandsDocument, { nodeId: node.id, first }, who.admin);
+      expect(bad.data).toBeNull();
+      expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', details: { problems: [{ path: 'first' }] } });
+    }
+    // Past a page, the operation is refused before it runs, as every page-sized argument is.
+    const tooMany = await t.gql(RenderNodeCommandsDocument, { nodeId: node.id, first: 101 }, who.admin);
+    expect(tooMany.errors?.[0]?.extensions).toMatchObject({ code: 'PAGE_SIZE_TOO_LARGE', limit: 100, measured: 101, argument: 'first' });
+    for (const first of [1, 100, null]) {
+      const answer = await t.gql(RenderNodeCommandsDocument, { nodeId: node.id, first }, who.admin);
+      expect(answer.errors, `first ${first}`).toBeUndefined();
+      expect(answer.data?.renderNodeCommands).toHaveLength(first === 1 ? 1 : 2);
+    }
+  });
+});
+
+/** Two close_ae commands on the node, the first superseded by the second. */
+async function closeAeTwice(nodeId: string) {
+  for (let index = 0; index < 2; index++) {
+    const closed = await t.gql(CloseRenderNodeAeDocument, { id: nodeId }, who.admin);
+    expect(closed.data?.closeRenderNodeAe.__typename).toBe('RenderNodeAction');
+  }
+}

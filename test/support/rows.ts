@@ -89,6 +89,11 @@ export async function jobChunksAttempt(t: TestApp, jobId: string, attempt: numbe
   await prisma(t).frameJob.updateMany({ where: { renderJobId: jobId }, data: { attempt } });
 }
 
+/** A node's failures on a job, kept off it from `blockedAt` when given, as that many failed chunks would leave them. */
+export async function jobFailures(t: TestApp, jobId: string, nodeId: string, failures: number, blockedAt?: Date): Promise<void> {
+  await prisma(t).jobNodeBlock.create({ data: { renderJobId: jobId, nodeId, failures, blockedAt } });
+}
+
 /** A crash of the node recorded at a given time (now when none is given), with no job behind it. */
 export async function nodeCrash(t: TestApp, nodeId: string, crash: Omit<Prisma.NodeCrashUncheckedCreateInput, 'nodeId'>): Promise<void> {
   await prisma(t).nodeCrash.create({ data: { nodeId, ...crash } });

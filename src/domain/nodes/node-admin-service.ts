@@ -1,5 +1,5 @@
 // What admins do to a node besides registering it: change its settings, restart it, take its
-// work away, close After Effects, and read its health and crashes.
+// work away, close After Effects, and read its health, crashes and commands.
 //
 // Settings never stop work that is running: a node made inactive, closed to new jobs or given a
 // maintenance time finishes what it holds, and the scheduler simply gives it nothing new. Taking
@@ -15,12 +15,14 @@ import { type NodeChanged, topicEvents, topics } from '../events.ts';
 import { requireAdmin, type UserActor } from '../guards.ts';
 import { jobChanges } from '../jobs/job-changes.ts';
 import { releaseNodeWork } from '../work/recut.ts';
-import { parseInput, uuid } from '../validation.ts';
+import { MAX_PAGE_SIZE, parseInput, uuid } from '../validation.ts';
 import { type HealthSample, healthHistory, type NodeHealth } from './health-history.ts';
 import { moveNode, publishNodeMoves } from './node-status.ts';
 
 /** Crash records answered per node, newest first. */
 export const MAX_CRASHES = 200;
+/** Commands answered per node when the caller names no number. */
+export const DEFAULT_COMMANDS = 50;
 const HOUR_MS = 3600_000;
 
 // REST sends ISO strings, GraphQL's DateTime scalar sends Dates: both are checked as ISO.
@@ -49,7 +51,13 @@ export type MaintenanceInput = z.input<typeof maintenanceSchema>;
 const historySchema = z.strictObject({ from: isoDate.optional(), to: isoDate.optional() });
 export type HealthHistoryInput = z.input<typeof historySchema>;
 
+// A node is sent a command per chunk it renders, so its list only grows: it is read a page at a
+// time, capped as every page is.
+const commandsSchema = z.strictObject({ first: z.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_COMMANDS) });
+export type NodeCommandsInput = z.input<typeof commandsSchema>;
+
 type NodeArgs = { include?: Prisma.RenderNodeInclude; select?: Prisma.RenderNodeSelect };
+type CommandArgs = { include?: Prisma.NodeCommandInclude; select?: Prisma.NodeCommandSelect };
 
 export interface NodeActionResult {
   nodeId: string;
@@ -197,6 +205,19 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
         orderBy: [{ crashedAt: 'desc' }, { id: 'desc' }],
         take: MAX_CRASHES,
       });
+    },
+
+    /** The node's latest commands, newest first, as the transport that asked shapes them. */
+    async commands<A extends CommandArgs = {}>(actor: Actor, id: string, input: NodeCommandsInput = {}, args?: A) {
+      const { node } = await existingNode(actor, id);
+      const { first } = parseInput(commandsSchema, input, 'command listing');
+      const commands = await prisma.nodeCommand.findMany({
+        ...args,
+        where: { nodeId: node.id },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: first,
+      });
+      return commands as Prisma.NodeCommandGetPayload<A>[];
     },
 
     /**

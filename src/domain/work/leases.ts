@@ -34,6 +34,11 @@ export const OCCUPYING_COMMAND = {
   NOT: { type: CommandType.render_snapshot, status: CommandStatus.Pending },
 } satisfies Prisma.NodeCommandWhereInput;
 export const ACTIVE_CHUNK: FrameJobStatus[] = [FrameJobStatus.Assigned, FrameJobStatus.Rendering];
+/** A node's active chunks, the one it was given last first (the one it works on); the id breaks ties. */
+export const LATEST_ASSIGNED_FIRST = [
+  { assignedAt: { sort: 'desc', nulls: 'last' } },
+  { id: 'desc' },
+] satisfies Prisma.FrameJobOrderByWithRelationInput[];
 
 export type HeldChunkFacts = Pick<FrameJob, 'id' | 'renderJobId' | 'nodeId' | 'status' | 'leaseToken'>;
 
