@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CONTRACT_FILE, type OpenApiDocument, type OpenApiServer, parseContract } from '../../rest-compat/contract.ts';
-import { assetOf, packageAsset, sendAsset, serveAssets } from './static-assets.ts';
+import { ADMIN_PAGE_POLICY, assetOf, packageAsset, sendAsset, serveAssets } from './static-assets.ts';
 
 // Runs in the browser, over the global of swagger-ui-bundle.js.
 const DOCS_SCRIPT = `"use strict";
@@ -44,15 +44,6 @@ function serversFor(request: FastifyRequest, publicBaseUrl: string, contract: Op
   return servers.filter((server, index) => servers.findIndex((other) => other.url === server.url) === index);
 }
 
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
-
 export async function registerDocsRoutes(app: FastifyInstance, options: { publicBaseUrl: string }): Promise<void> {
   const text = await readFile(CONTRACT_FILE);
   const contract = assetOf('openapi.yaml', text);
@@ -89,6 +80,6 @@ export async function registerDocsRoutes(app: FastifyInstance, options: { public
       .send({ ...document, servers: serversFor(request, options.publicBaseUrl, document) }),
   );
   app.get('/v1/docs', (request, reply) =>
-    sendAsset(request, reply.header('content-security-policy', CONTENT_SECURITY_POLICY), page, 'no-cache'),
+    sendAsset(request, reply.header('content-security-policy', ADMIN_PAGE_POLICY), page, 'no-cache'),
   );
 }

@@ -5,7 +5,7 @@
 // map. GraphiQL 4 and 5 are ES modules importing React, Monaco and their workers by bare name,
 // which a browser cannot load without a build step or a CDN that rewrites them.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { assetOf, packageAsset, sendAsset, serveAssets } from './static-assets.ts';
+import { ADMIN_PAGE_POLICY, assetOf, packageAsset, sendAsset, serveAssets } from './static-assets.ts';
 
 const DEFAULT_HEADERS = JSON.stringify({ Authorization: 'Bearer ' }, null, 2);
 
@@ -87,17 +87,6 @@ const PLAYGROUND_SCRIPT = `"use strict";
 })();
 `;
 
-// Scripts only from this origin: the page is where admins paste their tokens.
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
-
 /** The weight (q) the Accept header gives a media type, by its most specific entry that names it; 0 when none does. */
 function weightOf(accept: string, type: string): number {
   const [major] = type.split('/');
@@ -167,6 +156,6 @@ export async function registerPlaygroundRoutes(app: FastifyInstance): Promise<vo
 `,
   );
   app.get('/playground', (request, reply) =>
-    sendAsset(request, reply.header('content-security-policy', CONTENT_SECURITY_POLICY), page, 'no-cache'),
+    sendAsset(request, reply.header('content-security-policy', ADMIN_PAGE_POLICY), page, 'no-cache'),
   );
 }

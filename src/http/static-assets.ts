@@ -13,8 +13,24 @@ const CONTENT_TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
+  '.map': 'application/json',
   '.yaml': 'application/yaml',
 };
+
+/**
+ * The Content-Security-Policy of the admin pages (playground, REST docs, console): scripts and
+ * connections only to this origin, since these are the pages where admins paste their tokens.
+ * Inline styles stay allowed for the components that position things with them.
+ */
+export const ADMIN_PAGE_POLICY = [
+  "default-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 
 export interface Asset {
   contentType: string;
