@@ -1,26 +1,11 @@
 // The admin pages in a real browser: Debian's Chromium driven by playwright-core, with nothing
 // from the internet (every request the pages make must go to the service itself).
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { BROWSER_TEST, type Browser, chromiumMissing, launchBrowser, watchPage } from '../support/browser.ts';
 import { FREE_RENDER, submitRender } from '../support/jobs.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-quic',
-  '--disable-sync',
-];
 
 /** What the tests touch of the page's globals (this project's TypeScript has no DOM library). */
 type PageGlobals = {
@@ -33,55 +18,28 @@ type PageGlobals = {
   graphqlWs: typeof import('graphql-ws');
 };
 
-// A few seconds each on an idle machine; several times that when the CI machine's two cores are
-// busy with the other test files, and Chromium parses megabytes of script per page.
-const BROWSER_TEST = { timeout: 90_000 };
-
 let t: TestApp;
-let profile: string | undefined;
-let browser: BrowserContext | undefined;
+let browser: Browser | undefined;
 let page: Page;
 let elsewhere: string[];
 let problems: string[];
 
-const chromiumMissing = existsSync(CHROMIUM)
-  ? undefined
-  : `No Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium), as .ci/run does`;
-
 beforeAll(async () => {
   if (chromiumMissing) return;
   t = await startTestApp();
-  profile = await mkdtemp(join(tmpdir(), 'chromium-profile-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-  });
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {
   await browser?.close();
-  if (profile) await rm(profile, { recursive: true, force: true });
   await t?.close();
 });
 
 beforeEach(async () => {
   // Thrown here, each test fails with the reason; from beforeAll, vitest would report them skipped.
   if (chromiumMissing) throw new Error(chromiumMissing);
-  page = await browser!.newPage();
-  elsewhere = [];
-  problems = [];
-  page.on('request', (request) => {
-    const url = request.url();
-    if (!url.startsWith(`${t.url}/`) && !url.startsWith(`${t.url.replace('http', 'ws')}/`) && !url.startsWith('data:')) {
-      elsewhere.push(url);
-    }
-  });
-  // Console errors include Content-Security-Policy refusals, which would break the pages quietly.
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
+  page = await browser!.context.newPage();
+  ({ elsewhere, problems } = watchPage(page, t.url));
   return () => page.close();
 });
 

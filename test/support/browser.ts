@@ -1,0 +1,78 @@
+// Debian's Chromium driven by playwright-core, never a browser Playwright downloads, with nothing
+// from the internet: the pages under test must make every request to the service itself.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+// Without the background-networking flags Chromium reaches for Google's hosts at every start,
+// which this machine's closed network refuses.
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-quic',
+  '--disable-sync',
+];
+
+// A few seconds each on an idle machine; several times that when the CI machine's two cores are
+// busy with the other test files, and Chromium parses megabytes of script per page.
+export const BROWSER_TEST = { timeout: 90_000 };
+
+/** Why browser tests cannot run here, or undefined when they can. */
+export const chromiumMissing = existsSync(CHROMIUM)
+  ? undefined
+  : `No Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium), as .ci/run does`;
+
+export interface Browser {
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+/** A headless Chromium with a fresh profile, removed on close. */
+export async function launchBrowser(options: { viewport?: { width: number; height: number } } = {}): Promise<Browser> {
+  const profile = await mkdtemp(join(tmpdir(), 'chromium-profile-'));
+  const context = await chromium
+    .launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, viewport: options.viewport })
+    .catch(async (error: unknown) => {
+      await rm(profile, { recursive: true, force: true });
+      throw error;
+    });
+  return {
+    context,
+    async close() {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PageWatch {
+  /** Requests to anywhere but the service (and data: URLs). */
+  elsewhere: string[];
+  /** Console errors (Content-Security-Policy refusals among them) and uncaught exceptions. */
+  problems: string[];
+}
+
+/** Records what `page` asks of other origins than `serviceUrl`, and what goes wrong in it. */
+export function watchPage(page: Page, serviceUrl: string): PageWatch {
+  const watch: PageWatch = { elsewhere: [], problems: [] };
+  const origins = [`${serviceUrl}/`, `${serviceUrl.replace(/^http/, 'ws')}/`];
+  page.on('request', (request) => {
+    const url = request.url();
+    if (!origins.some((origin) => url.startsWith(origin)) && !url.startsWith('data:')) watch.elsewhere.push(url);
+  });
+  page.on('websocket', (socket) => {
+    if (!origins.some((origin) => socket.url().startsWith(origin))) watch.elsewhere.push(socket.url());
+  });
+  page.on('console', (message) => {
+    if (message.type() === 'error') watch.problems.push(message.text());
+  });
+  page.on('pageerror', (error) => watch.problems.push(error.message));
+  return watch;
+}
