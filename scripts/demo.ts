@@ -130,12 +130,13 @@ await service.services.billing.credit(
 out.write(
   [
     '',
+    `  Operator console     ${base}/console`,
     `  GraphQL playground   ${base}/playground`,
     `  REST API docs        ${base}/v1/docs`,
     `  Prometheus metrics   ${base}/metrics`,
     `  GraphQL endpoint     ${base}/graphql`,
     '',
-    '  Admin token (paste it after "Bearer " in the playground\'s Headers tab):',
+    '  Admin token (paste it into the console, or after "Bearer " in the playground\'s Headers tab):',
     `  ${adminToken}`,
     '',
     '',

@@ -29,6 +29,7 @@ const { app, port, base } = await start().catch((error: unknown) => {
   throw error;
 });
 const doors = {
+  console: `${base}/console`,
   playground: `${base}/playground`,
   docs: `${base}/v1/docs`,
   metrics: `${base}/metrics`,
@@ -39,7 +40,7 @@ const doors = {
 // The message itself names where to go, because a newcomer reads the message and skims the fields.
 app.logger.info(
   { port, ...doors },
-  `Render orchestrator listening: playground ${doors.playground} · REST docs ${doors.docs} · metrics ${doors.metrics}`,
+  `Render orchestrator listening: console ${doors.console} · playground ${doors.playground} · REST docs ${doors.docs} · metrics ${doors.metrics}`,
 );
 
 stopOnSignals(

@@ -10,6 +10,7 @@ import type { RateLimitedError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
 import type { RateLimitCounter } from '../ports.ts';
 import type { Services } from '../services.ts';
+import { registerConsoleRoutes } from './console.ts';
 import { registerDocsRoutes } from './docs.ts';
 import { answerErrors, answerFrameworkError } from './error-handler.ts';
 import { mountGraphQLOverHttp } from './graphql-http.ts';
@@ -117,6 +118,7 @@ async function assembleHttpServer(services: Services, options: HttpServerOptions
   });
   await registerDocsRoutes(app, { publicBaseUrl: services.config.publicBaseUrl });
   await registerPlaygroundRoutes(app);
+  await registerConsoleRoutes(app);
 
   const contextFor = (actor: Actor): GraphQLContext => ({ actor, services, prisma: services.db.prisma });
   const graphqlWs = createGraphQLWs({

@@ -36,7 +36,7 @@ describe('npm run demo', () => {
     expect(run.ms).toBeLessThan(DEMO_TIMEOUT_MS);
 
     const base = `http://localhost:${port}`;
-    for (const path of ['/playground', '/v1/docs', '/metrics', '/graphql']) expect(run.stdout).toContain(`${base}${path}`);
+    for (const path of ['/console', '/playground', '/v1/docs', '/metrics', '/graphql']) expect(run.stdout).toContain(`${base}${path}`);
     expect(run.stdout).toMatch(/Admin token[^\n]*\n\s+eyJ[\w-]+\.[\w-]+\.[\w-]+\n/);
 
     const submitted = [...run.stdout.matchAll(/^Submitted .+ \(([0-9a-f-]{36})\): .+: Queued$/gm)].map((match) => match[1]);

@@ -64,13 +64,17 @@ describe('npm start', () => {
   it('says where to go in one readable line per event at LOG_FORMAT=pretty, and stops with npm on SIGTERM', async () => {
     const { npm, port, service, listening } = await npmStart({ LOG_FORMAT: 'pretty' });
     const base = `http://localhost:${port}`;
-    for (const url of [`${base}/playground`, `${base}/v1/docs`, `${base}/metrics`, `${base}/graphql`, `ws://localhost:${port}/graphql`, `${base}/v1"`]) {
+    for (const url of [`${base}/console`, `${base}/playground`, `${base}/v1/docs`, `${base}/metrics`, `${base}/graphql`, `ws://localhost:${port}/graphql`, `${base}/v1"`]) {
       expect(listening).toContain(url);
     }
     // Where to go is in the message itself, not only in the fields after it.
     const message = listening.slice(0, listening.indexOf('{'));
-    for (const url of [`${base}/playground`, `${base}/v1/docs`, `${base}/metrics`]) expect(message).toContain(url);
+    for (const url of [`${base}/console`, `${base}/playground`, `${base}/v1/docs`, `${base}/metrics`]) expect(message).toContain(url);
     for (const line of serviceLines(npm)) expect(line).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): \S/);
+    // The console the install built, served by what `npm start` runs.
+    const page = await fetch(`${base}/console`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('/console/assets/');
 
     process.kill(npm.pid, 'SIGTERM');
     expect(await npm.exited).toEqual({ code: 0, signal: null });
@@ -84,6 +88,7 @@ describe('npm start', () => {
     const logged = serviceLines(npm).map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(logged.every((entry) => typeof entry.level === 'number' && typeof entry.msg === 'string')).toBe(true);
     expect(JSON.parse(listening)).toMatchObject({
+      console: `http://localhost:${port}/console`,
       playground: `http://localhost:${port}/playground`,
       docs: `http://localhost:${port}/v1/docs`,
       metrics: `http://localhost:${port}/metrics`,

@@ -75,10 +75,16 @@ describe('the compiled service under NODE_ENV=production', () => {
     expect(await response.json()).toEqual({ data: { renderJobs: { edges: [] } } });
   });
 
-  it('serves the REST contract from the build, its docs and the playground', async () => {
+  it('serves the REST contract from the build, its docs, the playground and the console', async () => {
     const contract = await fetch(`${service!.url}/v1/openapi.yaml`);
     expect(contract.status).toBe(200);
     expect(await contract.text()).toBe(readFileSync(join(projectRoot, 'rest-compat/openapi.yaml'), 'utf8'));
     for (const path of ['/v1/docs', '/playground']) expect((await fetch(`${service!.url}${path}`)).status, path).toBe(200);
+    // The console built into dist/ beside the compiled service, its page and every file it names.
+    const page = await fetch(`${service!.url}/console`);
+    expect(page.status).toBe(200);
+    const files = [...(await page.text()).matchAll(/(?:src|href)="(\/console\/assets\/[^"]+)"/g)].map((match) => match[1]);
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    for (const file of files) expect((await fetch(`${service!.url}${file}`)).status, file).toBe(200);
   });
 });

@@ -1,0 +1,153 @@
+import { useEffect, useMemo, useState } from 'react';
+import { useQuery } from '../hooks.ts';
+import { ago, shortId } from '../parts/format.ts';
+import { NODE_STATUSES, StateBadge, StateIcon } from '../parts/status.tsx';
+import { useSession } from '../session.tsx';
+
+const NODE_FIELDS = `
+  id name region status currentAeVersion nodeAgentVersion lastHeartbeatAt lastCpuPct isActive
+  currentJobId currentFrame currentFrameJob { id startFrame endFrame framesRendered }
+`;
+
+const FLEET = `query ConsoleFleet { renderNodes { ${NODE_FIELDS} } }`;
+const STATUS_CHANGED = `subscription ConsoleNodeStatus { nodeStatusChanged { ${NODE_FIELDS} } }`;
+
+export interface FleetNode {
+  id: string;
+  name: string;
+  region: string;
+  status: string;
+  currentAeVersion: string;
+  nodeAgentVersion: string | null;
+  lastHeartbeatAt: string | null;
+  lastCpuPct: number;
+  isActive: boolean;
+  currentJobId: string | null;
+  currentFrame: number | null;
+  currentFrameJob: { id: string; startFrame: number; endFrame: number; framesRendered: number } | null;
+}
+
+// Heartbeats move figures that no subscription reports; status changes come live in between.
+const POLL_MS = 5_000;
+
+export function Fleet() {
+  const { live } = useSession();
+  const fleet = useQuery<{ renderNodes: FleetNode[] }>(FLEET, {}, POLL_MS);
+  const [changed, setChanged] = useState<Map<string, FleetNode>>(new Map());
+  const [status, setStatus] = useState('');
+  const [region, setRegion] = useState('');
+  const [version, setVersion] = useState('');
+
+  // A polled answer supersedes the changes seen before it was asked.
+  useEffect(() => setChanged(new Map()), [fleet.data]);
+  useEffect(
+    () =>
+      live.follow<{ nodeStatusChanged: FleetNode }>(STATUS_CHANGED, () => ({}), {
+        next: ({ nodeStatusChanged: node }) => setChanged((before) => new Map(before).set(node.id, node)),
+        resumed: fleet.refetch,
+      }),
+    [live, fleet.refetch],
+  );
+
+  const nodes = useMemo(() => (fleet.data?.renderNodes ?? []).map((node) => changed.get(node.id) ?? node), [fleet.data, changed]);
+  const regions = [...new Set(nodes.map((node) => node.region))].sort();
+  const versions = [...new Set(nodes.map((node) => node.currentAeVersion))].sort();
+  const counts = new Map(NODE_STATUSES.map((name) => [name as string, nodes.filter((node) => node.status === name).length]));
+  const shown = nodes.filter(
+    (node) => (!status || node.status === status) && (!region || node.region === region) && (!version || node.currentAeVersion === version),
+  );
+  const byRegion = new Map<string, FleetNode[]>();
+  for (const node of shown) byRegion.set(node.region, [...(byRegion.get(node.region) ?? []), node]);
+
+  return (
+    <section aria-labelledby="fleet-title">
+      <h1 id="fleet-title">Fleet</h1>
+      {fleet.error && <p role="alert" className="error">{fleet.error.message}</p>}
+      <div className="counts" role="group" aria-label="Nodes by status; choose one to show only those">
+        {NODE_STATUSES.map((name) => (
+          <button
+            key={name}
+            type="button"
+            className="count"
+            aria-pressed={status === name}
+            data-status-count={name}
+            onClick={() => setStatus(status === name ? '' : name)}
+          >
+            <StateIcon state={name} /> {name} <strong>{counts.get(name)}</strong>
+          </button>
+        ))}
+        <span className="total">{nodes.length} nodes</span>
+      </div>
+      <div className="filters">
+        <label>
+          Status{' '}
+          <select value={status} onChange={(event) => setStatus(event.target.value)}>
+            <option value="">All</option>
+            {NODE_STATUSES.map((name) => (
+              <option key={name}>{name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Region{' '}
+          <select value={region} onChange={(event) => setRegion(event.target.value)}>
+            <option value="">All</option>
+            {regions.map((name) => (
+              <option key={name}>{name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          After Effects{' '}
+          <select value={version} onChange={(event) => setVersion(event.target.value)}>
+            <option value="">All</option>
+            {versions.map((name) => (
+              <option key={name}>{name}</option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {fleet.data && shown.length === 0 && <p>No node matches these filters.</p>}
+      {!fleet.data && !fleet.error && <p>Loading the fleet…</p>}
+      {[...byRegion].map(([name, members]) => (
+        <section key={name} className="region" aria-label={`Region ${name}`}>
+          <h2>
+            {name} <span className="muted">({members.length})</span>
+          </h2>
+          <ul className="tiles">
+            {members.map((node) => (
+              <li key={node.id}>
+                <NodeTile node={node} />
+              </li>
+            ))}
+          </ul>
+        </section>
+      ))}
+    </section>
+  );
+}
+
+function NodeTile({ node }: { node: FleetNode }) {
+  const chunk = node.currentFrameJob;
+  return (
+    <a className="tile" href={`#/nodes/${node.id}`} data-node={node.name} data-status={node.status}>
+      <span className={`tile-band status-${node.status}`} aria-hidden="true" />
+      <span className="tile-name">{node.name}</span>
+      <StateBadge state={node.status} label={node.isActive ? node.status : `${node.status} (inactive)`} />
+      <span className="tile-work">
+        {node.currentJobId ? (
+          <>
+            job {shortId(node.currentJobId)}
+            {chunk ? ` · frames ${chunk.startFrame}–${chunk.endFrame}` : ''}
+            {node.currentFrame !== null ? ` · at ${node.currentFrame}` : ''}
+          </>
+        ) : (
+          <span className="muted">no work</span>
+        )}
+      </span>
+      <span className="tile-meta muted">
+        AE {node.currentAeVersion} · CPU {node.lastCpuPct} % · {ago(node.lastHeartbeatAt)}
+      </span>
+    </a>
+  );
+}

@@ -1,0 +1,119 @@
+import { useEffect, useMemo, useState } from 'react';
+import { useQuery, useThrottled } from '../hooks.ts';
+import { ago, shortId } from '../parts/format.ts';
+import { JOB_STEPS, StateBadge } from '../parts/status.tsx';
+import { useSession } from '../session.tsx';
+
+const JOB_FIELDS = 'id name userId step renderProgress priorityQueue priceType totalFrames queuedAt startedAt completedAt';
+const PAGE = 100;
+
+const JOBS = `query ConsoleJobs($status: JobStep, $first: Int!) {
+  renderJobs(status: $status, first: $first) { edges { node { ${JOB_FIELDS} } } }
+}`;
+const JOB_UPDATED = `subscription ConsoleJobUpdated { renderJobUpdated { ${JOB_FIELDS} } }`;
+
+interface Job {
+  id: string;
+  name: string;
+  userId: string;
+  step: string;
+  renderProgress: number;
+  priorityQueue: string;
+  priceType: string;
+  totalFrames: number;
+  queuedAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+}
+
+const QUEUE_ORDER: Record<string, number> = { Priority: 0, Standard: 1, Background: 2 };
+
+export function Jobs() {
+  const { live } = useSession();
+  const [step, setStep] = useState('');
+  // The feed brings every change of every job; the poll is the backstop for a missed one.
+  const jobs = useQuery<{ renderJobs: { edges: { node: Job }[] } }>(JOBS, { status: step || null, first: PAGE }, 15_000);
+  const [changed, setChanged] = useState<Map<string, Job>>(new Map());
+  const refetch = useThrottled(jobs.refetch, 1_000);
+
+  useEffect(() => setChanged(new Map()), [jobs.data]);
+  useEffect(
+    () =>
+      live.follow<{ renderJobUpdated: Job }>(JOB_UPDATED, () => ({}), {
+        next: ({ renderJobUpdated: job }) => {
+          setChanged((before) => new Map(before).set(job.id, job));
+          // A job the list does not hold yet (just submitted) comes with the next answer.
+          refetch();
+        },
+        resumed: jobs.refetch,
+      }),
+    [live, jobs.refetch, refetch],
+  );
+
+  const all = useMemo(() => (jobs.data?.renderJobs.edges ?? []).map(({ node }) => changed.get(node.id) ?? node), [jobs.data, changed]);
+  const steps = step ? [step] : [...JOB_STEPS];
+
+  return (
+    <section aria-labelledby="queue-title">
+      <h1 id="queue-title">Queue and renders</h1>
+      <div className="filters">
+        <label>
+          Step{' '}
+          <select value={step} onChange={(event) => setStep(event.target.value)}>
+            <option value="">All</option>
+            {JOB_STEPS.map((name) => (
+              <option key={name}>{name}</option>
+            ))}
+          </select>
+        </label>
+        <span className="muted">The latest {PAGE} jobs, live.</span>
+      </div>
+      {jobs.error && <p role="alert" className="error">{jobs.error.message}</p>}
+      {!jobs.data && !jobs.error && <p>Loading the queue…</p>}
+      {jobs.data &&
+        steps.map((name) => {
+          const members = all
+            .filter((job) => job.step === name)
+            .sort((a, b) => (QUEUE_ORDER[a.priorityQueue] ?? 9) - (QUEUE_ORDER[b.priorityQueue] ?? 9) || a.queuedAt.localeCompare(b.queuedAt));
+          if (members.length === 0 && step === '') return null;
+          return (
+            <section key={name} className="step-group" aria-label={`${name} jobs`}>
+              <h2>
+                <StateBadge state={name} /> <span className="muted">({members.length})</span>
+              </h2>
+              <table className="jobs">
+                <thead>
+                  <tr>
+                    <th>Job</th>
+                    <th>Name</th>
+                    <th>Queue</th>
+                    <th>Owner</th>
+                    <th>Price</th>
+                    <th>Progress</th>
+                    <th>Queued</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {members.map((job) => (
+                    <tr key={job.id} data-job={job.id} data-step={job.step}>
+                      <td>
+                        <a href={`#/jobs/${job.id}`}>{shortId(job.id)}</a>
+                      </td>
+                      <td>{job.name}</td>
+                      <td>{job.priorityQueue}</td>
+                      <td title={job.userId}>{shortId(job.userId)}</td>
+                      <td>{job.priceType}</td>
+                      <td>
+                        <progress max={100} value={job.renderProgress} aria-label={`${job.renderProgress} %`} /> {job.renderProgress} %
+                      </td>
+                      <td>{ago(job.queuedAt)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </section>
+          );
+        })}
+    </section>
+  );
+}
