@@ -302,6 +302,7 @@ export class SimNode {
       cpu_pct: jobId ? between(this.noise, 70, 99) : between(this.noise, 1, 12),
       ram_available_mb: between(this.noise, 8_000, 48_000),
       ae_running: jobId !== null,
+      ae_memory_mb: jobId ? between(this.noise, 2_500, 7_000) : 0,
       current_job_id: jobId,
       current_frame: work?.frame ?? null,
       cache_used_gb: this.templates.length,

@@ -163,6 +163,7 @@ function requester(kind: Kind, side: Side, base: string, nodes: Node[], work: Aw
         cpu_pct: sequence % 100,
         ram_available_mb: 16_000 + (sequence % 1000),
         ae_running: false,
+        ae_memory_mb: 0,
         current_job_id: null,
         current_frame: null,
         cache_used_gb: 3,

@@ -208,6 +208,7 @@ export function toRestNodeHealth(health: NodeHealth) {
     cpu_pct: health.cpuPct,
     ram_available_mb: health.ramAvailableMb,
     ae_running: health.aeRunning,
+    ae_memory_mb: health.aeMemoryMb,
     current_job_id: health.currentJobId,
     current_frame: health.currentFrame,
     cache_used_gb: health.cacheUsedGb,

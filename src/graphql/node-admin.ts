@@ -6,7 +6,7 @@ import { MAX_PAGE_SIZE } from '../domain/validation.ts';
 import { builder } from './builder.ts';
 import { CrashActionEnum, NodeCommandStatusEnum, NodeCommandTypeEnum, NodeKindEnum, NodeStatusEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
-import { RenderNodeRef } from './render-node.ts';
+import { AE_MEMORY_DESCRIPTION, RenderNodeRef } from './render-node.ts';
 
 const NodeHealthRef = builder.objectRef<NodeHealth>('NodeHealth').implement({
   description: 'What a node reported in its last heartbeat.',
@@ -17,6 +17,7 @@ const NodeHealthRef = builder.objectRef<NodeHealth>('NodeHealth').implement({
     cpuPct: t.exposeInt('cpuPct'),
     ramAvailableMb: t.exposeInt('ramAvailableMb'),
     aeRunning: t.exposeBoolean('aeRunning'),
+    aeMemoryMb: t.exposeInt('aeMemoryMb', { nullable: true, description: AE_MEMORY_DESCRIPTION }),
     currentJobId: t.expose('currentJobId', { type: 'UUID', nullable: true }),
     currentFrame: t.exposeInt('currentFrame', { nullable: true }),
     cacheUsedGb: t.exposeInt('cacheUsedGb'),
@@ -26,7 +27,8 @@ const NodeHealthRef = builder.objectRef<NodeHealth>('NodeHealth').implement({
 const NodeHealthSampleRef = builder.objectRef<HealthSample>('NodeHealthSample').implement({
   description:
     'A health sample: raw (bucketSeconds 0, kept 1 hour), a 1-minute bucket (kept 24 hours) or a 1-hour bucket (kept 30 days). ' +
-    'A bucket starts at recordedAt and holds average CPU and RAM, the last status and whether After Effects ran at all.',
+    'A bucket starts at recordedAt and holds average CPU, RAM and After Effects memory (over the samples that report it), ' +
+    'the last status and whether After Effects ran at all.',
   fields: (t) => ({
     nodeId: t.expose('nodeId', { type: 'UUID' }),
     recordedAt: t.expose('recordedAt', { type: 'DateTime' }),
@@ -35,6 +37,7 @@ const NodeHealthSampleRef = builder.objectRef<HealthSample>('NodeHealthSample').
     cpuPct: t.exposeInt('cpuPct'),
     ramAvailableMb: t.exposeInt('ramAvailableMb'),
     aeRunning: t.exposeBoolean('aeRunning'),
+    aeMemoryMb: t.exposeInt('aeMemoryMb', { nullable: true, description: AE_MEMORY_DESCRIPTION }),
     currentJobId: t.expose('currentJobId', { type: 'UUID', nullable: true }),
     currentFrame: t.exposeInt('currentFrame', { nullable: true }),
     cacheUsedGb: t.exposeInt('cacheUsedGb'),

@@ -5,6 +5,9 @@ import { entityLoader } from './entity-loaders.ts';
 import { NodeKindEnum, NodeStatusEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
 
+/** One wording for the figure wherever it shows (the node, its health, its history), so all three read alike. */
+export const AE_MEMORY_DESCRIPTION = 'Megabytes of memory After Effects uses; null when the agent does not report it.';
+
 export const RenderNodeRef = builder.prismaObject('RenderNode', {
   description: 'A render machine running After Effects and the node agent. Visible to admins only.',
   // Only the columns the query's fields need (see FrameJobRef).
@@ -32,6 +35,7 @@ export const RenderNodeRef = builder.prismaObject('RenderNode', {
     lastCpuPct: t.exposeInt('lastCpuPct'),
     lastRamAvailableMb: t.exposeInt('lastRamAvailableMb'),
     aeRunning: t.exposeBoolean('aeRunning'),
+    lastAeMemoryMb: t.exposeInt('lastAeMemoryMb', { nullable: true, description: AE_MEMORY_DESCRIPTION }),
     cacheUsedGb: t.exposeInt('cacheUsedGb'),
     cachedTemplateCount: t.relationCount('templates', { where: HELD_TEMPLATES }),
     cachedTemplateMd5s: t.stringList({

@@ -44,6 +44,12 @@ async function nodeDetail(id: string) {
   return answer.body as { status: string; last_heartbeat_at: string; node_agent_version: string; current_job_id: string | null };
 }
 
+async function aeMemoryOf(id: string) {
+  const answer = await t.rest('GET', `/v1/nodes/${id}/health`, { token: admin });
+  expect(answer.status).toBe(200);
+  return answer.body.ae_memory_mb as number | null;
+}
+
 function chunkPayload(start: number, end: number) {
   return { job_id: randomUUID(), frame_job_id: randomUUID(), start_frame: start, end_frame: end, frame_rate: 30 };
 }
@@ -179,12 +185,17 @@ describe('executing commands', () => {
     const hung = await nodeDetail(node);
     expect(hung.status).toBe('Busy');
     expect(hung.current_job_id).toBe(chunk.job_id);
+    // After Effects holds a few GB while it works, hung or not.
+    const busyMemory = await aeMemoryOf(node);
+    expect(busyMemory).toBeGreaterThanOrEqual(2_500);
+    expect(busyMemory).toBeLessThanOrEqual(7_000);
 
     await pendingCommand(t, node, 'close_ae', {});
     await until('the chunk abandoned', () =>
       events.some((event) => event.type === 'abandoned' && event.reason === 'close_ae' && event.jobId === chunk.job_id),
     );
     await until('the node free again', async () => (await nodeDetail(node)).status === 'Online');
+    expect(await aeMemoryOf(node)).toBe(0);
     expect(fleet.stats().commands).toEqual({ render_chunk: 1, close_ae: 1 });
   });
 

@@ -82,7 +82,7 @@ async function commandsFor(node: TestNode): Promise<AgentCommand[]> {
   const recordedAt = new Date(Date.now() + heartbeats++).toISOString();
   const beat = await agent(node, 'POST /internal/nodes/{node_id}/heartbeat', {
     params: { node_id: node.id },
-    body: { recorded_at: recordedAt, status: 'Online', cpu_pct: 12, ram_available_mb: 8000, ae_running: false },
+    body: { recorded_at: recordedAt, status: 'Online', cpu_pct: 12, ram_available_mb: 8000, ae_running: false, ae_memory_mb: 0 },
   });
   expect(beat.status, JSON.stringify(beat.body)).toBe(200);
   const commands = beat.body.pending_commands as AgentCommand[];
@@ -130,7 +130,7 @@ describe('answers where fields have no value yet', () => {
     const health = await rest('GET /nodes/{node_id}/health', admin, { params: { node_id: registered.id } });
     expect(health.status).toBe(200);
     expect(health.body).not.toHaveProperty('recorded_at');
-    expect(health.body).toMatchObject({ node_id: registered.id, current_job_id: null, current_frame: null });
+    expect(health.body).toMatchObject({ node_id: registered.id, ae_memory_mb: null, current_job_id: null, current_frame: null });
     expect((await rest('GET /nodes/{node_id}/health/history', admin, { params: { node_id: registered.id } })).body).toEqual({ data: [] });
     expect((await rest('GET /nodes/{node_id}/crashes', admin, { params: { node_id: registered.id } })).body).toEqual({ data: [] });
     const patched = await rest('PATCH /nodes/{node_id}', admin, { params: { node_id: registered.id }, body: { priority: 5, maintenance_reason: null } });

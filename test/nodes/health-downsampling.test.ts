@@ -105,6 +105,47 @@ describe('health history retention', () => {
     expect(await samplesOf(node.id)).toEqual([]);
   });
 
+  it('averages After Effects memory over the samples that report it, weighted like CPU, and leaves it null where none did', async () => {
+    const node = await t.node();
+    const b = base().getTime();
+    const beat = (at: number, aeMemoryMb: number | null) => t.heartbeat(node, { recorded_at: new Date(at).toISOString(), ae_memory_mb: aeMemoryMb });
+    const aeMemory = async (from: number, to: number) => {
+      const response = await t.rest('GET', `/v1/nodes/${node.id}/health/history?from=${new Date(from).toISOString()}&to=${new Date(to).toISOString()}`, {
+        token: who.admin,
+      });
+      expect(response.status).toBe(200);
+      return response.body.data.map((sample: any) => [new Date(sample.recorded_at).getTime(), sample.bucket_seconds, sample.ae_memory_mb]);
+    };
+    await beat(b + 10 * MINUTE + 5_000, 2_000);
+    await beat(b + 10 * MINUTE + 20_000, null);
+    await beat(b + 10 * MINUTE + 40_000, 4_000);
+    await beat(b + 11 * MINUTE, null);
+
+    clock.set(new Date(b + 2 * HOUR));
+    expect(await loop.runOnce()).toMatchObject({ foldedIntoMinutes: 4 });
+    clock.reset();
+    expect(await aeMemory(b, b + 2 * HOUR)).toEqual([
+      [b + 10 * MINUTE, 60, 3_000],
+      [b + 11 * MINUTE, 60, null],
+    ]);
+
+    // A late sample joins its minute weighted by its 5 s against the bucket's 60 s: (3000 × 60 + 6000 × 5) / 65.
+    await beat(b + 10 * MINUTE + 50_000, 6_000);
+    clock.set(new Date(b + 2 * HOUR));
+    await loop.runOnce();
+    clock.reset();
+    expect(await aeMemory(b, b + 2 * HOUR)).toEqual([
+      [b + 10 * MINUTE, 60, 3_231],
+      [b + 11 * MINUTE, 60, null],
+    ]);
+
+    // The minute without a figure does not pull the hour's average down.
+    clock.set(new Date(b + 25 * HOUR + MINUTE));
+    expect(await loop.runOnce()).toMatchObject({ foldedIntoHours: 2 });
+    clock.reset();
+    expect(await aeMemory(b, b + 2 * HOUR)).toEqual([[b, 3600, 3_231]]);
+  });
+
   it('keeps each node’s samples to itself and leaves recent samples raw', async () => {
     const first = await t.node();
     const second = await t.node();

@@ -6,6 +6,7 @@ import {
   ReleaseRenderNodeDocument,
   RenderNodeCommandsDocument,
   RenderNodeCrashesDocument,
+  RenderNodeDocument,
   RenderNodeHealthDocument,
   RenderNodeHealthHistoryDocument,
   RestartRenderNodeDocument,
@@ -297,7 +298,16 @@ describe('health', () => {
   it('answers what the last heartbeat said, through both doors', async () => {
     const node = await t.onlineNode(undefined, { agentVersion: '1.0.0' });
     const jobId = randomUUID();
-    await t.heartbeat(node, { status: 'Busy', cpu_pct: 64, ram_available_mb: 4096, ae_running: true, current_job_id: jobId, current_frame: 12, cache_used_gb: 7 });
+    await t.heartbeat(node, {
+      status: 'Busy',
+      cpu_pct: 64,
+      ram_available_mb: 4096,
+      ae_running: true,
+      ae_memory_mb: 3_500,
+      current_job_id: jobId,
+      current_frame: 12,
+      cache_used_gb: 7,
+    });
     const response = await t.rest('GET', `/v1/nodes/${node.id}/health`, { token: who.admin });
     expect(response.status).toBe(200);
     expect(response.body).toEqual({
@@ -307,13 +317,42 @@ describe('health', () => {
       cpu_pct: 64,
       ram_available_mb: 4096,
       ae_running: true,
+      ae_memory_mb: 3_500,
       current_job_id: jobId,
       current_frame: 12,
       cache_used_gb: 7,
     });
     const gql = await t.gql(RenderNodeHealthDocument, { nodeId: node.id }, who.admin);
-    expect(gql.data?.renderNodeHealth).toMatchObject({ nodeId: node.id, status: 'Busy', cpuPct: 64, currentFrame: 12 });
+    expect(gql.data?.renderNodeHealth).toMatchObject({ nodeId: node.id, status: 'Busy', cpuPct: 64, aeMemoryMb: 3_500, currentFrame: 12 });
     expect(gql.data?.renderNodeHealth.recordedAt).toBe(response.body.recorded_at);
+    const detail = await t.gql(RenderNodeDocument, { id: node.id }, who.admin);
+    expect(detail.data?.renderNode.lastAeMemoryMb).toBe(3_500);
+  });
+
+  it('has no After Effects memory until the agent reports it; a figure left out stands, null and a restart clear it', async () => {
+    const node = await t.onlineNode();
+    /** The figure as the REST health, the GraphQL health and the GraphQL node answer it. */
+    const aeMemory = async () => {
+      const rest = await t.rest('GET', `/v1/nodes/${node.id}/health`, { token: who.admin });
+      const health = await t.gql(RenderNodeHealthDocument, { nodeId: node.id }, who.admin);
+      const detail = await t.gql(RenderNodeDocument, { id: node.id }, who.admin);
+      return [rest.body.ae_memory_mb, health.data?.renderNodeHealth.aeMemoryMb, detail.data?.renderNode.lastAeMemoryMb];
+    };
+    expect(await aeMemory()).toEqual([null, null, null]);
+    await t.heartbeat(node, { status: 'Online', cpu_pct: 5, ae_running: false });
+    expect(await aeMemory()).toEqual([null, null, null]);
+
+    await t.heartbeat(node, { ae_memory_mb: 4_096 });
+    await t.heartbeat(node, { cpu_pct: 6 });
+    expect(await aeMemory()).toEqual([4_096, 4_096, 4_096]);
+    await t.heartbeat(node, { ae_memory_mb: null });
+    expect(await aeMemory()).toEqual([null, null, null]);
+    await t.heartbeat(node, { ae_memory_mb: 0 });
+    expect(await aeMemory()).toEqual([0, 0, 0]);
+
+    // The agent restarted, perhaps as a version that does not report it.
+    expect((await t.signed(node, 'POST', `/v1/internal/nodes/${node.id}/online`, {})).status).toBe(200);
+    expect(await aeMemory()).toEqual([null, null, null]);
   });
 
   it('has no time for a node that never sent a heartbeat; refuses non-admins and unknown nodes', async () => {
@@ -353,8 +392,23 @@ describe('health history', () => {
     expect(older.body.data.map((sample: any) => sample.cpu_pct)).toEqual([30, 10]);
     const gql = await t.gql(RenderNodeHealthHistoryDocument, { nodeId: node.id, from: at(180), to: at(100) }, who.admin);
     expect(gql.data?.renderNodeHealthHistory).toEqual([
-      { recordedAt: at(120), bucketSeconds: 0, status: 'Online', cpuPct: 30, ramAvailableMb: 0, aeRunning: false },
+      { recordedAt: at(120), bucketSeconds: 0, status: 'Online', cpuPct: 30, ramAvailableMb: 0, aeRunning: false, aeMemoryMb: null },
     ]);
+  });
+
+  it('carries After Effects memory in every sample, null where the agent did not report it', async () => {
+    const node = await t.onlineNode();
+    const now = Date.now();
+    const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
+    await t.heartbeat(node, { recorded_at: at(40), cpu_pct: 10 });
+    await t.heartbeat(node, { recorded_at: at(30), ae_memory_mb: 5_120 });
+    await t.heartbeat(node, { recorded_at: at(20), cpu_pct: 20 });
+    await t.heartbeat(node, { recorded_at: at(10), ae_memory_mb: null });
+    const rest = await t.rest('GET', `/v1/nodes/${node.id}/health/history`, { token: who.admin });
+    expect(rest.status).toBe(200);
+    expect(rest.body.data.map((sample: any) => sample.ae_memory_mb)).toEqual([null, 5_120, 5_120, null]);
+    const gql = await t.gql(RenderNodeHealthHistoryDocument, { nodeId: node.id }, who.admin);
+    expect(gql.data?.renderNodeHealthHistory.map((sample) => sample.aeMemoryMb)).toEqual([null, 5_120, 5_120, null]);
   });
 
   it('refuses a range that ends before it starts, malformed times, non-admins and unknown nodes', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegisterRenderNodeDocument, RenderNodeDocument, RenderNodesDocument } from '../generated/graphql.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { problemPaths, startTestApp, type TestApp } from '../support/app.ts';
 import { FREE_RENDER, submitRender } from '../support/jobs.ts';
 
 let t: TestApp;
@@ -302,5 +302,28 @@ describe('the signed agent protocol', () => {
     expect(await prisma.nodeHealthSample.count({ where: { nodeId: node.id } })).toBe(0);
     const stored = await prisma.renderNode.findUniqueOrThrow({ where: { id: node.id } });
     expect(stored.status).toBe('Registered');
+  });
+
+  it('refuses an After Effects memory figure that is negative, fractional, too big or no number, and changes nothing', async () => {
+    const node = await registerNode('agent-bad-ae-memory');
+    const path = `/v1/internal/nodes/${node.id}/heartbeat`;
+    const health = async () => (await t.rest('GET', `/v1/nodes/${node.id}/health`, { token: admin })).body;
+    const samples = async () => (await t.rest('GET', `/v1/nodes/${node.id}/health/history`, { token: admin })).body.data.length;
+    expect((await t.signed(node, 'POST', path, { cpu_pct: 10, ae_memory_mb: 2_048 })).status).toBe(200);
+    const before = await health();
+    expect(before).toMatchObject({ cpu_pct: 10, ae_memory_mb: 2_048 });
+
+    for (const bad of [-1, 1.5, 100_000_001, '2048', true]) {
+      const refused = await t.signed(node, 'POST', path, { cpu_pct: 90, ae_memory_mb: bad });
+      expect(refused.status, JSON.stringify(bad)).toBe(400);
+      expect(refused.body.error.code).toBe('VALIDATION_FAILED');
+      expect(problemPaths(refused.body)).toEqual(['ae_memory_mb']);
+    }
+    expect(await health()).toEqual(before);
+    expect(await samples()).toBe(1);
+
+    // The bound itself is a figure like any other.
+    expect((await t.signed(node, 'POST', path, { ae_memory_mb: 100_000_000 })).status).toBe(200);
+    expect(await health()).toMatchObject({ ae_memory_mb: 100_000_000 });
   });
 });

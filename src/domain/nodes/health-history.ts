@@ -7,10 +7,11 @@
 //   - then folded into 1-hour buckets, kept for 30 days;
 //   - then deleted.
 // A bucket's recordedAt is its start (aligned to UTC minutes or hours). It holds the averages
-// of cpu and free RAM over its samples, weighted by the time each sample stands for (a raw
-// sample one heartbeat interval, a bucket its length), the last status, job, frame and cache
-// size, and whether After Effects ran at any moment. A node heartbeating every 5 s thus keeps
-// at most about 720 raw samples, 1,440 minute buckets and 720 hour buckets.
+// of cpu, free RAM and After Effects' memory over its samples, weighted by the time each sample
+// stands for (a raw sample one heartbeat interval, a bucket its length), the last status, job,
+// frame and cache size, and whether After Effects ran at any moment. After Effects' memory is
+// averaged over the samples that report it, and stays null when none does. A node heartbeating
+// every 5 s thus keeps at most about 720 raw samples, 1,440 minute buckets and 720 hour buckets.
 //
 // A sample that arrives after its minute (or hour) was folded is merged into that bucket, so a
 // node never has two buckets of one size for the same period, and a range query answers each
@@ -18,7 +19,7 @@
 //
 // downsampleHealth runs in one transaction under an advisory lock; a replica that does not get
 // the lock skips the pass, so several replicas never fold the same samples twice.
-import type { NodeStatus, PrismaClient } from '../../generated/prisma/client.ts';
+import { type NodeStatus, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
 import { tryLock } from '../locks.ts';
 import { DEFAULT_HEARTBEAT_INTERVAL_SECONDS } from './node-status.ts';
@@ -39,6 +40,8 @@ export interface NodeHealth {
   cpuPct: number;
   ramAvailableMb: number;
   aeRunning: boolean;
+  /** Null when the agent does not report it. */
+  aeMemoryMb: number | null;
   currentJobId: string | null;
   currentFrame: number | null;
   cacheUsedGb: number;
@@ -78,6 +81,10 @@ export async function healthHistory(prisma: PrismaClient, nodeId: string, from: 
   return samples.map(({ id: _id, ...sample }) => sample);
 }
 
+/** A figure's average over the samples that report it, each weighted by the time it stands for; null when none does. */
+const weightedAverage = (column: string) =>
+  Prisma.raw(`round(sum(${column} * weight) / sum(weight) FILTER (WHERE ${column} IS NOT NULL))::int`);
+
 /**
  * Folds samples of size `from` recorded before `before` into buckets of `to` seconds, merging
  * them with buckets already there, in one statement.
@@ -103,15 +110,16 @@ async function fold(tx: Tx, from: number, to: number, before: Date): Promise<num
       FROM (SELECT * FROM source UNION ALL SELECT * FROM merged) everything
     ), inserted AS (
       INSERT INTO node_health_samples
-        (node_id, recorded_at, bucket_seconds, status, cpu_pct, ram_available_mb, ae_running, current_job_id, current_frame, cache_used_gb)
+        (node_id, recorded_at, bucket_seconds, status, cpu_pct, ram_available_mb, ae_running, ae_memory_mb, current_job_id, current_frame, cache_used_gb)
       SELECT
         node_id,
         date_bin(${to}::int * interval '1 second', recorded_at, TIMESTAMPTZ 'epoch') AS bucket_start,
         ${to}::int,
         (array_agg(status ORDER BY ends_at DESC))[1],
-        round(sum(cpu_pct * weight) / sum(weight))::int,
-        round(sum(ram_available_mb * weight) / sum(weight))::int,
+        ${weightedAverage('cpu_pct')},
+        ${weightedAverage('ram_available_mb')},
         bool_or(ae_running),
+        ${weightedAverage('ae_memory_mb')},
         (array_agg(current_job_id ORDER BY ends_at DESC))[1],
         (array_agg(current_frame ORDER BY ends_at DESC))[1],
         (array_agg(cache_used_gb ORDER BY ends_at DESC))[1]

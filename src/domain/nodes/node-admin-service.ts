@@ -182,6 +182,7 @@ export function createNodeAdminService({ prisma, bus, clock }: NodeAdminServiceD
         cpuPct: node.lastCpuPct,
         ramAvailableMb: node.lastRamAvailableMb,
         aeRunning: node.aeRunning,
+        aeMemoryMb: node.lastAeMemoryMb,
         currentJobId: node.currentJobId,
         currentFrame: node.currentFrame,
         cacheUsedGb: node.cacheUsedGb,

@@ -61,6 +61,8 @@ export const heartbeatSchema = z.strictObject({
   cpuPct: z.number().int().min(0).max(100).optional(),
   ramAvailableMb: z.number().int().min(0).max(100_000_000).optional(),
   aeRunning: z.boolean().optional(),
+  /** Null says the agent cannot tell; left out, the last figure stands, as for the others. */
+  aeMemoryMb: z.number().int().min(0).max(100_000_000).nullable().optional(),
   currentJobId: uuid.nullable().optional(),
   currentFrame: z.number().int().min(0).max(10_000_000).nullable().optional(),
   cacheUsedGb: z.number().int().min(0).max(1_000_000).optional(),
@@ -120,6 +122,8 @@ async function writeHeartbeats(prepared: Prepared, batch: Heartbeat[], now: Date
       cpu_pct: data.cpuPct ?? null,
       ram_available_mb: data.ramAvailableMb ?? null,
       ae_running: data.aeRunning ?? null,
+      set_ae_memory: data.aeMemoryMb !== undefined,
+      ae_memory_mb: data.aeMemoryMb ?? null,
       set_job: data.currentJobId !== undefined,
       current_job_id: data.currentJobId ?? null,
       set_frame: data.currentFrame !== undefined,
@@ -132,7 +136,7 @@ async function writeHeartbeats(prepared: Prepared, batch: Heartbeat[], now: Date
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS i(
         id uuid, reported "NodeStatus", recorded_at timestamptz, cpu_pct int, ram_available_mb int, ae_running boolean,
-        set_job boolean, current_job_id uuid, set_frame boolean, current_frame int, cache_used_gb int)
+        set_ae_memory boolean, ae_memory_mb int, set_job boolean, current_job_id uuid, set_frame boolean, current_frame int, cache_used_gb int)
     ), previous AS (
       SELECT n.id, n.status FROM render_nodes n WHERE n.id IN (SELECT id FROM input) ORDER BY n.id FOR UPDATE SKIP LOCKED
     ), updated AS (
@@ -142,6 +146,7 @@ async function writeHeartbeats(prepared: Prepared, batch: Heartbeat[], now: Date
         last_cpu_pct = COALESCE(i.cpu_pct, n.last_cpu_pct),
         last_ram_available_mb = COALESCE(i.ram_available_mb, n.last_ram_available_mb),
         ae_running = COALESCE(i.ae_running, n.ae_running),
+        last_ae_memory_mb = CASE WHEN i.set_ae_memory THEN i.ae_memory_mb ELSE n.last_ae_memory_mb END,
         current_job_id = CASE WHEN i.set_job THEN i.current_job_id ELSE n.current_job_id END,
         current_frame = CASE WHEN i.set_frame THEN i.current_frame ELSE n.current_frame END,
         cache_used_gb = COALESCE(i.cache_used_gb, n.cache_used_gb),
@@ -151,8 +156,9 @@ async function writeHeartbeats(prepared: Prepared, batch: Heartbeat[], now: Date
       RETURNING n.*, p.status AS previous_status, i.recorded_at AS reported_at
     ), samples AS (
       INSERT INTO node_health_samples
-        (node_id, recorded_at, bucket_seconds, status, cpu_pct, ram_available_mb, ae_running, current_job_id, current_frame, cache_used_gb)
-      SELECT id, COALESCE(reported_at, ${now}), 0, status, last_cpu_pct, last_ram_available_mb, ae_running, current_job_id, current_frame, cache_used_gb
+        (node_id, recorded_at, bucket_seconds, status, cpu_pct, ram_available_mb, ae_running, ae_memory_mb, current_job_id, current_frame, cache_used_gb)
+      SELECT id, COALESCE(reported_at, ${now}), 0, status, last_cpu_pct, last_ram_available_mb, ae_running, last_ae_memory_mb, current_job_id,
+        current_frame, cache_used_gb
       FROM updated
     ), delivered AS (
       UPDATE node_commands c SET delivered_at = ${now}, delivery_count = c.delivery_count + 1
@@ -325,6 +331,9 @@ export function createNodeService({ prisma, driver, bus, clock, agentKeyOf }: No
             : undefined,
           lastHeartbeatAt: now,
           aeRunning: false,
+          // Unknown until its heartbeats report it: the agent that started may be a version
+          // that does not, and the figure of its last life would then stand for good.
+          lastAeMemoryMb: null,
           currentJobId: null,
           currentFrame: null,
         });
