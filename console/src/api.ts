@@ -57,7 +57,8 @@ export function outcome<T extends { __typename: string }>(result: T | { __typena
   return result as T;
 }
 
-export type Connection = 'connecting' | 'live' | 'reconnecting';
+/** `idle`: no view follows anything, so the socket is closed on purpose. */
+export type Connection = 'idle' | 'connecting' | 'live' | 'reconnecting';
 
 /**
  * One WebSocket per signed-in console. It does not retry by itself: each `follow` resubscribes on
@@ -67,7 +68,9 @@ export type Connection = 'connecting' | 'live' | 'reconnecting';
 export class Live {
   readonly client: Client;
   private readonly watchers = new Set<(state: Connection) => void>();
-  state: Connection = 'connecting';
+  private following = 0;
+  private connectedOnce = false;
+  state: Connection = 'idle';
 
   constructor(token: string) {
     this.client = createClient({
@@ -76,8 +79,13 @@ export class Live {
       retryAttempts: 0,
       lazy: true,
       on: {
-        connected: () => this.set('live'),
-        closed: () => this.set('reconnecting'),
+        connecting: () => this.set(this.connectedOnce ? 'reconnecting' : 'connecting'),
+        connected: () => {
+          this.connectedOnce = true;
+          this.set('live');
+        },
+        // Being lazy, the client also closes the socket once the last view stops following.
+        closed: () => this.set(this.following > 0 ? 'reconnecting' : 'idle'),
       },
     });
   }
@@ -140,8 +148,10 @@ export class Live {
         },
       );
     };
+    this.following += 1;
     start();
     return () => {
+      this.following -= 1;
       stopped = true;
       clearTimeout(timer);
       release?.();

@@ -1,6 +1,6 @@
 import { StrictMode, useCallback, useEffect, useMemo, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { Live } from './api.ts';
+import { type Connection, Live } from './api.ts';
 import { forgetToken, type Session, SessionContext, storedToken, storeToken, useConnection } from './session.tsx';
 import { Fleet } from './views/Fleet.tsx';
 import { JobPage } from './views/Job.tsx';
@@ -38,6 +38,13 @@ const SECTIONS = [
   { href: '#/rollouts', label: 'Rollouts', views: ['rollouts'] },
 ];
 
+const CONNECTION_LABELS: Record<Connection, string> = {
+  idle: '',
+  connecting: '○ Connecting',
+  live: '● Live',
+  reconnecting: '◌ Reconnecting',
+};
+
 function Console({ session }: { session: Session }) {
   const route = useRoute();
   const connection = useConnection(session.live);
@@ -67,7 +74,7 @@ function Console({ session }: { session: Session }) {
           ))}
         </nav>
         <span className="connection" data-connection={connection} role="status">
-          {connection === 'live' ? '● Live' : connection === 'connecting' ? '○ Connecting' : '◌ Reconnecting'}
+          {CONNECTION_LABELS[connection]}
         </span>
         <button type="button" onClick={() => session.signOut()}>
           Sign out

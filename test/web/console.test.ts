@@ -10,7 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Fleet, startFleet } from '../../agent-sim/fleet.ts';
 import { serviceClient } from '../support/app.ts';
 import { BROWSER_TEST, type Browser, chromiumMissing, launchBrowser, type PageWatch, watchPage } from '../support/browser.ts';
-import { RolloutNodeUpdateDocument } from '../generated/graphql.ts';
+import { EndRenderNodeMaintenanceDocument, RolloutNodeUpdateDocument } from '../generated/graphql.ts';
 import { submitRender } from '../support/jobs.ts';
 import { type Replicas, startReplicas } from '../support/replicas.ts';
 import { createNodeUpdate, rolloutFleet } from '../support/updates.ts';
@@ -158,7 +158,7 @@ describe('the operator console', BROWSER_TEST, () => {
     expect(watch.problems).toEqual([]);
   });
 
-  it("puts a node into maintenance from its page, by keyboard, and the fleet's tile changes; plots its health", async () => {
+  it("puts a node into maintenance from its page, by keyboard, and the fleet's tile changes, live; plots its health", async () => {
     expect(fleet, 'the fleet test runs first').toBeDefined();
     await signIn(adminToken);
     const first = page.locator('.tile').first();
@@ -168,8 +168,14 @@ describe('the operator console', BROWSER_TEST, () => {
     await first.focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name }).waitFor();
-    // The plot draws a line once the node has sent two heartbeats in the window.
+    // The plot draws a line once the node has sent two heartbeats in the window; the simulated
+    // agents report After Effects' memory too.
     await page.locator('.health-plot polyline').first().waitFor();
+    const lanes = await page.locator('.health-plot .lane').evaluateAll((elements) =>
+      elements.map((lane) => [lane.querySelector('.lane-label')?.textContent, lane.querySelector('.lane-value')?.textContent, lane.querySelectorAll('polyline').length]),
+    );
+    expect(lanes.map(([label]) => label)).toEqual(['CPU', 'Memory used', 'AE memory', 'Disk cache']);
+    expect(lanes[2]).toEqual(['AE memory', expect.stringMatching(/^\d+ MB$/), 1]);
 
     await page.getByRole('button', { name: 'Start maintenance' }).focus();
     await page.keyboard.press('Enter');
@@ -185,14 +191,17 @@ describe('the operator console', BROWSER_TEST, () => {
     await expect.poll(() => tile(name).getAttribute('data-status')).toBe('Maintenance');
     await expect(tile(name).textContent()).resolves.toContain('Maintenance');
 
-    // Back to work, so that other tests find the fleet whole.
-    await tile(name).click();
-    await page.getByRole('button', { name: 'End maintenance' }).click();
-    await page.getByRole('dialog').getByRole('button', { name: 'End maintenance' }).click();
-    await page.locator('h1 .badge[data-state="Maintenance"]').waitFor({ state: 'detached' });
+    // With the page's HTTP requests cut off, the polled list cannot move: the tile changes back
+    // by the nodeStatusChanged subscription alone.
+    await page.route('**/graphql', (route) => route.abort());
+    const nodeId = (await tile(name).getAttribute('href'))!.split('/').pop() as string;
+    const ended = await serviceClient(url).gql(EndRenderNodeMaintenanceDocument, { id: nodeId }, adminToken);
+    expect(ended.data?.endRenderNodeMaintenance.__typename).toBe('RenderNode');
+    await expect.poll(() => tile(name).getAttribute('data-status')).toMatch(/^(Online|Busy)$/);
+    await page.unroute('**/graphql');
 
     expect(watch.elsewhere).toEqual([]);
-    expect(watch.problems).toEqual([]);
+    expect(watch.problems.filter((problem) => !problem.includes('net::ERR_FAILED'))).toEqual([]);
   });
 
   it('shows rollouts by wave, with each node’s status and agent version', async () => {

@@ -9,6 +9,8 @@ export interface Sample {
   cpuPct: number;
   ramAvailableMb: number;
   aeRunning: boolean;
+  /** Null where the agent did not report it. */
+  aeMemoryMb: number | null;
   cacheUsedGb: number;
 }
 
@@ -22,7 +24,19 @@ interface Lane {
   label: string;
   unit: string;
   max: number;
-  value(sample: Sample): number;
+  /** Null leaves a gap in the line. */
+  value(sample: Sample): number | null;
+}
+
+/** The line's runs of points between gaps. */
+function runs(samples: Sample[], point: (sample: Sample) => string | null): string[] {
+  const lines: string[][] = [[]];
+  for (const sample of samples) {
+    const at = point(sample);
+    if (at !== null) lines.at(-1)!.push(at);
+    else if (lines.at(-1)!.length > 0) lines.push([]);
+  }
+  return lines.filter((line) => line.length > 1).map((line) => line.join(' '));
 }
 
 const WIDTH = 900;
@@ -35,18 +49,28 @@ const AXIS = 24;
 export function HealthPlot(props: { samples: Sample[]; crashes: Crash[]; from: number; to: number; ramGb: number }) {
   const { samples, crashes, from, to, ramGb } = props;
   const ramMb = ramGb * 1024;
+  const aeMemory = samples.map((sample) => sample.aeMemoryMb ?? 0);
   const lanes: Lane[] = [
     { label: 'CPU', unit: '%', max: 100, value: (sample) => sample.cpuPct },
     ramMb > 0
       ? { label: 'Memory used', unit: '%', max: 100, value: (sample) => Math.max(0, 100 - (100 * sample.ramAvailableMb) / ramMb) }
       : { label: 'Memory free', unit: ' MB', max: Math.max(1, ...samples.map((s) => s.ramAvailableMb)), value: (s) => s.ramAvailableMb },
+    {
+      label: 'AE memory',
+      unit: ' MB',
+      max: ramMb > 0 ? ramMb : Math.max(1, ...aeMemory),
+      value: (sample) => sample.aeMemoryMb,
+    },
     { label: 'Disk cache', unit: ' GB', max: Math.max(1, ...samples.map((sample) => sample.cacheUsedGb)), value: (sample) => sample.cacheUsedGb },
   ];
-  const span = Math.max(1, to - from);
-  const x = (iso: string) => LEFT + ((Date.parse(iso) - from) / span) * (WIDTH - LEFT - 10);
+  // A node younger than the window is plotted from its first sample, not as a sliver at the end.
+  const first = samples[0] ? Date.parse(samples[0].recordedAt) : from;
+  const start = Math.max(from, first);
+  const span = Math.max(1, to - start);
+  const x = (iso: string) => LEFT + ((Date.parse(iso) - start) / span) * (WIDTH - LEFT - 10);
   const stripTop = lanes.length * (LANE_HEIGHT + GAP);
   const height = stripTop + STRIP + AXIS;
-  const ticks = Array.from({ length: 5 }, (_unused, index) => from + (index * span) / 4);
+  const ticks = Array.from({ length: 5 }, (_unused, index) => start + (index * span) / 4);
   const latest = samples.at(-1);
 
   return (
@@ -59,21 +83,27 @@ export function HealthPlot(props: { samples: Sample[]; crashes: Crash[]; from: n
         {lanes.map((lane, index) => {
           const top = index * (LANE_HEIGHT + GAP);
           const y = (value: number) => top + LANE_HEIGHT - (Math.min(value, lane.max) / lane.max) * LANE_HEIGHT;
-          const points = samples.map((sample) => `${x(sample.recordedAt).toFixed(1)},${y(lane.value(sample)).toFixed(1)}`).join(' ');
+          const lines = runs(samples, (sample) => {
+            const value = lane.value(sample);
+            return value === null ? null : `${x(sample.recordedAt).toFixed(1)},${y(value).toFixed(1)}`;
+          });
+          const shown = latest ? lane.value(latest) : null;
           return (
             <g key={lane.label} className="lane">
               <text x={0} y={top + 14} className="lane-label">
                 {lane.label}
               </text>
               <text x={0} y={top + 32} className="lane-value">
-                {latest ? `${Math.round(lane.value(latest))}${lane.unit}` : '–'}
+                {shown === null ? 'not reported' : `${Math.round(shown)}${lane.unit}`}
               </text>
               <text x={LEFT - 6} y={top + 10} className="lane-scale" textAnchor="end">
                 {lane.max}
                 {lane.unit}
               </text>
               <rect x={LEFT} y={top} width={WIDTH - LEFT - 10} height={LANE_HEIGHT} className="lane-frame" />
-              {samples.length > 1 && <polyline points={points} className={`series series-${index}`} />}
+              {lines.map((points) => (
+                <polyline key={points} points={points} className={`series series-${index}`} />
+              ))}
             </g>
           );
         })}
@@ -88,13 +118,21 @@ export function HealthPlot(props: { samples: Sample[]; crashes: Crash[]; from: n
           return <rect key={sample.recordedAt} x={start} y={stripTop} width={Math.max(1, end - start)} height={STRIP} className="ae-running" />;
         })}
         <rect x={LEFT} y={stripTop} width={WIDTH - LEFT - 10} height={STRIP} className="lane-frame" />
-        {ticks.map((tick) => (
-          <text key={tick} x={LEFT + ((tick - from) / span) * (WIDTH - LEFT - 10)} y={height - 6} className="tick" textAnchor="middle">
-            {new Date(tick).toLocaleTimeString([], span > 86_400_000 ? { month: 'short', day: 'numeric' } : { hour: '2-digit', minute: '2-digit' })}
+        {ticks.map((tick, index) => (
+          <text
+            key={tick}
+            x={LEFT + ((tick - start) / span) * (WIDTH - LEFT - 10)}
+            y={height - 6}
+            className="tick"
+            textAnchor={index === 0 ? 'start' : index === ticks.length - 1 ? 'end' : 'middle'}
+          >
+            {span > 86_400_000
+              ? new Date(tick).toLocaleDateString([], { month: 'short', day: 'numeric' })
+              : new Date(tick).toLocaleTimeString([], span < 600_000 ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' })}
           </text>
         ))}
         {crashes
-          .filter((crash) => Date.parse(crash.crashedAt) >= from && Date.parse(crash.crashedAt) <= to)
+          .filter((crash) => Date.parse(crash.crashedAt) >= start && Date.parse(crash.crashedAt) <= to)
           .map((crash) => (
             <g key={crash.id} className="crash-mark">
               <title>{`Crash ${new Date(crash.crashedAt).toLocaleString()}: ${crash.crashSignal || 'no signal reported'}`}</title>
@@ -106,6 +144,7 @@ export function HealthPlot(props: { samples: Sample[]; crashes: Crash[]; from: n
       <figcaption>
         <span className="swatch ae-running" /> After Effects running · <span className="crash-key">✕</span> crash (hover for the signal) ·{' '}
         {samples.length} samples
+        {start > from ? ' since the first one' : ''}
         {samples.some((sample) => sample.bucketSeconds > 0) ? ', older ones averaged into buckets' : ''}
       </figcaption>
     </figure>

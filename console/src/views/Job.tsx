@@ -19,6 +19,9 @@ const PROGRESS = `subscription ConsoleProgress($jobId: UUID!, $afterSeq: Int) {
   renderProgress(jobId: $jobId, afterSeq: $afterSeq) { seq step progress currentFrame totalFrames etaSeconds activeNodes message }
 }`;
 
+// A long render makes thousands of changes; the page keeps the latest ones, as a log view would.
+const KEPT_CHANGES = 500;
+
 interface JobDetail {
   id: string;
   name: string;
@@ -76,6 +79,7 @@ export function JobPage({ id }: { id: string }) {
   const answer = useQuery<{ renderJob: JobDetail; renderJobLogs: LogLine[] }>(JOB, { id });
   const refetch = useThrottled(answer.refetch, 500);
   const [events, setEvents] = useState<(Progress & { receivedAt: number })[]>([]);
+  const [seen, setSeen] = useState(0);
   const [resumes, setResumes] = useState(0);
   const [failure, setFailure] = useState<string>();
   const lastSeq = useRef<number>();
@@ -85,7 +89,8 @@ export function JobPage({ id }: { id: string }) {
       live.follow<{ renderProgress: Progress }>(PROGRESS, () => ({ jobId: id, afterSeq: lastSeq.current ?? null }), {
         next: ({ renderProgress }) => {
           lastSeq.current = renderProgress.seq;
-          setEvents((before) => [...before, { ...renderProgress, receivedAt: Date.now() }]);
+          setEvents((before) => [...before, { ...renderProgress, receivedAt: Date.now() }].slice(-KEPT_CHANGES));
+          setSeen((count) => count + 1);
           refetch();
           return FINISHED_STEPS.has(renderProgress.step);
         },
@@ -116,11 +121,13 @@ export function JobPage({ id }: { id: string }) {
       <p className="live-line" data-live={following ? connection : 'ended'}>
         {failure
           ? `Progress is not followed: ${failure}`
-          : following
-            ? connection === 'live'
+          : !following
+            ? `Ended${latest ? ` at change ${latest.seq}` : ''}.`
+            : connection === 'live'
               ? `Following live${latest ? ` at change ${latest.seq}` : ''}.`
-              : `Connection lost; resuming after change ${lastSeq.current ?? '–'}…`
-            : `Ended${latest ? ` at change ${latest.seq}` : ''}.`}
+              : connection === 'connecting'
+                ? 'Connecting…'
+                : `Connection lost; resuming after change ${lastSeq.current ?? '–'}…`}
         {resumes > 0 && ` Resumed ${resumes} time${resumes === 1 ? '' : 's'} without losing a change.`}
       </p>
       <div className="progress-row">
@@ -215,6 +222,7 @@ export function JobPage({ id }: { id: string }) {
       )}
 
       <h2>Progress changes</h2>
+      {seen > events.length && <p className="muted">The latest {events.length} of {seen} changes.</p>}
       <div className="scroll-box" tabIndex={0} aria-label="Progress changes, newest last">
         <table className="events">
           <thead>

@@ -17,12 +17,12 @@ const NODE = `query ConsoleNode($id: UUID!, $from: DateTime!, $to: DateTime!) {
   renderNode(id: $id) {
     id name region status nodeKind nodeIp workerPort currentAeVersion availableAeVersions nodeAgentVersion
     ramGb cpuCores priority isActive acceptsNewJobs lastHeartbeatAt currentJobId currentFrame lastCpuPct
-    lastRamAvailableMb aeRunning cacheUsedGb cachedTemplateCount lifetimeTaskCount lifetimeCrashCount
+    lastRamAvailableMb aeRunning lastAeMemoryMb cacheUsedGb cachedTemplateCount lifetimeTaskCount lifetimeCrashCount
     consecutiveFailures lastMaintenanceAt maintenanceReason
     currentFrameJob { id startFrame endFrame }
   }
   renderNodeHealthHistory(nodeId: $id, from: $from, to: $to) {
-    recordedAt bucketSeconds status cpuPct ramAvailableMb aeRunning cacheUsedGb
+    recordedAt bucketSeconds status cpuPct ramAvailableMb aeRunning aeMemoryMb cacheUsedGb
   }
   renderNodeCrashes(nodeId: $id) { id crashedAt crashSignal renderJobId lastKnownFrame recoveryAction autoRecovered }
   renderNodeCommands(nodeId: $id, first: 25) {
@@ -52,6 +52,7 @@ interface NodeDetail {
   lastCpuPct: number;
   lastRamAvailableMb: number;
   aeRunning: boolean;
+  lastAeMemoryMb: number | null;
   cacheUsedGb: number;
   cachedTemplateCount: number;
   lifetimeTaskCount: string;
@@ -134,14 +135,14 @@ const ACTIONS: Action[] = [
     mutation: `mutation ($id: UUID!) { result: closeRenderNodeAe(id: $id) { ${ACTION_RESULT} ${ACTION_DONE} } }`,
   },
   {
-    key: 'active',
+    key: 'deactivate',
     label: 'Deactivate',
     question: 'An inactive node is given no work until it is made active again.',
     offered: (node) => node.isActive,
     mutation: `mutation ($id: UUID!) { result: updateRenderNode(id: $id, input: { isActive: false }) { ${ACTION_RESULT} ${NODE_RESULT} } }`,
   },
   {
-    key: 'inactive',
+    key: 'activate',
     label: 'Make active',
     question: 'The node takes work again.',
     offered: (node) => !node.isActive,
@@ -220,7 +221,7 @@ export function NodePage({ id }: { id: string }) {
         </dd>
         <dt>After Effects</dt>
         <dd>
-          {node.currentAeVersion} {node.aeRunning ? '(running)' : '(not running)'}
+          {node.currentAeVersion} {node.aeRunning ? `(running${node.lastAeMemoryMb === null ? '' : `, ${node.lastAeMemoryMb} MB`})` : '(not running)'}
         </dd>
         <dt>Agent</dt>
         <dd>{node.nodeAgentVersion ?? 'unknown'}</dd>
