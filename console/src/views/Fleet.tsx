@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useQuery } from '../hooks.ts';
+import { Choice } from '../parts/Choice.tsx';
 import { ago, shortId } from '../parts/format.ts';
 import { NODE_STATUSES, StateBadge, StateIcon } from '../parts/status.tsx';
 import { useSession } from '../session.tsx';
@@ -79,33 +80,9 @@ export function Fleet() {
         <span className="total">{nodes.length} nodes</span>
       </div>
       <div className="filters">
-        <label>
-          Status{' '}
-          <select value={status} onChange={(event) => setStatus(event.target.value)}>
-            <option value="">All</option>
-            {NODE_STATUSES.map((name) => (
-              <option key={name}>{name}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Region{' '}
-          <select value={region} onChange={(event) => setRegion(event.target.value)}>
-            <option value="">All</option>
-            {regions.map((name) => (
-              <option key={name}>{name}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          After Effects{' '}
-          <select value={version} onChange={(event) => setVersion(event.target.value)}>
-            <option value="">All</option>
-            {versions.map((name) => (
-              <option key={name}>{name}</option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Status" value={status} options={NODE_STATUSES} onChange={setStatus} />
+        <Choice label="Region" value={region} options={regions} onChange={setRegion} />
+        <Choice label="After Effects" value={version} options={versions} onChange={setVersion} />
       </div>
       {fleet.data && shown.length === 0 && <p>No node matches these filters.</p>}
       {!fleet.data && !fleet.error && <p>Loading the fleet…</p>}

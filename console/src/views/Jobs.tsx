@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useQuery, useThrottled } from '../hooks.ts';
+import { Choice } from '../parts/Choice.tsx';
 import { ago, shortId } from '../parts/format.ts';
 import { JOB_STEPS, StateBadge } from '../parts/status.tsx';
 import { useSession } from '../session.tsx';
@@ -57,15 +58,7 @@ export function Jobs() {
     <section aria-labelledby="queue-title">
       <h1 id="queue-title">Queue and renders</h1>
       <div className="filters">
-        <label>
-          Step{' '}
-          <select value={step} onChange={(event) => setStep(event.target.value)}>
-            <option value="">All</option>
-            {JOB_STEPS.map((name) => (
-              <option key={name}>{name}</option>
-            ))}
-          </select>
-        </label>
+        <Choice label="Step" value={step} options={JOB_STEPS} onChange={setStep} />
         <span className="muted">The latest {PAGE} jobs, live.</span>
       </div>
       {jobs.error && <p role="alert" className="error">{jobs.error.message}</p>}
