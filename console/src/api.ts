@@ -72,7 +72,11 @@ export class Live {
   private connectedOnce = false;
   state: Connection = 'idle';
 
-  constructor(token: string) {
+  /** `refused` hears why the token cannot be used any more (expired, say), in words for the operator. */
+  constructor(
+    token: string,
+    private readonly refused: (reason: string) => void,
+  ) {
     this.client = createClient({
       url: GRAPHQL_URL.replace(/^http/, 'ws'),
       connectionParams: { Authorization: `Bearer ${token}` },
@@ -115,6 +119,13 @@ export class Live {
     let release: (() => void) | undefined;
     let attempt = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    this.following += 1;
+    // Once over, it no longer counts: a socket closing after the last stream ended is no drop.
+    const end = () => {
+      if (stopped) return;
+      stopped = true;
+      this.following -= 1;
+    };
     const retry = () => {
       if (stopped) return;
       attempt += 1;
@@ -123,23 +134,31 @@ export class Live {
       timer = setTimeout(start, delay);
     };
     const fail = (error: ApiError) => {
-      stopped = true;
-      handlers.failed?.(error);
+      end();
+      const refusal = refusalOf(error);
+      if (refusal) this.refused(refusal);
+      else handlers.failed?.(error);
     };
     const start = () => {
       if (stopped) return;
       if (attempt > 0) handlers.resumed?.();
-      release = this.client.subscribe<T>(
+      // Released after it ends too: graphql-ws counts a stream cut off by a closing socket as
+      // still open until then, and would keep the next socket open for it for good.
+      const unsubscribe = this.client.subscribe<T>(
         { query, variables: variables() },
         {
           next: (message) => {
             attempt = 0;
             if (message.errors?.length) fail(failureOf(message.errors as never));
-            else if (message.data && handlers.next(message.data) === true) stopped = true;
+            else if (message.data && handlers.next(message.data) === true) end();
           },
           // Also what a socket closed with 1000 ends in: the stream goes on unless it was over.
-          complete: retry,
+          complete: () => {
+            unsubscribe();
+            retry();
+          },
           error: (error) => {
+            unsubscribe();
             const closed = error as { code?: number; reason?: string };
             if (Array.isArray(error)) fail(failureOf(error as never));
             else if (closed.code === 4401 || closed.code === 4403) fail(new ApiError(closed.reason || 'Forbidden', 'UNAUTHENTICATED'));
@@ -147,12 +166,11 @@ export class Live {
           },
         },
       );
+      release = unsubscribe;
     };
-    this.following += 1;
     start();
     return () => {
-      this.following -= 1;
-      stopped = true;
+      end();
       clearTimeout(timer);
       release?.();
     };

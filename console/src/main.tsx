@@ -102,13 +102,13 @@ function App() {
   const [live, setLive] = useState<Live>();
   useEffect(() => {
     if (!token) return;
-    const opened = new Live(token);
+    const opened = new Live(token, signOut);
     setLive(opened);
     return () => {
       setLive(undefined);
       opened.dispose();
     };
-  }, [token]);
+  }, [token, signOut]);
   const session = useMemo(() => (token && live ? { token, live, signOut } : undefined), [token, live, signOut]);
   if (!session) {
     return (

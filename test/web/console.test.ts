@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Fleet, startFleet } from '../../agent-sim/fleet.ts';
-import { serviceClient } from '../support/app.ts';
-import { BROWSER_TEST, type Browser, chromiumMissing, launchBrowser, type PageWatch, watchPage } from '../support/browser.ts';
+import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 import { EndRenderNodeMaintenanceDocument, RolloutNodeUpdateDocument } from '../generated/graphql.ts';
+import { serviceClient, TEST_JWT_SECRET } from '../support/app.ts';
+import { BROWSER_TEST, type Browser, chromiumMissing, launchBrowser, type PageWatch, watchPage } from '../support/browser.ts';
 import { submitRender } from '../support/jobs.ts';
 import { type Replicas, startReplicas } from '../support/replicas.ts';
 import { createNodeUpdate, rolloutFleet } from '../support/updates.ts';
@@ -95,6 +96,17 @@ describe('the operator console', BROWSER_TEST, () => {
     expect(watch.problems.filter((problem) => !/status of 40[13]/.test(problem))).toEqual([]);
   });
 
+  it('sends the operator back to sign-in, saying why, once the token expires', async () => {
+    const shortLived = await signDevelopmentToken(TEST_JWT_SECRET, { sub: randomUUID(), admin: true, ttlSeconds: 3 });
+    await signIn(shortLived);
+    await page.getByRole('heading', { name: 'Fleet' }).waitFor();
+    await page.getByLabel('Admin token').waitFor({ timeout: 20_000 });
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('did not accept this token');
+
+    expect(watch.elsewhere).toEqual([]);
+    expect(watch.problems.filter((problem) => !/status of 401/.test(problem))).toEqual([]);
+  });
+
   it('shows the fleet coming online, live, grouped by region, with counts and filters', async () => {
     await signIn(adminToken);
     await page.getByRole('heading', { name: 'Fleet' }).waitFor();
@@ -139,6 +151,8 @@ describe('the operator console', BROWSER_TEST, () => {
 
     await page.locator('h1 .badge[data-state="Completed"]').waitFor({ timeout: 60_000 });
     await expect.poll(async () => (await page.locator('.live-line').textContent()) ?? '').toMatch(/Ended at change \d+\. Resumed 1 time/);
+    // With the stream over, nothing is followed: the socket closes on purpose, no drop to report.
+    await expect.poll(() => page.locator('.connection').getAttribute('data-connection')).toBe('idle');
     const bars = await page.locator('.chunk-bar').evaluateAll((elements) =>
       elements.map((element) => ({ rendered: element.getAttribute('data-rendered'), total: element.getAttribute('data-total') })),
     );
