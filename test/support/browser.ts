@@ -1,7 +1,8 @@
 // Debian's Chromium driven by playwright-core, never a browser Playwright downloads, with nothing
 // from the internet: the pages under test must make every request to the service itself.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -75,4 +76,38 @@ export function watchPage(page: Page, serviceUrl: string): PageWatch {
   });
   page.on('pageerror', (error) => watch.problems.push(error.message));
   return watch;
+}
+
+/** What axe-core finds wrong with a page for people using assistive technology, by rule. */
+export interface AccessibilityProblem {
+  rule: string;
+  impact: string;
+  help: string;
+  targets: string[];
+}
+
+let axeSource: Promise<string> | undefined;
+
+/**
+ * The serious and critical problems axe-core (the checker browsers' own tools build on) finds in
+ * the page as it stands: contrast too low to read, controls without names, keyboard traps.
+ */
+export async function accessibilityProblems(page: Page): Promise<AccessibilityProblem[]> {
+  axeSource ??= readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  // Evaluated rather than added as a <script>: the page's policy admits only its own scripts.
+  await page.evaluate(await axeSource);
+  return page.evaluate(async () => {
+    type Axe = {
+      run(): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[] }>;
+    };
+    const { violations } = await (globalThis as unknown as { axe: Axe }).axe.run();
+    return violations
+      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+      .map((violation) => ({
+        rule: violation.id,
+        impact: violation.impact as string,
+        help: violation.help,
+        targets: violation.nodes.map((node) => node.target.join(' ')),
+      }));
+  });
 }

@@ -11,7 +11,15 @@ import { type Fleet, startFleet } from '../../agent-sim/fleet.ts';
 import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 import { EndRenderNodeMaintenanceDocument, RolloutNodeUpdateDocument } from '../generated/graphql.ts';
 import { serviceClient, TEST_JWT_SECRET } from '../support/app.ts';
-import { BROWSER_TEST, type Browser, chromiumMissing, launchBrowser, type PageWatch, watchPage } from '../support/browser.ts';
+import {
+  accessibilityProblems,
+  BROWSER_TEST,
+  type Browser,
+  chromiumMissing,
+  launchBrowser,
+  type PageWatch,
+  watchPage,
+} from '../support/browser.ts';
 import { submitRender } from '../support/jobs.ts';
 import { type Replicas, startReplicas } from '../support/replicas.ts';
 import { createNodeUpdate, rolloutFleet } from '../support/updates.ts';
@@ -81,6 +89,7 @@ describe('the operator console', BROWSER_TEST, () => {
     const user = await service.user(0);
     await signIn(user.token);
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('not an admin');
+    expect(await accessibilityProblems(page)).toEqual([]);
     await signIn('not-a-token');
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('did not accept this token');
 
@@ -129,6 +138,7 @@ describe('the operator console', BROWSER_TEST, () => {
     await expect.poll(() => page.locator('.tile').count()).toBe(NODES);
 
     await page.screenshot({ path: join(SCREENSHOTS, 'fleet.png'), fullPage: true });
+    expect(await accessibilityProblems(page)).toEqual([]);
     expect(watch.elsewhere).toEqual([]);
     expect(watch.problems).toEqual([]);
   });
@@ -168,6 +178,7 @@ describe('the operator console', BROWSER_TEST, () => {
     expect(await page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
 
     await page.screenshot({ path: join(SCREENSHOTS, 'job.png'), fullPage: true });
+    expect(await accessibilityProblems(page)).toEqual([]);
     expect(watch.elsewhere).toEqual([]);
     expect(watch.problems).toEqual([]);
   });
@@ -200,6 +211,7 @@ describe('the operator console', BROWSER_TEST, () => {
     await page.locator('h1 .badge[data-state="Maintenance"]').waitFor();
     await expect(page.getByText('Replacing the GPU').count()).resolves.toBe(1);
     await page.screenshot({ path: join(SCREENSHOTS, 'node.png'), fullPage: true });
+    expect(await accessibilityProblems(page)).toEqual([]);
 
     await page.getByRole('link', { name: 'Fleet' }).first().click();
     await expect.poll(() => tile(name).getAttribute('data-status')).toBe('Maintenance');
@@ -236,6 +248,7 @@ describe('the operator console', BROWSER_TEST, () => {
     );
     await expect(shown.locator('[data-target]').first().textContent()).resolves.toContain('agent 1.0.0');
     await expect(page.getByRole('region', { name: 'Nodes by agent version' }).textContent()).resolves.toContain(`1.0.0: ${NODES + nodes.length} nodes`);
+    expect(await accessibilityProblems(page)).toEqual([]);
 
     expect(watch.elsewhere).toEqual([]);
     expect(watch.problems).toEqual([]);
