@@ -10,12 +10,14 @@ const rootDir = fileURLToPath(new URL('..', import.meta.url));
 const distDir = join(rootDir, 'dist');
 
 // Files the code reads at run time relative to its own module (rest-compat/contract.ts,
-// migrator.ts, http/console.ts): dist/ mirrors the repository, so each goes to the same place under it.
+// migrator.ts): dist/ mirrors the repository, so each goes to the same place under it.
 const ASSETS = ['rest-compat/openapi.yaml', 'prisma/migrations'];
 
 // From scratch, so that the module of a deleted source cannot linger in the build.
 rmSync(distDir, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(rootDir, 'tsconfig.build.json')], { stdio: 'inherit' });
+// The console goes where http/console.ts looks from dist/, built there rather than copied: the
+// copy under console/ may be serving running tests while this builds.
 execFileSync(process.execPath, ['--import', 'tsx', join(rootDir, 'scripts/build-console.ts'), join(distDir, 'console/dist')], { stdio: 'inherit' });
 for (const asset of ASSETS) cpSync(join(rootDir, asset), join(distDir, asset), { recursive: true });
