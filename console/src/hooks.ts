@@ -1,9 +1,11 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, graphql, refusalOf } from './api.ts';
 import { useSession } from './session.tsx';
 
 export interface Loaded<T> {
   data: T | undefined;
+  /** When the answer shown was asked for (performance.now()), 0 before the first. */
+  askedAt: number;
   error: ApiError | undefined;
   /** Asks again now; calls while a request runs are folded into one more after it. */
   refetch(): void;
@@ -17,7 +19,7 @@ export interface Loaded<T> {
  */
 export function useQuery<T>(query: string, variables: Record<string, unknown>, pollMs?: number): Loaded<T> {
   const { token, signOut } = useSession();
-  const [data, setData] = useState<T>();
+  const [answer, setAnswer] = useState<{ data: T; askedAt: number }>();
   const [error, setError] = useState<ApiError>();
   const key = JSON.stringify(variables);
   const state = useRef({ running: false, again: false, generation: 0, timer: undefined as ReturnType<typeof setTimeout> | undefined });
@@ -33,9 +35,9 @@ export function useQuery<T>(query: string, variables: Record<string, unknown>, p
     const generation = current.generation;
     const started = performance.now();
     graphql<T>(token, query, JSON.parse(key))
-      .then((answer) => {
+      .then((data) => {
         if (generation !== current.generation) return;
-        setData(answer);
+        setAnswer({ data, askedAt: started });
         setError(undefined);
       })
       .catch((failure: unknown) => {
@@ -71,7 +73,35 @@ export function useQuery<T>(query: string, variables: Record<string, unknown>, p
     };
   }, [run]);
 
-  return { data, error, refetch: run };
+  return { data: answer?.data, askedAt: answer?.askedAt ?? 0, error, refetch: run };
+}
+
+/**
+ * The rows of a polled list with the changes a subscription brought: a change stands until an
+ * answer asked for after it came replaces it, so an answer already on its way when the change
+ * came never takes the view back. `saw` takes a changed row.
+ */
+export function useChanges<R extends { id: string }>(rows: readonly R[] | undefined, askedAt: number): [R[], (row: R) => void] {
+  const [changes, setChanges] = useState<ReadonlyMap<string, { row: R; at: number }>>(new Map());
+  const asked = useRef(askedAt);
+  asked.current = askedAt;
+  const saw = useCallback(
+    (row: R) =>
+      setChanges((before) => {
+        const after = new Map([...before].filter(([, change]) => change.at > asked.current));
+        return after.set(row.id, { row, at: performance.now() });
+      }),
+    [],
+  );
+  const merged = useMemo(
+    () =>
+      (rows ?? []).map((row) => {
+        const change = changes.get(row.id);
+        return change && change.at > askedAt ? change.row : row;
+      }),
+    [rows, changes, askedAt],
+  );
+  return [merged, saw];
 }
 /** `action` at most once per `ms`, the last call always honoured. */
 export function useThrottled(action: () => void, ms: number): () => void {

@@ -1,4 +1,4 @@
-import { StrictMode, useCallback, useEffect, useMemo, useState } from 'react';
+import { StrictMode, useCallback, useEffect, useLayoutEffect, useMemo, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { type Connection, Live } from './api.ts';
 import { forgetToken, type Session, SessionContext, storedToken, storeToken, useConnection } from './session.tsx';
@@ -100,7 +100,8 @@ function App() {
     setToken(null);
   }, []);
   const [live, setLive] = useState<Live>();
-  useEffect(() => {
+  // Before the browser paints, so that signing in never shows the sign-in page once more.
+  useLayoutEffect(() => {
     if (!token) return;
     const opened = new Live(token, signOut);
     setLive(opened);

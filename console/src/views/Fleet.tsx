@@ -1,5 +1,5 @@
-import { useEffect, useMemo, useState } from 'react';
-import { useQuery } from '../hooks.ts';
+import { useEffect, useState } from 'react';
+import { useChanges, useQuery } from '../hooks.ts';
 import { Choice } from '../parts/Choice.tsx';
 import { ago, shortId } from '../parts/format.ts';
 import { NODE_STATUSES, StateBadge, StateIcon } from '../parts/status.tsx';
@@ -34,23 +34,20 @@ const POLL_MS = 5_000;
 export function Fleet() {
   const { live } = useSession();
   const fleet = useQuery<{ renderNodes: FleetNode[] }>(FLEET, {}, POLL_MS);
-  const [changed, setChanged] = useState<Map<string, FleetNode>>(new Map());
   const [status, setStatus] = useState('');
   const [region, setRegion] = useState('');
   const [version, setVersion] = useState('');
 
-  // A polled answer supersedes the changes seen before it was asked.
-  useEffect(() => setChanged(new Map()), [fleet.data]);
+  const [nodes, sawChange] = useChanges(fleet.data?.renderNodes, fleet.askedAt);
   useEffect(
     () =>
       live.follow<{ nodeStatusChanged: FleetNode }>(STATUS_CHANGED, () => ({}), {
-        next: ({ nodeStatusChanged: node }) => setChanged((before) => new Map(before).set(node.id, node)),
+        next: ({ nodeStatusChanged }) => sawChange(nodeStatusChanged),
         resumed: fleet.refetch,
       }),
-    [live, fleet.refetch],
+    [live, fleet.refetch, sawChange],
   );
 
-  const nodes = useMemo(() => (fleet.data?.renderNodes ?? []).map((node) => changed.get(node.id) ?? node), [fleet.data, changed]);
   const regions = [...new Set(nodes.map((node) => node.region))].sort();
   const versions = [...new Set(nodes.map((node) => node.currentAeVersion))].sort();
   const counts = new Map(NODE_STATUSES.map((name) => [name as string, nodes.filter((node) => node.status === name).length]));

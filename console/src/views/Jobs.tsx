@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
-import { useQuery, useThrottled } from '../hooks.ts';
+import { useChanges, useQuery, useThrottled } from '../hooks.ts';
 import { Choice } from '../parts/Choice.tsx';
 import { ago, shortId } from '../parts/format.ts';
 import { JOB_STEPS, StateBadge } from '../parts/status.tsx';
@@ -34,24 +34,23 @@ export function Jobs() {
   const [step, setStep] = useState('');
   // The feed brings every change of every job; the poll is the backstop for a missed one.
   const jobs = useQuery<{ renderJobs: { edges: { node: Job }[] } }>(JOBS, { status: step || null, first: PAGE }, 15_000);
-  const [changed, setChanged] = useState<Map<string, Job>>(new Map());
   const refetch = useThrottled(jobs.refetch, 1_000);
+  const rows = useMemo(() => jobs.data?.renderJobs.edges.map(({ node }) => node), [jobs.data]);
+  const [all, sawChange] = useChanges(rows, jobs.askedAt);
 
-  useEffect(() => setChanged(new Map()), [jobs.data]);
   useEffect(
     () =>
       live.follow<{ renderJobUpdated: Job }>(JOB_UPDATED, () => ({}), {
-        next: ({ renderJobUpdated: job }) => {
-          setChanged((before) => new Map(before).set(job.id, job));
+        next: ({ renderJobUpdated }) => {
+          sawChange(renderJobUpdated);
           // A job the list does not hold yet (just submitted) comes with the next answer.
           refetch();
         },
         resumed: jobs.refetch,
       }),
-    [live, jobs.refetch, refetch],
+    [live, jobs.refetch, refetch, sawChange],
   );
 
-  const all = useMemo(() => (jobs.data?.renderJobs.edges ?? []).map(({ node }) => changed.get(node.id) ?? node), [jobs.data, changed]);
   const steps = step ? [step] : [...JOB_STEPS];
 
   return (
