@@ -1,17 +1,10 @@
 import { useEffect, useState } from 'react';
+import { FLEET, FLEET_CHANGED } from '../documents.ts';
 import { useChanges, useQuery } from '../hooks.ts';
 import { Choice } from '../parts/Choice.tsx';
 import { ago, shortId } from '../parts/format.ts';
 import { NODE_STATUSES, StateBadge, StateIcon } from '../parts/status.tsx';
 import { useSession } from '../session.tsx';
-
-const NODE_FIELDS = `
-  id name region status currentAeVersion nodeAgentVersion lastHeartbeatAt lastCpuPct isActive
-  currentJobId currentFrame currentFrameJob { id startFrame endFrame framesRendered }
-`;
-
-const FLEET = `query ConsoleFleet { renderNodes { ${NODE_FIELDS} } }`;
-const STATUS_CHANGED = `subscription ConsoleNodeStatus { nodeStatusChanged { ${NODE_FIELDS} } }`;
 
 export interface FleetNode {
   id: string;
@@ -41,7 +34,7 @@ export function Fleet() {
   const [nodes, sawChange] = useChanges(fleet.data?.renderNodes, fleet.askedAt);
   useEffect(
     () =>
-      live.follow<{ nodeStatusChanged: FleetNode }>(STATUS_CHANGED, () => ({}), {
+      live.follow<{ nodeStatusChanged: FleetNode }>(FLEET_CHANGED, () => ({}), {
         next: ({ nodeStatusChanged }) => sawChange(nodeStatusChanged),
         resumed: fleet.refetch,
       }),

@@ -1,23 +1,10 @@
 import { useEffect, useRef, useState } from 'react';
+import { JOB, PROGRESS } from '../documents.ts';
 import { useQuery, useThrottled } from '../hooks.ts';
 import { ChunkBar, ChunkLegend, framesOf } from '../parts/ChunkBar.tsx';
 import { duration, shortId, time } from '../parts/format.ts';
 import { FINISHED_STEPS, StateBadge } from '../parts/status.tsx';
 import { useConnection, useSession } from '../session.tsx';
-
-const JOB = `query ConsoleJob($id: UUID!) {
-  renderJob(id: $id) {
-    id name userId step renderProgress priorityQueue priceType quality resolution frameRate totalFrames
-    retryCount repairAttempts failedMessage preferredRegion queuedAt startedAt completedAt
-    frameJobs { id startFrame endFrame orderValue status framesRendered attempt lastError node { id name } }
-    nodeBlocks { nodeId failures blockedAt node { id name } }
-  }
-  renderJobLogs(jobId: $id) { timestamp level nodeId message }
-}`;
-
-const PROGRESS = `subscription ConsoleProgress($jobId: UUID!, $afterSeq: Int) {
-  renderProgress(jobId: $jobId, afterSeq: $afterSeq) { seq step progress currentFrame totalFrames etaSeconds activeNodes message }
-}`;
 
 // A long render makes thousands of changes; the page keeps the latest ones, as a log view would.
 const KEPT_CHANGES = 500;

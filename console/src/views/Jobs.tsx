@@ -1,17 +1,12 @@
 import { useEffect, useMemo, useState } from 'react';
+import { JOBS, JOBS_CHANGED } from '../documents.ts';
 import { useChanges, useQuery, useThrottled } from '../hooks.ts';
 import { Choice } from '../parts/Choice.tsx';
 import { ago, shortId } from '../parts/format.ts';
 import { JOB_STEPS, StateBadge } from '../parts/status.tsx';
 import { useSession } from '../session.tsx';
 
-const JOB_FIELDS = 'id name userId step renderProgress priorityQueue priceType totalFrames queuedAt startedAt completedAt';
 const PAGE = 100;
-
-const JOBS = `query ConsoleJobs($status: JobStep, $first: Int!) {
-  renderJobs(status: $status, first: $first) { edges { node { ${JOB_FIELDS} } } }
-}`;
-const JOB_UPDATED = `subscription ConsoleJobUpdated { renderJobUpdated { ${JOB_FIELDS} } }`;
 
 interface Job {
   id: string;
@@ -40,7 +35,7 @@ export function Jobs() {
 
   useEffect(
     () =>
-      live.follow<{ renderJobUpdated: Job }>(JOB_UPDATED, () => ({}), {
+      live.follow<{ renderJobUpdated: Job }>(JOBS_CHANGED, () => ({}), {
         next: ({ renderJobUpdated }) => {
           sawChange(renderJobUpdated);
           // A job the list does not hold yet (just submitted) comes with the next answer.

@@ -1,5 +1,16 @@
 import { useEffect, useState } from 'react';
 import { ApiError, graphql, outcome } from '../api.ts';
+import {
+  ACTIVATE_NODE,
+  CLOSE_AE,
+  DEACTIVATE_NODE,
+  END_MAINTENANCE,
+  NODE,
+  NODE_CHANGED,
+  RELEASE_NODE,
+  RESTART_NODE,
+  START_MAINTENANCE,
+} from '../documents.ts';
 import { useQuery } from '../hooks.ts';
 import { Confirm } from '../parts/Confirm.tsx';
 import { ago, shortId, time } from '../parts/format.ts';
@@ -12,23 +23,6 @@ const RANGES = [
   { label: 'Last 24 hours', ms: 86_400_000 },
   { label: 'Last 30 days', ms: 30 * 86_400_000 },
 ] as const;
-
-const NODE = `query ConsoleNode($id: UUID!, $from: DateTime!, $to: DateTime!) {
-  renderNode(id: $id) {
-    id name region status nodeKind nodeIp workerPort currentAeVersion availableAeVersions nodeAgentVersion
-    ramGb cpuCores priority isActive acceptsNewJobs lastHeartbeatAt currentJobId currentFrame lastCpuPct
-    lastRamAvailableMb aeRunning lastAeMemoryMb cacheUsedGb cachedTemplateCount lifetimeTaskCount lifetimeCrashCount
-    consecutiveFailures lastMaintenanceAt maintenanceReason
-    currentFrameJob { id startFrame endFrame }
-  }
-  renderNodeHealthHistory(nodeId: $id, from: $from, to: $to) {
-    recordedAt bucketSeconds status cpuPct ramAvailableMb aeRunning aeMemoryMb cacheUsedGb
-  }
-  renderNodeCrashes(nodeId: $id) { id crashedAt crashSignal renderJobId lastKnownFrame recoveryAction autoRecovered }
-  renderNodeCommands(nodeId: $id, first: 25) {
-    id type status renderJobId deliveryCount createdAt deliveredAt acknowledgedAt completedAt
-  }
-}`;
 
 interface NodeDetail {
   id: string;
@@ -82,10 +76,6 @@ interface NodeAnswer {
   renderNodeCommands: Command[];
 }
 
-const ACTION_RESULT = `__typename ... on DomainError { code message }`;
-const NODE_RESULT = `... on RenderNode { id status }`;
-const ACTION_DONE = `... on RenderNodeAction { commandId recutChunks node { id status } }`;
-
 interface Action {
   key: string;
   label: string;
@@ -94,7 +84,6 @@ interface Action {
   offered(node: NodeDetail): boolean;
   mutation: string;
   withReason?: boolean;
-  variables?(node: NodeDetail): Record<string, unknown>;
 }
 
 const ACTIONS: Action[] = [
@@ -103,7 +92,7 @@ const ACTIONS: Action[] = [
     label: 'Start maintenance',
     question: 'The node finishes the work it runs and is given nothing new until maintenance ends.',
     offered: (node) => node.status !== 'Maintenance' && node.status !== 'Updating',
-    mutation: `mutation ($id: UUID!, $reason: String) { result: startRenderNodeMaintenance(id: $id, reason: $reason) { ${ACTION_RESULT} ${NODE_RESULT} } }`,
+    mutation: START_MAINTENANCE,
     withReason: true,
   },
   {
@@ -111,42 +100,42 @@ const ACTIONS: Action[] = [
     label: 'End maintenance',
     question: 'The node is Online again and takes work once its agent heartbeats.',
     offered: (node) => node.status === 'Maintenance',
-    mutation: `mutation ($id: UUID!) { result: endRenderNodeMaintenance(id: $id) { ${ACTION_RESULT} ${NODE_RESULT} } }`,
+    mutation: END_MAINTENANCE,
   },
   {
     key: 'restart',
     label: 'Restart node',
     question: 'The node reboots with its next heartbeat; its work moves to other nodes at once.',
     offered: () => true,
-    mutation: `mutation ($id: UUID!) { result: restartRenderNode(id: $id) { ${ACTION_RESULT} ${ACTION_DONE} } }`,
+    mutation: RESTART_NODE,
   },
   {
     key: 'release',
     label: 'Release work',
     question: 'All work is taken from the node; only frames it never rendered are rendered again elsewhere.',
     offered: () => true,
-    mutation: `mutation ($id: UUID!) { result: releaseRenderNode(id: $id) { ${ACTION_RESULT} ${ACTION_DONE} } }`,
+    mutation: RELEASE_NODE,
   },
   {
     key: 'close-ae',
     label: 'Close After Effects',
     question: 'After Effects is killed on the node; a chunk it renders fails and is rendered again.',
     offered: (node) => node.aeRunning,
-    mutation: `mutation ($id: UUID!) { result: closeRenderNodeAe(id: $id) { ${ACTION_RESULT} ${ACTION_DONE} } }`,
+    mutation: CLOSE_AE,
   },
   {
     key: 'deactivate',
     label: 'Deactivate',
     question: 'An inactive node is given no work until it is made active again.',
     offered: (node) => node.isActive,
-    mutation: `mutation ($id: UUID!) { result: updateRenderNode(id: $id, input: { isActive: false }) { ${ACTION_RESULT} ${NODE_RESULT} } }`,
+    mutation: DEACTIVATE_NODE,
   },
   {
     key: 'activate',
     label: 'Make active',
     question: 'The node takes work again.',
     offered: (node) => !node.isActive,
-    mutation: `mutation ($id: UUID!) { result: updateRenderNode(id: $id, input: { isActive: true }) { ${ACTION_RESULT} ${NODE_RESULT} } }`,
+    mutation: ACTIVATE_NODE,
   },
 ];
 
@@ -169,7 +158,7 @@ export function NodePage({ id }: { id: string }) {
 
   useEffect(
     () =>
-      live.follow<{ nodeStatusChanged: { id: string } }>(`subscription { nodeStatusChanged { id } }`, () => ({}), {
+      live.follow<{ nodeStatusChanged: { id: string } }>(NODE_CHANGED, () => ({}), {
         next: ({ nodeStatusChanged }) => {
           if (nodeStatusChanged.id === id) answer.refetch();
         },

@@ -1,15 +1,7 @@
+import { ROLLOUTS } from '../documents.ts';
 import { useQuery } from '../hooks.ts';
 import { time } from '../parts/format.ts';
 import { StateBadge, StateIcon } from '../parts/status.tsx';
-
-const ROLLOUTS = `query ConsoleRollouts {
-  rollouts {
-    id status currentWave haltReason waveDeadlineAt createdAt createdBy
-    update { id updateNumber updateFileName targetAeVersion description }
-    targets { nodeId wave status skipReason sentAt appliedAt node { id name status nodeAgentVersion currentAeVersion } }
-  }
-  renderNodes { id nodeAgentVersion currentAeVersion }
-}`;
 
 interface Target {
   nodeId: string;

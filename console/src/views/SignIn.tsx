@@ -1,8 +1,6 @@
 import { useState } from 'react';
 import { ApiError, graphql, refusalOf } from '../api.ts';
-
-// Any admin-only field: it answers FORBIDDEN for a valid token of a user who is not an admin.
-const CHECK = 'query ConsoleSignIn { renderNodes(status: Maintenance) { id } }';
+import { SIGN_IN_CHECK } from '../documents.ts';
 
 export function SignIn({ reason, onSignedIn }: { reason?: string; onSignedIn(token: string): void }) {
   const [token, setToken] = useState('');
@@ -14,7 +12,7 @@ export function SignIn({ reason, onSignedIn }: { reason?: string; onSignedIn(tok
     if (!pasted) return setError('Paste a token first.');
     setChecking(true);
     try {
-      await graphql(pasted, CHECK);
+      await graphql(pasted, SIGN_IN_CHECK);
       onSignedIn(pasted);
     } catch (failure) {
       const apiError = failure instanceof ApiError ? failure : new ApiError(String(failure), 'INTERNAL');
