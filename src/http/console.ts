@@ -20,7 +20,13 @@ development dependencies). Build it with <code>npm run build:console</code> and 
 </body></html>
 `;
 
-async function loadBuild(dir: string): Promise<{ page: Asset; assets: Map<string, Asset> } | undefined> {
+type Build = { page: Asset; assets: Map<string, Asset> } | undefined;
+
+// Per process, not per app, as the playground's files are: tests start many apps, and a build
+// does not change while the process runs (a new one is served after a restart).
+const builds = new Map<string, Promise<Build>>();
+
+async function loadBuild(dir: string): Promise<Build> {
   if (!existsSync(join(dir, 'index.html'))) return undefined;
   const assets = new Map<string, Asset>();
   const assetDir = join(dir, 'assets');
@@ -31,7 +37,12 @@ async function loadBuild(dir: string): Promise<{ page: Asset; assets: Map<string
 }
 
 export async function registerConsoleRoutes(app: FastifyInstance, buildDir = BUILD_DIR): Promise<void> {
-  const build = await loadBuild(buildDir);
+  let loading = builds.get(buildDir);
+  if (!loading) {
+    loading = loadBuild(buildDir);
+    builds.set(buildDir, loading);
+  }
+  const build = await loading;
   // The console routes by the URL's fragment, so every view is this one page.
   app.get('/console', (request, reply) => {
     reply.header('content-security-policy', ADMIN_PAGE_POLICY);
