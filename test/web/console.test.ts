@@ -84,6 +84,12 @@ async function signIn(token: string) {
 
 const tile = (name: string) => page.locator(`.tile[data-node="${name}"]`);
 
+/** A screenshot of the view as it stands, which must have no serious accessibility problem. */
+async function pictured(name: string) {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  expect(await accessibilityProblems(page)).toEqual([]);
+}
+
 describe('the operator console', BROWSER_TEST, () => {
   it('refuses a token that is not an admin’s, or not a token, with a clear message', async () => {
     const user = await service.user(0);
@@ -137,8 +143,7 @@ describe('the operator console', BROWSER_TEST, () => {
     await page.locator('[data-status-count="Offline"]').click();
     await expect.poll(() => page.locator('.tile').count()).toBe(NODES);
 
-    await page.screenshot({ path: join(SCREENSHOTS, 'fleet.png'), fullPage: true });
-    expect(await accessibilityProblems(page)).toEqual([]);
+    await pictured('fleet');
     expect(watch.elsewhere).toEqual([]);
     expect(watch.problems).toEqual([]);
   });
@@ -177,8 +182,7 @@ describe('the operator console', BROWSER_TEST, () => {
     expect(shown).toEqual(recorded.filter((seq) => seq >= (shown[0] as number)));
     expect(await page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
 
-    await page.screenshot({ path: join(SCREENSHOTS, 'job.png'), fullPage: true });
-    expect(await accessibilityProblems(page)).toEqual([]);
+    await pictured('job');
     expect(watch.elsewhere).toEqual([]);
     expect(watch.problems).toEqual([]);
   });
@@ -210,8 +214,7 @@ describe('the operator console', BROWSER_TEST, () => {
     await expect.poll(() => page.getByRole('status').filter({ hasText: 'Start maintenance: done' }).count()).toBe(1);
     await page.locator('h1 .badge[data-state="Maintenance"]').waitFor();
     await expect(page.getByText('Replacing the GPU').count()).resolves.toBe(1);
-    await page.screenshot({ path: join(SCREENSHOTS, 'node.png'), fullPage: true });
-    expect(await accessibilityProblems(page)).toEqual([]);
+    await pictured('node');
 
     await page.getByRole('link', { name: 'Fleet' }).first().click();
     await expect.poll(() => tile(name).getAttribute('data-status')).toBe('Maintenance');

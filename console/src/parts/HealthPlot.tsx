@@ -49,7 +49,6 @@ const AXIS = 24;
 export function HealthPlot(props: { samples: Sample[]; crashes: Crash[]; from: number; to: number; ramGb: number }) {
   const { samples, crashes, from, to, ramGb } = props;
   const ramMb = ramGb * 1024;
-  const aeMemory = samples.map((sample) => sample.aeMemoryMb ?? 0);
   const lanes: Lane[] = [
     { label: 'CPU', unit: '%', max: 100, value: (sample) => sample.cpuPct },
     ramMb > 0
@@ -58,7 +57,7 @@ export function HealthPlot(props: { samples: Sample[]; crashes: Crash[]; from: n
     {
       label: 'AE memory',
       unit: ' MB',
-      max: ramMb > 0 ? ramMb : Math.max(1, ...aeMemory),
+      max: ramMb > 0 ? ramMb : Math.max(1, ...samples.map((sample) => sample.aeMemoryMb ?? 0)),
       value: (sample) => sample.aeMemoryMb,
     },
     { label: 'Disk cache', unit: ' GB', max: Math.max(1, ...samples.map((sample) => sample.cacheUsedGb)), value: (sample) => sample.cacheUsedGb },
