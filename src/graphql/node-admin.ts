@@ -3,7 +3,7 @@ import type { NodeChanged } from '../domain/events.ts';
 import type { HealthSample, NodeHealth } from '../domain/nodes/health-history.ts';
 import { DEFAULT_COMMANDS, MAX_CRASHES, type NodeActionResult } from '../domain/nodes/node-admin-service.ts';
 import { MAX_PAGE_SIZE } from '../domain/validation.ts';
-import { builder } from './builder.ts';
+import { builder, idOfRow } from './builder.ts';
 import { CrashActionEnum, NodeCommandStatusEnum, NodeCommandTypeEnum, NodeKindEnum, NodeStatusEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
 import { AE_MEMORY_DESCRIPTION, RenderNodeRef } from './render-node.ts';
@@ -70,7 +70,7 @@ const NodeCommandRef = builder.prismaObject('NodeCommand', {
   description: 'A work or control message for a node, delivered in its heartbeat answers until it acknowledges it.',
   select: { id: true },
   fields: (t) => ({
-    id: t.expose('id', { type: 'UUID' }),
+    id: t.field(idOfRow),
     nodeId: t.expose('nodeId', { type: 'UUID' }),
     type: t.expose('type', { type: NodeCommandTypeEnum }),
     status: t.expose('status', { type: NodeCommandStatusEnum }),

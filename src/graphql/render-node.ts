@@ -1,6 +1,6 @@
 import { ConflictError, ValidationError } from '../domain/errors.ts';
 import { HELD_TEMPLATES } from '../domain/nodes/templates.ts';
-import { builder } from './builder.ts';
+import { builder, idOfRow } from './builder.ts';
 import { entityLoader } from './entity-loaders.ts';
 import { NodeKindEnum, NodeStatusEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
@@ -13,7 +13,7 @@ export const RenderNodeRef = builder.prismaObject('RenderNode', {
   // Only the columns the query's fields need (see FrameJobRef).
   select: { id: true },
   fields: (t) => ({
-    id: t.expose('id', { type: 'UUID' }),
+    id: t.field({ type: 'UUID', resolve: (row) => row.id }),
     name: t.exposeString('name'),
     region: t.exposeString('region'),
     nodeIp: t.exposeString('nodeIp'),
