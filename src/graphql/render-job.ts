@@ -7,17 +7,40 @@ import { MAX_SUBMISSION_KEY_LENGTH, SUBMISSION_KEY_RETENTION_HOURS } from '../do
 import { ACTIVE_CHUNK, LATEST_ASSIGNED_FIRST } from '../domain/work/leases.ts';
 import { CHUNK_ORDER } from '../domain/work/recut.ts';
 import type { JobStep } from '../generated/prisma/enums.ts';
-import { builder, type GraphQLContext } from './builder.ts';
+import { builder, type GraphQLContext, idOfRow } from './builder.ts';
 import { entityLoader } from './entity-loaders.ts';
 import { FrameJobStatusEnum, JobStepEnum, LogLevelEnum, PriceTypeEnum, PriorityQueueEnum, QualityEnum, ResolutionEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
 import { RenderNodeRef } from './render-node.ts';
 
+const isAdmin = (ctx: GraphQLContext) => ctx.actor.kind === 'user' && ctx.actor.isAdmin;
+
+/** Whether Pothos planned a relation's rows for their `id` alone (the node type's own select). */
+function idOnly(planned: unknown): boolean {
+  const select = (planned as { select?: Record<string, unknown> } | undefined)?.select;
+  return select !== undefined && Object.keys(select).length === 1 && select.id === true;
+}
+
 /**
- * The node behind a chunk or a job's failures, for admins: what the fleet is made of is not the
- * job owner's to see. Read with the rows either way, so that no caller costs a query per row.
+ * The `node` of a row with a `nodeId` (a chunk, a job's failures on a node), for admins: what the
+ * fleet is made of is not the job owner's to see. The planned query reads the nodes with the rows
+ * (no query per row) and only when the caller may see them; a node asked for nothing but its id
+ * is the row's own `nodeId`, which needs no read of render_nodes.
  */
-const nodeForAdmins = <N>(ctx: GraphQLContext, node: N): N | null => (ctx.actor.kind === 'user' && ctx.actor.isAdmin ? node : null);
+const nodeForAdmins = {
+  type: RenderNodeRef,
+  nullable: true,
+  select: (_args: unknown, ctx: GraphQLContext, nestedSelection: (selection: true) => unknown) => {
+    if (!isAdmin(ctx)) return {};
+    const node = nestedSelection(true);
+    return idOnly(node) ? { nodeId: true } : { node };
+  },
+  resolve: (row: { nodeId?: string | null; node?: { id: string } | null }, _args: unknown, ctx: GraphQLContext) => {
+    if (!isAdmin(ctx)) return null;
+    if (row.node !== undefined) return row.node;
+    return row.nodeId ? { id: row.nodeId } : null;
+  },
+} as const;
 
 // `select` (rather than whole rows) makes each query read only the columns its fields need: a
 // listing of jobs with their chunks would otherwise read and decode every column of every row.
@@ -25,16 +48,10 @@ export const FrameJobRef = builder.prismaObject('FrameJob', {
   description: 'A chunk of consecutive frames of a render job, rendered by one node at a time.',
   select: { id: true },
   fields: (t) => ({
-    id: t.expose('id', { type: 'UUID' }),
+    id: t.field(idOfRow),
     renderJobId: t.expose('renderJobId', { type: 'UUID' }),
     nodeId: t.expose('nodeId', { type: 'UUID', nullable: true }),
-    node: t.field({
-      type: RenderNodeRef,
-      nullable: true,
-      description: 'The node rendering this chunk; null for callers who are not admins.',
-      select: (_args, _ctx, nestedSelection) => ({ node: nestedSelection(true) }),
-      resolve: (frameJob, _args, ctx) => nodeForAdmins(ctx, frameJob.node),
-    }),
+    node: t.field({ ...nodeForAdmins, description: 'The node rendering this chunk; null for callers who are not admins.' }),
     startFrame: t.exposeInt('startFrame'),
     endFrame: t.exposeInt('endFrame'),
     orderValue: t.exposeInt('orderValue'),
@@ -69,13 +86,7 @@ const JobNodeBlockRef = builder.prismaObject('JobNodeBlock', {
       nullable: true,
       description: 'When the node was kept off the job; null while it may still be given its chunks.',
     }),
-    node: t.field({
-      type: RenderNodeRef,
-      nullable: true,
-      description: 'The node; null for callers who are not admins.',
-      select: (_args, _ctx, nestedSelection) => ({ node: nestedSelection(true) }),
-      resolve: (block, _args, ctx) => nodeForAdmins(ctx, block.node),
-    }),
+    node: t.field({ ...nodeForAdmins, description: 'The node; null for callers who are not admins.' }),
   }),
 });
 
@@ -83,7 +94,7 @@ export const RenderJobRef = builder.prismaObject('RenderJob', {
   description: 'A render of a saved project into a video, from queue to export.',
   select: { id: true },
   fields: (t) => ({
-    id: t.expose('id', { type: 'UUID' }),
+    id: t.field(idOfRow),
     userId: t.expose('userId', { type: 'UUID' }),
     savedProjectId: t.expose('savedProjectId', { type: 'UUID' }),
     name: t.exposeString('name'),

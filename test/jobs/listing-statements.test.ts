@@ -4,8 +4,8 @@
 // test/support/rows.ts). Nor does a listing of nodes with the chunk each holds grow with the nodes.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RenderJobsWithChunksDocument, RenderJobsWithNodeBlocksDocument, RenderNodesWithCurrentFrameJobDocument } from '../generated/graphql.ts';
-import { startTestApp, TEST_ADMIN, type TestApp, userActor } from '../support/app.ts';
+import { RenderJobsWithChunkNodeNamesDocument, RenderJobsWithChunksDocument, RenderJobsWithNodeBlocksDocument, RenderNodesWithCurrentFrameJobDocument } from '../generated/graphql.ts';
+import { startTestApp, TEST_ADMIN, type TestApp, type TestNode, type TestUser, userActor } from '../support/app.ts';
 import { holdChunks, jobFailures } from '../support/rows.ts';
 
 let t: TestApp;
@@ -20,21 +20,29 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 async function statementsFor(request: () => Promise<unknown>): Promise<number> {
-  let count = 0;
-  const off = t.app.services.db.onQuery(() => count++);
+  return (await statementsOf(request)).length;
+}
+
+async function statementsOf(request: () => Promise<unknown>): Promise<string[]> {
+  const statements: string[] = [];
+  const off = t.app.services.db.onQuery((sql) => statements.push(sql));
   try {
     await request();
   } finally {
     off();
   }
-  return count;
+  return statements;
 }
 
+const readsNodes = (statements: string[]) => statements.filter((sql) => /\bFROM\s+"public"\."render_nodes"/i.test(sql)).length;
+
 describe('SQL statements per listing', () => {
+  let owner: TestUser;
+  let node: TestNode;
   beforeAll(async () => {
-    const user = await t.user(10_000);
-    const actor = userActor(user.id);
-    const node = await t.node('n-plus-one');
+    owner = await t.user(10_000);
+    const actor = userActor(owner.id);
+    node = await t.node('n-plus-one');
     for (let index = 0; index < 50; index++) {
       // 60 s jobs: several chunks each.
       const job = await jobs().submit(actor, { savedProjectId: randomUUID(), quality: 'Low', resolution: 'HD', durationSec: 60, name: `Listed ${index}` });
@@ -82,6 +90,38 @@ describe('SQL statements per listing', () => {
     }
     expect(counts[5]).toBeGreaterThan(0);
     expect(counts, JSON.stringify(counts)).toEqual({ 5: counts[5], 20: counts[5], 50: counts[5] });
+  });
+
+  it("reads render_nodes for a chunk's or a failure's node only when an admin asks more of it than its id", async () => {
+    let ids: any;
+    const idsOnly = await statementsOf(async () => {
+      ids = await t.gql(RenderJobsWithChunksDocument, { first: 50 }, admin);
+    });
+    expect(readsNodes(idsOnly)).toBe(0);
+    const held = (ids.data.renderJobs.edges as Array<{ node: { frameJobs: Array<{ node: { id: string } | null }> } }>).flatMap((edge) => edge.node.frameJobs.filter((chunk) => chunk.node));
+    expect(held).toHaveLength(25);
+    expect(held.every((chunk) => chunk.node!.id === node.id)).toBe(true);
+
+    let named: any;
+    const withNames = await statementsOf(async () => {
+      named = await t.gql(RenderJobsWithChunkNodeNamesDocument, { first: 50 }, admin);
+    });
+    expect(named.errors).toBeUndefined();
+    expect(readsNodes(withNames)).toBe(2);
+    const edges = named.data.renderJobs.edges as Array<{ node: { frameJobs: Array<{ node: { name: string } | null }>; nodeBlocks: Array<{ node: { name: string } | null }> } }>;
+    const nodes = edges.flatMap((edge) => [...edge.node.frameJobs, ...edge.node.nodeBlocks].flatMap((row) => (row.node ? [row.node] : [])));
+    expect(nodes).toHaveLength(50);
+    expect(nodes.every((shown) => shown.name === node.name)).toBe(true);
+
+    let asOwner: any;
+    const ownerStatements = await statementsOf(async () => {
+      asOwner = await t.gql(RenderJobsWithChunkNodeNamesDocument, { first: 50 }, owner.token);
+    });
+    expect(asOwner.errors).toBeUndefined();
+    expect(readsNodes(ownerStatements)).toBe(0);
+    const ownerEdges = asOwner.data.renderJobs.edges as Array<{ node: { frameJobs: Array<{ node: unknown }>; nodeBlocks: Array<{ node: unknown }> } }>;
+    expect(ownerEdges).toHaveLength(50);
+    expect(ownerEdges.every((edge) => [...edge.node.frameJobs, ...edge.node.nodeBlocks].every((row) => row.node === null))).toBe(true);
   });
 
   it('lists jobs over REST in the same number of statements for page_size 5 and 50', async () => {
