@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JobStep, LogLevel, PriceType, type Prisma, type PrismaClient, Quality, type RenderJob, Resolution } from '../../generated/prisma/client.ts';
+import { JobStep, LogLevel, PriceType, Prisma, type PrismaClient, Quality, type RenderJob, Resolution } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import { redeemDiscount, usableDiscount } from '../billing/discount-codes.ts';
@@ -115,7 +115,7 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
   }
 
   /** Who reads which jobs, as readScope decides; jobs the caller may not read do not exist for it. */
-  function visibleTo(actor: Actor): Prisma.RenderJobWhereInput {
+  function visibleTo(actor: Actor): ReturnType<typeof readScope> & Prisma.RenderJobWhereInput {
     return readScope(actor);
   }
 
@@ -123,7 +123,7 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
     return code === undefined ? null : usableDiscount(prisma, code, clock.now());
   }
 
-  function listWhere(actor: Actor, status: string | undefined): Prisma.RenderJobWhereInput {
+  function listWhere(actor: Actor, status: string | undefined): { userId?: string; step?: JobStep } {
     const scope = visibleTo(actor);
     const filters = parseInput(z.object({ status: z.enum(JobStep).optional() }), { status }, 'job filters');
     return { ...scope, step: filters.status };
@@ -406,6 +406,51 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
     },
 
     /** The chunks among `ids` of jobs the actor may see, in one query; the others are left out. */
+    /**
+     * The newest jobs of each owner (users or saved projects) that the caller may see, at most
+     * `take` each, keyed by the owner's id as PostgreSQL prints it: one statement ranks them for
+     * every owner at once, and one query reads them with the relations `args` selects. A gateway
+     * asks for the jobs of many users in one `_entities` request.
+     */
+    async newestOfOwners<A extends { include?: Prisma.RenderJobInclude; select?: Prisma.RenderJobSelect }>(
+      actor: Actor,
+      owner: 'userId' | 'savedProjectId',
+      ownerIds: readonly string[],
+      options: { status?: string; take: number },
+      args?: A,
+    ): Promise<Map<string, Prisma.RenderJobGetPayload<A>[]>> {
+      // The listing's own filters, spelt in SQL for the ranking; a filter listWhere gains fails
+      // to compile here until it is spelt too.
+      const { userId: reader, step, ...unspelt } = listWhere(actor, options.status);
+      unspelt satisfies Record<string, never>;
+      const column = owner === 'userId' ? Prisma.sql`user_id` : Prisma.sql`saved_project_id`;
+      const ranked = await prisma.$queryRaw<{ id: string }[]>`
+        SELECT id FROM (
+          SELECT id, row_number() OVER (PARTITION BY ${column} ORDER BY queued_at DESC, id DESC) AS rank
+          FROM render_jobs
+          WHERE ${column} = ANY(${uuidsAmong(ownerIds)}::uuid[])
+            AND (${reader ?? null}::uuid IS NULL OR user_id = ${reader ?? null}::uuid)
+            AND (${step ?? null}::text IS NULL OR step::text = ${step ?? null}::text)
+        ) ranked
+        WHERE rank <= ${options.take}`;
+      // Only the shape of `args`: its page (a connection's take) was the ranking's to apply.
+      const shape: Pick<Prisma.RenderJobFindManyArgs, 'select' | 'include'> = args?.select
+        ? { select: { ...args.select, [owner]: true } }
+        : { include: args?.include };
+      const jobs = (await prisma.renderJob.findMany({
+        ...shape,
+        where: { id: { in: ranked.map((row) => row.id) } },
+        orderBy: NEWEST_JOBS_FIRST,
+      })) as unknown as Array<Prisma.RenderJobGetPayload<A> & Pick<RenderJob, typeof owner>>;
+      const byOwner = new Map<string, Prisma.RenderJobGetPayload<A>[]>();
+      for (const job of jobs) {
+        const list = byOwner.get(job[owner]);
+        if (list) list.push(job);
+        else byOwner.set(job[owner], [job]);
+      }
+      return byOwner;
+    },
+
     async getFrameJobs<A extends { include?: Prisma.FrameJobInclude; select?: Prisma.FrameJobSelect } = {}>(
       actor: Actor,
       ids: readonly string[],
