@@ -59,6 +59,9 @@ export type ListJobsInput = PageInput & { status?: string };
 /** Every list of jobs, in every door, shows the newest first; the id breaks ties for stable pages. */
 export const NEWEST_JOBS_FIRST = [{ queuedAt: 'desc' }, { id: 'desc' }] satisfies Prisma.RenderJobOrderByWithRelationInput[];
 
+// Built once: a listing checks its filters on every request.
+const jobFiltersSchema = z.object({ status: z.enum(JobStep).optional() });
+
 export const cancelJobSchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
 export type CancelJobInput = z.input<typeof cancelJobSchema>;
 
@@ -125,7 +128,7 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
 
   function listWhere(actor: Actor, status: string | undefined): { userId?: string; step?: JobStep } {
     const scope = visibleTo(actor);
-    const filters = parseInput(z.object({ status: z.enum(JobStep).optional() }), { status }, 'job filters');
+    const filters = parseInput(jobFiltersSchema, { status }, 'job filters');
     return { ...scope, step: filters.status };
   }
 
