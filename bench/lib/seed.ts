@@ -10,14 +10,15 @@ export interface SeededJobs {
 }
 
 /**
- * Rendering jobs, their chunks of 60 frames (every other one on a node) and the nodes; with
+ * Rendering jobs, their chunks of 60 frames (every other one on a node) and the nodes; the jobs
+ * belong to `userId`, to `userIds` in turn, or each to a user of its own; with
  * `frames`, the frame rows too, so that nodes can report the frames of their chunks. One
  * transaction: a running service's scheduler sees the jobs whole or not at all (it re-cuts the
  * pending chunks of a job it sees, which could leave frames without their chunk).
  */
 export async function seedJobs(
   databaseUrl: string,
-  options: { jobs: number; chunksPerJob: number; nodes: number; userId?: string; frames?: boolean; aeVersion?: string },
+  options: { jobs: number; chunksPerJob: number; nodes: number; userId?: string; userIds?: string[]; frames?: boolean; aeVersion?: string },
 ): Promise<SeededJobs> {
   return withClient(databaseUrl, async (client) => {
     await client.query('BEGIN');
@@ -31,12 +32,12 @@ export async function seedJobs(
     const jobs = await client.query<{ id: string }>(
       `INSERT INTO render_jobs (id, user_id, saved_project_id, name, step, price_type, quality, resolution,
                                 frame_rate, duration_sec, total_frames, started_at, queued_at, updated_at, ae_version)
-       SELECT gen_random_uuid(), coalesce($2::uuid, gen_random_uuid()), gen_random_uuid(), 'Bench job ' || n, 'Rendering',
+       SELECT gen_random_uuid(), coalesce(($2::uuid[])[1 + n % cardinality($2::uuid[])], gen_random_uuid()), gen_random_uuid(), 'Bench job ' || n, 'Rendering',
               'Cash', 'High', 'FullHD', 30, 60, 1800, now(), now() - make_interval(secs => n), now(), $3
        FROM generate_series(1, $1::int) AS n
        ORDER BY n
        RETURNING id`,
-      [options.jobs, options.userId ?? null, options.aeVersion ?? null],
+      [options.jobs, options.userIds ?? (options.userId ? [options.userId] : null), options.aeVersion ?? null],
     );
     await client.query(
       `WITH nodes AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS position FROM render_nodes WHERE id = ANY($3::uuid[]))
