@@ -1,3 +1,4 @@
+import { type GraphQLResolveInfo, Kind } from 'graphql';
 import { ConflictError, ForbiddenError, InvalidStateError, NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
 import type { JobChanged } from '../domain/events.ts';
 import { MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
@@ -11,34 +12,41 @@ import { builder, type GraphQLContext, idOfRow } from './builder.ts';
 import { entityLoader } from './entity-loaders.ts';
 import { FrameJobStatusEnum, JobStepEnum, LogLevelEnum, PriceTypeEnum, PriorityQueueEnum, QualityEnum, ResolutionEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
-import { RenderNodeRef } from './render-node.ts';
+import { renderNodeById, RenderNodeRef } from './render-node.ts';
 
 const isAdmin = (ctx: GraphQLContext) => ctx.actor.kind === 'user' && ctx.actor.isAdmin;
 
-/** Whether Pothos planned a relation's rows for their `id` alone (the node type's own select). */
-function idOnly(planned: unknown): boolean {
-  const select = (planned as { select?: Record<string, unknown> } | undefined)?.select;
-  return select !== undefined && Object.keys(select).length === 1 && select.id === true;
+/** Whether a field's selection is its object's `id` alone (and `__typename`), by selection. */
+const idOnlySelections = new WeakMap<GraphQLResolveInfo['fieldNodes'], boolean>();
+function asksIdOnly(info: GraphQLResolveInfo): boolean {
+  let idOnly = idOnlySelections.get(info.fieldNodes);
+  if (idOnly === undefined) {
+    idOnly = info.fieldNodes.every(
+      (field) =>
+        field.selectionSet?.selections.every(
+          (selection) => selection.kind === Kind.FIELD && !selection.directives?.length && ['id', '__typename'].includes(selection.name.value),
+        ) ?? false,
+    );
+    // graphql-js hands every row of a list the same field nodes, so this is worked out once per list.
+    idOnlySelections.set(info.fieldNodes, idOnly);
+  }
+  return idOnly;
 }
 
 /**
  * The `node` of a row with a `nodeId` (a chunk, a job's failures on a node), for admins: what the
- * fleet is made of is not the job owner's to see. The planned query reads the nodes with the rows
- * (no query per row) and only when the caller may see them; a node asked for nothing but its id
- * is the row's own `nodeId`, which needs no read of render_nodes.
+ * fleet is made of is not the job owner's to see. Nothing is read for other callers, and a node
+ * asked for its id alone is the row's own `nodeId`. Otherwise the nodes of all the rows are read
+ * in one query, as federation references are. No `select` of its own on purpose: the Prisma
+ * plugin wraps such a field to look up, row by row, which query loaded the row, and a listing of
+ * 600 chunks spent an eighth of its CPU there.
  */
 const nodeForAdmins = {
   type: RenderNodeRef,
   nullable: true,
-  select: (_args: unknown, ctx: GraphQLContext, nestedSelection: (selection: true) => unknown) => {
-    if (!isAdmin(ctx)) return {};
-    const node = nestedSelection(true);
-    return idOnly(node) ? { nodeId: true } : { node };
-  },
-  resolve: (row: { nodeId?: string | null; node?: { id: string } | null }, _args: unknown, ctx: GraphQLContext) => {
-    if (!isAdmin(ctx)) return null;
-    if (row.node !== undefined) return row.node;
-    return row.nodeId ? { id: row.nodeId } : null;
+  resolve: (row: { nodeId: string | null }, _args: unknown, ctx: GraphQLContext, info: GraphQLResolveInfo) => {
+    if (!isAdmin(ctx) || !row.nodeId) return null;
+    return asksIdOnly(info) ? { id: row.nodeId } : renderNodeById({ id: row.nodeId }, ctx, info);
   },
 } as const;
 
@@ -46,7 +54,7 @@ const nodeForAdmins = {
 // listing of jobs with their chunks would otherwise read and decode every column of every row.
 export const FrameJobRef = builder.prismaObject('FrameJob', {
   description: 'A chunk of consecutive frames of a render job, rendered by one node at a time.',
-  select: { id: true },
+  select: { id: true, nodeId: true },
   fields: (t) => ({
     id: t.field(idOfRow),
     renderJobId: t.expose('renderJobId', { type: 'UUID' }),

@@ -52,9 +52,12 @@ export const RenderNodeRef = builder.prismaObject('RenderNode', {
   }),
 });
 
+/** Nodes by id, as many as a request asks for in one tick read in one query with the fields it selects. */
+export const renderNodeById = entityLoader('render node', (ctx, ids, query) => ctx.services.nodes.getMany(ctx.actor, ids, query), 'RenderNode');
+
 builder.asEntity(RenderNodeRef, {
   key: builder.selection<{ id: string }>('id'),
-  resolveReference: entityLoader('render node', (ctx, ids, query) => ctx.services.nodes.getMany(ctx.actor, ids, query), 'RenderNode'),
+  resolveReference: renderNodeById,
 });
 
 builder.queryFields((t) => ({
