@@ -13,7 +13,7 @@ export const RenderNodeRef = builder.prismaObject('RenderNode', {
   // Only the columns the query's fields need (see FrameJobRef).
   select: { id: true },
   fields: (t) => ({
-    id: t.field({ type: 'UUID', resolve: (row) => row.id }),
+    id: t.field(idOfRow),
     name: t.exposeString('name'),
     region: t.exposeString('region'),
     nodeIp: t.exposeString('nodeIp'),

@@ -408,7 +408,6 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
       return jobs as Prisma.RenderJobGetPayload<A>[];
     },
 
-    /** The chunks among `ids` of jobs the actor may see, in one query; the others are left out. */
     /**
      * The newest jobs of each owner (users or saved projects) that the caller may see, at most
      * `take` each, keyed by the owner's id as PostgreSQL prints it: one statement ranks them for
@@ -454,6 +453,7 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
       return byOwner;
     },
 
+    /** The chunks among `ids` of jobs the actor may see, in one query; the others are left out. */
     async getFrameJobs<A extends { include?: Prisma.FrameJobInclude; select?: Prisma.FrameJobSelect } = {}>(
       actor: Actor,
       ids: readonly string[],
