@@ -79,60 +79,81 @@ export async function publishSnapshotUpdated(bus: EventBus, change: SnapshotChan
  * It stops when the consumer stops (return or throw), when the owner calls end(), or once a value
  * `isLast` accepts was pushed: that value is still delivered, then the iterator is done. Stopping
  * runs `onStop` once; whoever awaits the stop (end, return, or a next() once done) sees its failure.
+ * Subclasses give onStop and isLast as methods: an idle subscription holds one object, not a
+ * closure per operation.
  */
-export function pushQueue<T>(onStop: () => Promise<void>, isLast: (value: T) => boolean = () => false) {
-  const buffered: T[] = [];
-  let waiting: ((result: IteratorResult<T>) => void) | undefined;
-  let stopped: Promise<void> | undefined;
-  const finished = (): IteratorResult<T> => ({ value: undefined, done: true });
-  const stop = (): Promise<void> => {
-    if (!stopped) {
-      waiting?.(finished());
-      waiting = undefined;
-      stopped = onStop();
+export class PushQueue<T> implements AsyncIterableIterator<T> {
+  /** Values not asked for yet; none most of the time, and then no array is kept. */
+  private buffered: T[] | undefined;
+  private waiting: ((result: IteratorResult<T>) => void) | undefined;
+  private stopped: Promise<void> | undefined;
+
+  protected onStop(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  protected isLast(_value: T): boolean {
+    return false;
+  }
+
+  get done(): boolean {
+    return this.stopped !== undefined;
+  }
+
+  push(value: T): void {
+    if (this.stopped) return;
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = undefined;
+      waiting({ value, done: false });
+    } else {
+      (this.buffered ??= []).push(value);
+    }
+    if (this.isLast(value)) void this.stop();
+  }
+
+  async end(): Promise<IteratorResult<T>> {
+    await this.stop();
+    return { value: undefined, done: true };
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    const buffered = this.buffered;
+    if (buffered !== undefined) {
+      const value = buffered.shift() as T;
+      if (buffered.length === 0) this.buffered = undefined;
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.stopped) return this.end();
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    return this.end();
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<T>> {
+    await this.end();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private stop(): Promise<void> {
+    if (!this.stopped) {
+      this.waiting?.({ value: undefined, done: true });
+      this.waiting = undefined;
+      this.stopped = this.onStop();
       // Stopped by its last value, the queue may never be asked again: a failed stop must not be
       // an unhandled rejection, while whoever awaits it still gets the failure.
-      stopped.catch(() => undefined);
+      this.stopped.catch(() => undefined);
     }
-    return stopped;
-  };
-  const end = async (): Promise<IteratorResult<T>> => {
-    await stop();
-    return finished();
-  };
-  const iterator: AsyncIterableIterator<T> = {
-    next() {
-      if (buffered.length > 0) return Promise.resolve({ value: buffered.shift() as T, done: false });
-      if (stopped) return end();
-      return new Promise((resolve) => {
-        waiting = resolve;
-      });
-    },
-    return: end,
-    async throw(error) {
-      await end();
-      throw error;
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return {
-    push(value: T) {
-      if (stopped) return;
-      if (waiting) {
-        const resolve = waiting;
-        waiting = undefined;
-        resolve({ value, done: false });
-      } else {
-        buffered.push(value);
-      }
-      if (isLast(value)) void stop();
-    },
-    end,
-    get done() {
-      return stopped !== undefined;
-    },
-    iterator,
-  };
+    return this.stopped;
+  }
 }
 
 export interface TopicEventsOptions<T> {
@@ -142,17 +163,30 @@ export interface TopicEventsOptions<T> {
   isLast?: (value: T) => boolean;
 }
 
+class TopicQueue<T> extends PushQueue<T> {
+  unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(private readonly last: ((value: T) => boolean) | undefined) {
+    super();
+  }
+
+  protected override async onStop(): Promise<void> {
+    await this.unsubscribe?.();
+  }
+
+  protected override isLast(value: T): boolean {
+    return this.last?.(value) ?? false;
+  }
+}
+
 /**
  * The events of a topic as an async iterator, for GraphQL subscriptions: buffered in arrival
  * order, and unsubscribed when the consumer stops (return), the iterator is thrown into, or the
  * last value was delivered.
  */
 export async function topicEvents<T>(bus: EventBus, topic: string, options: TopicEventsOptions<T> = {}): Promise<AsyncIterableIterator<T>> {
-  let unsubscribe: (() => Promise<void>) | undefined;
-  const queue = pushQueue<T>(async () => {
-    await unsubscribe?.();
-  }, options.isLast);
-  unsubscribe = await bus.subscribe(topic, (payload) => queue.push(payload as T));
+  const queue = new TopicQueue<T>(options.isLast);
+  queue.unsubscribe = await bus.subscribe(topic, (payload) => queue.push(payload as T));
   if (options.current) {
     try {
       queue.push(await options.current());
@@ -161,5 +195,5 @@ export async function topicEvents<T>(bus: EventBus, topic: string, options: Topi
       throw error;
     }
   }
-  return queue.iterator;
+  return queue;
 }

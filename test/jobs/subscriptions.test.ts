@@ -112,6 +112,44 @@ describe('subscriptions over a real WebSocket (graphql-ws)', () => {
     }
   });
 
+  it("renderProgress subscribers of one job each get every change; the job's channel is let go with the last of them, and taken again for the next", async () => {
+    const user = await t.user(1000);
+    const job = await submitRender(t, user.token);
+    const channel = t.redisPrefix + topics.renderProgress(job.id);
+    const subscribed = async () => ((await redis.pubSubNumSub([channel])) as Record<string, number>)[channel];
+    const watch = () => subscribe(t.url, user.token, WatchRenderProgressDocument, { jobId: job.id });
+    const steps = (events: Array<{ renderProgress: { step: string } }>) => events.map((event) => event.renderProgress.step);
+    const first = watch();
+    const second = watch();
+    const opened = [first, second];
+    try {
+      await Promise.all([first.results(1), second.results(1)]);
+      expect(await subscribed()).toBe(1);
+      await jobs().move(job.id, { to: 'Preparing', log: info('Preparing the replica') });
+      await Promise.all([first.results(2), second.results(2)]);
+
+      await first.close();
+      await jobs().move(job.id, { to: 'Rendering', log: info('Rendering started') });
+      expect(steps(await second.results(3))).toEqual(['Queued', 'Preparing', 'Rendering']);
+      expect(first.received).toHaveLength(2);
+      expect(await subscribed()).toBe(1);
+
+      await second.close();
+      await vi.waitFor(async () => expect(await subscribed()).toBe(0), { timeout: 10_000, interval: 25 });
+
+      const later = watch();
+      opened.push(later);
+      await later.results(1);
+      expect(await subscribed()).toBe(1);
+      await jobs().move(job.id, { to: 'Encoding', log: info('Encoding') });
+      expect(steps(await later.results(2))).toEqual(['Rendering', 'Encoding']);
+      await later.close();
+      await vi.waitFor(async () => expect(await subscribed()).toBe(0), { timeout: 10_000, interval: 25 });
+    } finally {
+      await Promise.all(opened.map((opening) => opening.close()));
+    }
+  });
+
   it("renderProgress of another user's job ends with a NOT_FOUND error; an admin may watch it", async () => {
     const owner = await t.user(1000);
     const stranger = await t.user();

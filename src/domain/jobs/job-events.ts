@@ -5,16 +5,17 @@
 // - the caller publishes the events after commit (publishJobEvents), so subscribers never re-read;
 // - followProgress hands a subscriber the events in seq order: arrivals from several replicas are
 //   put back in order, a gap the bus does not fill within GAP_GRACE_MS is read from the table,
-//   and so is everything after the bus reconnects;
+//   and so is everything after the bus reconnects. The subscribers of one job on a replica share
+//   that work in the job's feed, so that each costs one small object while it waits;
 // - an event committed and never published (its replica died between the two, or lost Redis)
 //   leaves no gap for a later event to show when it was the job's last: the tail watch compares
-//   each followed job's latest seq with what its subscribers have, and a subscriber behind on two
+//   each followed job's latest seq with what its feed has handed out, and a feed behind on two
 //   checks in a row reads the rest from the table. So every event reaches every subscriber within
 //   about two TAIL_CHECK_MS, whatever happened to the replica that made it.
 import { type JobStep, Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { EventBus } from '../../ports.ts';
 import { type Sql, sqlOf, type Tx } from '../db.ts';
-import { type JobEvent, pushQueue } from '../events.ts';
+import { type JobEvent, PushQueue } from '../events.ts';
 import { progressOf, rateWindowStart, type RenderProgress } from './progress.ts';
 import { TERMINAL_STEPS } from './state-machine.ts';
 
@@ -215,129 +216,267 @@ export interface FollowOptions {
   gapGraceMs?: number;
 }
 
+/** The feeds of the jobs followed through each bus, by topic. */
+const feedsByBus = new WeakMap<EventBus, Map<string, JobFeed>>();
+
+function feedsOf(bus: EventBus): Map<string, JobFeed> {
+  let feeds = feedsByBus.get(bus);
+  if (!feeds) feedsByBus.set(bus, (feeds = new Map()));
+  return feeds;
+}
+
+/**
+ * One job's events on this replica, handed to each of its subscribers in seq order from where
+ * the feed took its position: one bus subscription, one reorder buffer, one reconnect listener
+ * and one tail-watch entry per job, however many follow it. Released with its last subscriber.
+ */
+class JobFeed implements TailFollower {
+  readonly subscribers = new Set<ProgressSubscriber>();
+  /** Where the job stood when the feed took its position, read once its bus subscription was active. */
+  readonly ready: Promise<JobEvent>;
+  private readonly pending = new Map<number, JobEvent>();
+  /** The seq handed out next; 0 until the feed has its position. */
+  private expected = 0;
+  private closed = false;
+  private subscribed: Promise<() => Promise<void>> | undefined;
+  private stopReconnects: (() => void) | undefined;
+  private stopTailWatch: (() => void) | undefined;
+  private gapTimer: NodeJS.Timeout | undefined;
+  private filling: Promise<void> | undefined;
+
+  constructor(
+    private readonly feeds: Map<string, JobFeed>,
+    private readonly options: FollowOptions,
+  ) {
+    this.ready = this.open();
+    // A feed without a position is no use to anyone: the next subscriber starts another.
+    this.ready.catch(() => this.forget());
+  }
+
+  next(): number {
+    return this.expected;
+  }
+
+  /** Reads what the bus did not bring; one read at a time, retried while the database is away. */
+  catchUp(): Promise<void> {
+    if (this.closed || this.expected === 0) return Promise.resolve();
+    if (this.filling) return this.filling;
+    this.filling = this.readRecorded()
+      .catch(() => {
+        if (this.closed) return;
+        const retry = setTimeout(() => void this.catchUp(), Math.max(this.grace, 1000));
+        retry.unref();
+      })
+      .finally(() => {
+        this.filling = undefined;
+      });
+    return this.filling;
+  }
+
+  /** Answers once the feed has let go of the bus, when this was its last subscriber. */
+  async remove(subscriber: ProgressSubscriber): Promise<void> {
+    if (!this.subscribers.delete(subscriber) || this.subscribers.size > 0) return;
+    this.closed = true;
+    this.forget();
+    clearTimeout(this.gapTimer);
+    this.stopReconnects?.();
+    this.stopTailWatch?.();
+    const unsubscribe = await this.subscribed?.catch(() => undefined);
+    await unsubscribe?.();
+  }
+
+  private get grace(): number {
+    return this.options.gapGraceMs ?? GAP_GRACE_MS;
+  }
+
+  private forget(): void {
+    if (this.feeds.get(this.options.topic) === this) this.feeds.delete(this.options.topic);
+  }
+
+  private async open(): Promise<JobEvent> {
+    const { bus } = this.options;
+    this.subscribed = bus.subscribe(this.options.topic, (payload) => this.receive(payload as JobEvent));
+    await this.subscribed;
+    if (!this.closed) {
+      this.stopReconnects = bus.onReconnect(() => void this.catchUp());
+      this.stopTailWatch = this.options.tail.watch(this.options.jobId, this);
+    }
+    const now = await this.options.current();
+    if (!this.closed) {
+      // Events up to now.seq are in the state its subscribers start from; later ones come from here.
+      this.expected = now.seq + 1;
+      this.drain();
+    }
+    return now;
+  }
+
+  private receive(event: JobEvent): void {
+    if (this.closed || typeof event?.seq !== 'number' || event.seq < this.expected) return;
+    this.pending.set(event.seq, event);
+    if (this.expected > 0) this.drain();
+  }
+
+  private deliver(event: JobEvent): void {
+    for (const subscriber of this.subscribers) subscriber.offer(event);
+  }
+
+  private drain(): void {
+    for (const seq of this.pending.keys()) if (seq < this.expected) this.pending.delete(seq);
+    for (let event = this.pending.get(this.expected); event !== undefined; event = this.pending.get(this.expected)) {
+      this.pending.delete(this.expected);
+      this.expected += 1;
+      this.deliver(event);
+    }
+    if (this.pending.size === 0) {
+      clearTimeout(this.gapTimer);
+      this.gapTimer = undefined;
+    } else if (this.gapTimer === undefined && !this.closed) {
+      this.gapTimer = setTimeout(() => {
+        this.gapTimer = undefined;
+        void this.catchUp();
+      }, this.grace);
+      this.gapTimer.unref();
+    }
+  }
+
+  /** Starts over from where the job stands now: for events no longer recorded. */
+  private async restart(): Promise<void> {
+    const now = await this.options.current();
+    if (this.closed || now.seq < this.expected) return;
+    this.expected = now.seq + 1;
+    this.deliver(now);
+    this.drain();
+  }
+
+  private async readRecorded(): Promise<void> {
+    for (;;) {
+      const events = await this.options.recorded(this.expected - 1);
+      if (this.closed) return;
+      const first = events[0];
+      if (first !== undefined && first.seq > this.expected) return this.restart();
+      for (const event of events) this.pending.set(event.seq, event);
+      this.drain();
+      if (events.length < PAGE) {
+        // A later event arrived, yet the table has nothing at `expected`: only pruning does that.
+        if (events.length === 0 && this.pending.size > 0) return this.restart();
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * One subscriber of a job: the events it has not taken yet, the seq it waits for, and the preview
+ * it carries forward. While it reads where it starts, what its feed hands out waits in `early`.
+ */
+class ProgressSubscriber extends PushQueue<SequencedProgress> {
+  feed: JobFeed | undefined;
+  /** The seq it waits for next. */
+  expected = 1;
+  preview: string | null = null;
+  early: JobEvent[] | undefined = [];
+
+  offer(event: JobEvent): void {
+    if (this.early) this.early.push(event);
+    else if (event.seq >= this.expected) this.emit(event);
+  }
+
+  emit(event: JobEvent): void {
+    if (event.progress.previewB64 !== null) this.preview = event.progress.previewB64;
+    this.expected = event.seq + 1;
+    this.push({ ...event.progress, previewB64: this.preview, seq: event.seq });
+  }
+
+  /** Takes what the feed handed out while it started, then each event as it comes. */
+  goLive(): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const event of early) if (event.seq >= this.expected) this.emit(event);
+  }
+
+  protected override onStop(): Promise<void> {
+    return this.feed?.remove(this) ?? Promise.resolve();
+  }
+
+  // Nothing follows a terminal step: its subscribers are done.
+  protected override isLast(progress: SequencedProgress): boolean {
+    return TERMINAL_STEPS.includes(progress.step);
+  }
+}
+
+/**
+ * Adds the subscriber to its job's feed, starting one when there is none, and answers where the
+ * job stood after it joined: a feed hands out every event after its own position, and whoever
+ * joins later reads a position at least as recent, so nothing falls between the two.
+ */
+async function join(subscriber: ProgressSubscriber, options: FollowOptions): Promise<JobEvent> {
+  const feeds = feedsOf(options.bus);
+  for (;;) {
+    let feed = feeds.get(options.topic);
+    const starting = feed === undefined;
+    if (feed === undefined) {
+      feed = new JobFeed(feeds, options);
+      feeds.set(options.topic, feed);
+    }
+    subscriber.feed = feed;
+    feed.subscribers.add(subscriber);
+    let position: JobEvent;
+    try {
+      position = await feed.ready;
+    } catch (error) {
+      await feed.remove(subscriber);
+      if (starting) throw error;
+      continue;
+    }
+    // The feed read its position after its starter joined, but maybe before this one did.
+    return starting ? position : options.current();
+  }
+}
+
+/**
+ * Hands a subscriber resuming at `expected` the recorded events, then, when those stop short of
+ * where the job stood at `now` (pruned), where it stands at that point.
+ */
+async function resume(subscriber: ProgressSubscriber, options: FollowOptions, now: JobEvent): Promise<void> {
+  for (;;) {
+    const events = await options.recorded(subscriber.expected - 1);
+    if (subscriber.done) return;
+    const first = events[0];
+    if (first !== undefined && first.seq > subscriber.expected) break;
+    for (const event of events) if (event.seq >= subscriber.expected) subscriber.emit(event);
+    if (events.length < PAGE) {
+      if (subscriber.expected > now.seq) return;
+      break;
+    }
+  }
+  const latest = await options.current();
+  if (!subscriber.done && latest.seq >= subscriber.expected) subscriber.emit(latest);
+}
+
 /**
  * A subscriber's view of one job: where it stands (or the events after `afterSeq`), then every
  * event exactly once, in seq order, up to the first one in a terminal step, where it ends. The
  * preview is carried forward from the event that set it.
  */
 export async function followProgress(options: FollowOptions): Promise<AsyncIterableIterator<SequencedProgress>> {
-  const { bus, current, recorded } = options;
-  const grace = options.gapGraceMs ?? GAP_GRACE_MS;
-  const pending = new Map<number, JobEvent>();
-  let unsubscribe: (() => Promise<void>) | undefined;
-  let stopReconnects: (() => void) | undefined;
-  let stopTailWatch: (() => void) | undefined;
-  let gapTimer: NodeJS.Timeout | undefined;
-  const queue = pushQueue<SequencedProgress>(
-    async () => {
-      clearTimeout(gapTimer);
-      stopReconnects?.();
-      stopTailWatch?.();
-      await unsubscribe?.();
-    },
-    // Nothing follows a terminal step: its subscribers are done.
-    (progress) => TERMINAL_STEPS.includes(progress.step),
-  );
-  let started = false;
-  let next = 1;
-  let preview: string | null = null;
-  let filling: Promise<void> | undefined;
-
-  const emit = (event: JobEvent) => {
-    if (event.progress.previewB64 !== null) preview = event.progress.previewB64;
-    queue.push({ ...event.progress, previewB64: preview, seq: event.seq });
-  };
-
-  const drain = () => {
-    for (const seq of pending.keys()) if (seq < next) pending.delete(seq);
-    for (let event = pending.get(next); event !== undefined; event = pending.get(next)) {
-      pending.delete(next);
-      emit(event);
-      next += 1;
-    }
-    if (pending.size === 0) {
-      clearTimeout(gapTimer);
-      gapTimer = undefined;
-    } else if (gapTimer === undefined && !queue.done) {
-      gapTimer = setTimeout(() => {
-        gapTimer = undefined;
-        void catchUp();
-      }, grace);
-      gapTimer.unref();
-    }
-  };
-
-  /** Starts over from where the job stands now: for events no longer recorded. */
-  const restart = async () => {
-    const now = await current();
-    if (queue.done || now.seq < next) return;
-    emit(now);
-    next = now.seq + 1;
-    drain();
-  };
-
-  const readRecorded = async () => {
-    for (;;) {
-      const events = await recorded(next - 1);
-      if (queue.done) return;
-      const first = events[0];
-      if (first !== undefined && first.seq > next) return restart();
-      for (const event of events) pending.set(event.seq, event);
-      drain();
-      if (events.length < PAGE) {
-        // A later event arrived, yet the table has nothing at `next`: only pruning does that.
-        if (events.length === 0 && pending.size > 0) return restart();
-        return;
-      }
-    }
-  };
-
-  /** Reads what the bus did not bring; one read at a time, retried while the database is away. */
-  const catchUp = async (): Promise<void> => {
-    if (queue.done || !started) return;
-    if (filling) return filling;
-    filling = readRecorded()
-      .catch(() => {
-        if (queue.done) return;
-        const retry = setTimeout(() => void catchUp(), Math.max(grace, 1000));
-        retry.unref();
-      })
-      .finally(() => {
-        filling = undefined;
-      });
-    return filling;
-  };
-
-  unsubscribe = await bus.subscribe(options.topic, (payload) => {
-    const event = payload as JobEvent;
-    if (queue.done || typeof event?.seq !== 'number' || event.seq < next) return;
-    pending.set(event.seq, event);
-    if (started) drain();
-  });
-  stopReconnects = bus.onReconnect(() => void catchUp());
-  stopTailWatch = options.tail.watch(options.jobId, { next: () => next, catchUp: () => void catchUp() });
-
+  const subscriber = new ProgressSubscriber();
   try {
-    const now = await current();
-    preview = now.progress.previewB64;
+    const now = await join(subscriber, options);
+    subscriber.preview = now.progress.previewB64;
     if (options.afterSeq === undefined || options.afterSeq > now.seq) {
-      // Events up to now.seq are in this state already; later ones come from the bus.
-      emit(now);
-      next = now.seq + 1;
-      started = true;
-      drain();
+      subscriber.emit(now);
+      subscriber.goLive();
     } else {
-      next = options.afterSeq + 1;
-      started = true;
-      await readRecorded();
-      if (next <= now.seq) await restart();
+      subscriber.expected = options.afterSeq + 1;
+      await resume(subscriber, options, now);
+      subscriber.goLive();
       // Resumed past the terminal event (a client that heard it but not the completion): nothing
       // follows it, so the subscription completes now instead of waiting forever.
-      if (next > now.seq && TERMINAL_STEPS.includes(now.progress.step)) await queue.end();
+      if (subscriber.expected > now.seq && TERMINAL_STEPS.includes(now.progress.step)) await subscriber.end();
     }
   } catch (error) {
-    await queue.end();
+    await subscriber.end();
     throw error;
   }
-  return queue.iterator;
+  return subscriber;
 }
