@@ -1,12 +1,12 @@
 // GraphQL over graphql-ws on /graphql: subscriptions, and any operation a client sends over its
-// socket. Each gets the checks, error shapes and masking it would get over HTTP.
+// socket. Each gets the checks, error shapes and masking it would get over HTTP. The protocol
+// itself is spoken by graphql-transport-ws.ts.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { type DocumentNode, getOperationAST, getVariableValues, GraphQLError, parse, specifiedRules, validate } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocket } from 'ws';
 import type { Actor } from '../domain/actor.ts';
 import type { RateLimitedError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
@@ -15,6 +15,7 @@ import { asGraphQLError, formatGraphQLError, isInternalError, withCode } from '.
 import { MAX_DOCUMENT_TOKENS, operationRefusals } from '../graphql/limits.ts';
 import { schema } from '../graphql/schema.ts';
 import type { Services } from '../services.ts';
+import { createGraphQLTransport } from './graphql-transport-ws.ts';
 import type { Metrics } from './metrics.ts';
 
 /** Valid subscription documents kept for sharing (oldest dropped first), and the longest kept. */
@@ -85,27 +86,22 @@ export function createGraphQLWs(options: GraphQLWsOptions): GraphQLWs {
     validDocuments.set(query, document);
   };
 
-  const wsServer = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload });
-  const wsActors = new WeakMap<object, Actor>();
-  const wsCleanup = useServer<Record<string, unknown> | undefined, { socket: WebSocket; request: { headers: Record<string, unknown> } }>(
+  return createGraphQLTransport(
     {
-      schema,
-      onConnect: async (ctx) => {
-        metrics.graphqlWs.connecting(ctx);
-        const header = authorizationOf(ctx.connectionParams) ?? ctx.extra.request.headers.authorization;
+      connect: async (connection, params) => {
+        metrics.graphqlWs.connecting(connection);
+        const header = authorizationOf(params) ?? connection.authorization;
         try {
-          wsActors.set(ctx.extra, await services.authenticator.fromAuthorization(header as string | undefined));
+          connection.actor = await services.authenticator.fromAuthorization(header);
           return true;
         } catch (error) {
           if (isInternalError(error)) logger.error({ err: error }, 'graphql-ws connection could not be authenticated');
           return false;
         }
       },
-      onClose: (ctx) => metrics.graphqlWs.closed(ctx),
-      context: (ctx) => options.contextFor(wsActors.get(ctx.extra) ?? { kind: 'anonymous' }),
       // The checks Apollo and the limits plugin make over HTTP, for operations sent over the socket.
-      onSubscribe: async (ctx, _id, payload) => {
-        const actor = wsActors.get(ctx.extra) ?? { kind: 'anonymous' };
+      prepare: async (connection, payload) => {
+        const actor = connection.actor ?? { kind: 'anonymous' };
         const refusal = await options.admit(actor);
         if (refusal) return [asGraphQLError(refusal)];
         let document = validDocuments.get(payload.query);
@@ -129,37 +125,30 @@ export function createGraphQLWs(options: GraphQLWsOptions): GraphQLWs {
         const operation = getOperationAST(document, payload.operationName);
         const badVariables = operation ? getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {}).errors : undefined;
         if (badVariables) return badVariables.map((error) => withCode(error, ApolloServerErrorCode.BAD_USER_INPUT));
-        return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
+        return {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue: options.contextFor(actor),
+        };
       },
       // The same error shapes and masking as over HTTP.
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        'errors' in result && result.errors ? { ...result, errors: result.errors.map((error) => formatError(error)) } : undefined,
+      resultPayload: (result) => (result.errors ? { ...result, errors: result.errors.map((error) => formatError(error)) } : result),
       // A failed write to a client that left has closed its socket by the time this runs.
-      onError: (ctx, _id, _payload, errors) => {
-        const open = ctx.extra.socket.readyState === WebSocket.OPEN;
+      errorsPayload: (connection, errors) => {
+        const open = connection.socket.readyState === WebSocket.OPEN;
         return errors.map((error) => formatError(error, !open && isPeerGone(error.originalError)));
       },
+      closed: (connection) => metrics.graphqlWs.closed(connection),
+      failed: (error) => logger.error({ err: error }, 'Internal error occurred during graphql-ws message handling'),
+      // ws has closed the socket by then; a message over maxPayload (closed with 1009) is a refusal.
+      socketFailed: (error) => {
+        if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') options.refused('payload_too_large');
+        else if (isPeerGone(error)) logger.debug({ err: error }, 'graphql-ws client went away');
+        else logger.warn({ err: error }, 'graphql-ws socket failed and was closed');
+      },
     },
-    wsServer,
+    { maxPayload: options.maxPayload, production: services.config.env === 'production' },
   );
-  // ws closes a socket whose message is over maxPayload with 1009 before graphql-ws sees it.
-  wsServer.on('connection', (socket) =>
-    socket.on('error', (error: Error & { code?: string }) => {
-      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') options.refused('payload_too_large');
-    }),
-  );
-
-  return {
-    upgrade(request, socket, head) {
-      wsServer.handleUpgrade(request, socket, head, (client) => wsServer.emit('connection', client, request));
-    },
-    async close() {
-      // Disposing closes the clients and the server; a dispose that fails still leaves it closed.
-      try {
-        await wsCleanup.dispose();
-      } finally {
-        await new Promise<void>((resolve) => wsServer.close(() => resolve()));
-      }
-    },
-  };
 }

@@ -16,10 +16,11 @@ const MAX_OPERATION_NAMES = 200;
 
 const QUEUE_STEPS = Object.values(JobStep).filter((step) => !TERMINAL_STEPS.includes(step));
 
-/** What the metrics need of a graphql-ws connection (its server-side context). */
+/** What the metrics need of a graphql-ws connection. */
 export interface GraphQLWsConnection {
   readonly acknowledged: boolean;
-  readonly subscriptions: Readonly<Record<string, unknown>>;
+  /** Subscriptions streaming now. */
+  readonly streaming: number;
 }
 
 /** Where a request came in, as refusals are counted. */
@@ -42,9 +43,9 @@ export interface Metrics {
   /** Times every GraphQL operation served over HTTP. */
   apolloPlugin: ApolloServerPlugin<GraphQLContext>;
   graphqlWs: {
-    /** From onConnect, before anything is awaited: onClose can then never come first. */
+    /** When connection_init arrives, before anything is awaited: closed can then never come first. */
     connecting(connection: GraphQLWsConnection): void;
-    /** From onClose, which graphql-ws calls for every socket, accepted or not. */
+    /** Once a socket has closed, its connection accepted or not. */
     closed(connection: GraphQLWsConnection): void;
   };
 }
@@ -121,9 +122,7 @@ export function registerMetrics(app: FastifyInstance, services: Services): Metri
     registers,
     collect() {
       let streaming = 0;
-      for (const connection of wsConnections) {
-        streaming += Object.values(connection.subscriptions).filter((operation) => operation !== null).length;
-      }
+      for (const connection of wsConnections) streaming += connection.streaming;
       this.set(streaming);
     },
   });
