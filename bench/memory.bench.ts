@@ -99,7 +99,7 @@ try {
       },
       false,
     ),
-    { ...perSubscriberRow, met: (perSubscriberRow.ratio ?? 0) >= 0.5 },
+    { ...perSubscriberRow, met: perSubscriber <= 2 * perConnection },
   ]);
 } finally {
   await Promise.allSettled([service?.stop(), relay?.stop()]);
