@@ -3,24 +3,13 @@
 // seq, and whatever the bus does meanwhile (events late, out of order, lost, the last one lost),
 // each gets every event after its start exactly once and in order, up to the terminal one.
 import { describe, expect, it } from 'vitest';
+import { createRandom } from '../../agent-sim/random.ts';
 import { createMemoryBus } from '../../src/adapters/bus/memory-bus.ts';
 import { type JobEvent, publishJobEvents, topics } from '../../src/domain/events.ts';
 import { followProgress, type SequencedProgress, tailWatch } from '../../src/domain/jobs/job-events.ts';
 
 const JOB = '6f1c1d8e-5d4f-4a53-9a0e-2b4f3f6a7c10';
 const EVENTS = 40;
-
-/** A small deterministic generator, so that a failing schedule can be run again. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -47,7 +36,8 @@ function eventOf(seq: number): JobEvent {
 
 /** One schedule: commits with publishes late, out of order or lost; subscribers joining throughout. */
 async function run(seed: number) {
-  const next = random(seed);
+  // Seeded, so that a failing schedule can be run again.
+  const next = createRandom(seed);
   const bus = createMemoryBus();
   const committed: JobEvent[] = [eventOf(1)];
   const read = async <T>(answer: () => T) => {
