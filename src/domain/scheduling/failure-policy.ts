@@ -43,3 +43,6 @@ export function crashAction(facts: CrashFacts): CrashAction {
 export function chunkOutOfAttempts(attempt: number): boolean {
   return attempt >= MAX_CHUNK_ATTEMPTS;
 }
+
+/** The same rule as chunkOutOfAttempts, as a filter on frame_jobs. */
+export const CHUNK_OUT_OF_ATTEMPTS = { attempt: { gte: MAX_CHUNK_ATTEMPTS } } as const;

@@ -38,7 +38,7 @@ import { HELD_TEMPLATES } from '../nodes/templates.ts';
 import { IN_FLIGHT, lockRender, moveRender, type SnapshotToRender, snapshotsAwaitingRender } from '../snapshots/snapshot-renders.ts';
 import { OCCUPYING_COMMAND, OPEN_COMMAND } from '../work/leases.ts';
 import { type ChunkFit, FIT_TIMEOUT_MS, fitPendingChunks, jobsWorkedBy, NEVER_HANDED_OUT, releaseNodeWork } from '../work/recut.ts';
-import { chunkOutOfAttempts, MAX_SNAPSHOT_ATTEMPTS } from './failure-policy.ts';
+import { CHUNK_OUT_OF_ATTEMPTS, MAX_SNAPSHOT_ATTEMPTS } from './failure-policy.ts';
 import { type NodeCandidate, type Placement, placeWork, type WorkItem } from './placement.ts';
 
 /** Most chunks considered in one pass; the rest wait for the next pass. */
@@ -52,8 +52,6 @@ const SNAPSHOT_QUEUE_RANK = 0;
 
 export interface AssignmentResult {
   assigned: number;
-  /** Work that found no node this pass. */
-  waiting: number;
   /** The node each new command went to, by work key (chunk id, job id for prepare/encode, snapshot id). */
   placements: Map<string, string>;
 }
@@ -98,6 +96,8 @@ interface PendingChunk {
   orderValue: number;
   attempt: number;
 }
+
+type ExhaustedChunk = PendingChunk & { renderJobId: string };
 
 interface PendingWork {
   kind: 'prepare' | 'chunk' | 'encode';
@@ -209,6 +209,15 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
       ...chunks.map(({ renderJob, ...chunk }) => ({ kind: 'chunk' as const, job: renderJob, chunk })),
       ...encoding.map((job) => ({ kind: 'encode' as const, job })),
     ];
+  }
+
+  /** Chunks waiting for a node that were handed out as often as the failure policy allows. */
+  async function exhaustedChunks(tx: Tx): Promise<ExhaustedChunk[]> {
+    return tx.frameJob.findMany({
+      where: { status: FrameJobStatus.Pending, ...CHUNK_OUT_OF_ATTEMPTS, renderJob: { step: JobStep.Rendering } },
+      select: { id: true, startFrame: true, endFrame: true, orderValue: true, attempt: true, renderJobId: true },
+      take: MAX_ITEMS_PER_PASS,
+    });
   }
 
   async function blockedNodes(tx: Tx, jobIds: string[]): Promise<Map<string, Set<string>>> {
@@ -350,9 +359,9 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
         async (changes) => {
           const { tx, now } = changes;
           if (!(await tryLock(tx, 'schedulingPass'))) return null;
-          const [{ candidates: nodes, stillPending }, everything, awaiting] = await Promise.all([
+          const [{ candidates: nodes, stillPending }, exhausted, awaiting] = await Promise.all([
             freeNodes(tx, now),
-            pendingWork(tx),
+            exhaustedChunks(tx),
             snapshotsAwaitingRender(tx, MAX_ITEMS_PER_PASS),
           ]);
           const snapshotChanges = await failExhaustedSnapshots(
@@ -361,12 +370,13 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
             now,
           );
           const snapshots = awaiting.filter((snapshot) => snapshot.attempts < MAX_SNAPSHOT_ATTEMPTS);
-          const exhausted = everything.flatMap((w) => (w.chunk && chunkOutOfAttempts(w.chunk.attempt) ? [{ ...w.chunk, renderJobId: w.job.id }] : []));
+          // A fleet with no node free is a busy farm's usual state. The queue is read only when a
+          // node can take some of it: reading 2,600 waiting jobs' chunks every second to place
+          // nothing cost a replica a quarter of a core.
+          if (nodes.length === 0) return { placements: [] as Placement[], snapshotChanges, exhausted };
           const failing = new Set(exhausted.map((chunk) => chunk.renderJobId));
-          const work = everything.filter((w) => !failing.has(w.job.id));
-          if (nodes.length === 0 || work.length + snapshots.length === 0) {
-            return { placements: [] as Placement[], snapshotChanges, waiting: work.length + snapshots.length, exhausted };
-          }
+          const work = (await pendingWork(tx)).filter((w) => !failing.has(w.job.id));
+          if (work.length + snapshots.length === 0) return { placements: [] as Placement[], snapshotChanges, exhausted };
           const blocked = await blockedNodes(tx, [...new Set(work.map((w) => w.job.id))]);
           const byKey = new Map<string, PendingWork | SnapshotWork>();
           const items: WorkItem[] = work.map((w) => {
@@ -415,18 +425,17 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
             await commit(changes, w, placement.nodeId);
           }
           await commitChunks(tx, chunks, now);
-          return { placements, snapshotChanges, waiting: work.length + snapshots.length - placements.length, exhausted };
+          return { placements, snapshotChanges, exhausted };
         },
         { timeout: 60_000 },
       );
-      if (!outcome) return { assigned: 0, waiting: 0, placements: new Map() };
+      if (!outcome) return { assigned: 0, placements: new Map() };
       await Promise.all(outcome.snapshotChanges.map((change) => publishSnapshotUpdated(bus, change)));
       for (const chunk of outcome.exhausted) await changeJobs((changes) => failIfOutOfAttempts(changes, chunk));
       const busy = new Set(outcome.placements.map((placement) => placement.nodeId));
       await Promise.all([...busy].map((nodeId) => publishNodeStatusChanged(bus, { nodeId, status: NodeStatus.Busy })));
       return {
         assigned: outcome.placements.length,
-        waiting: outcome.waiting,
         placements: new Map(outcome.placements.map((placement) => [placement.item.key, placement.nodeId])),
       };
     },
