@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CompactSign, exportJWK, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createJwtVerifier, signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 import { UnauthenticatedError } from '../../src/domain/errors.ts';
 
@@ -141,6 +141,62 @@ describe('HS256 verifier', () => {
 
   it('needs a secret or a JWKS URL', () => {
     expect(() => createJwtVerifier({})).toThrow(/secret or a JWKS URL/);
+  });
+});
+
+describe('a verified token remembered', () => {
+  // The signature check is webcrypto's HMAC verify; counting its calls tells a remembered token from a checked one.
+  const signatureChecks = () => {
+    const spy = vi.spyOn(globalThis.crypto.subtle, 'verify');
+    onTestFinished(() => spy.mockRestore());
+    return spy;
+  };
+  const clockAt = (start: number) => {
+    let now = start;
+    return { clock: { now: () => new Date(now) }, advance: (ms: number) => void (now += ms) };
+  };
+
+  it('skips the signature check on the same token for a minute, then checks it again', async () => {
+    const { clock, advance } = clockAt(Date.now());
+    const verify = createJwtVerifier({ secret, clock });
+    const token = await hs256({ sub: userId, role: 'admin' });
+    const checks = signatureChecks();
+    const user = { userId, isAdmin: true, plan: null, isReseller: false };
+    await expect(verify(token)).resolves.toEqual(user);
+    await expect(verify(token)).resolves.toEqual(user);
+    expect(checks).toHaveBeenCalledTimes(1);
+    advance(61_000);
+    await expect(verify(token)).resolves.toEqual(user);
+    expect(checks).toHaveBeenCalledTimes(2);
+  });
+
+  it('refuses it once it expires, with the clock tolerance jose gives', async () => {
+    const { clock, advance } = clockAt(Date.now());
+    const verify = createJwtVerifier({ secret, clock });
+    const token = await hs256({ sub: userId }, secret, Math.floor(Date.now() / 1000) + 20);
+    await verify(token);
+    advance(23_000);
+    await expect(verify(token)).resolves.toMatchObject({ userId });
+    advance(5_000);
+    expect((await failure(verify(token))).message).toBe('Token has expired');
+  });
+
+  it('remembers no token that failed', async () => {
+    const verify = createJwtVerifier({ secret });
+    const forged = await hs256({ sub: userId }, 'another-secret-that-is-long-enough-5678');
+    const checks = signatureChecks();
+    expect((await failure(verify(forged))).message).toBe('Token signature is invalid');
+    expect((await failure(verify(forged))).message).toBe('Token signature is invalid');
+    expect(checks).toHaveBeenCalledTimes(2);
+  });
+
+  it('does not accept a tampered copy of a remembered token', async () => {
+    const verify = createJwtVerifier({ secret });
+    const token = await hs256({ sub: userId });
+    await verify(token);
+    const [header, , signature] = token.split('.');
+    const tampered = `${header}.${base64url({ sub: userId, role: 'admin', exp: Math.floor(Date.now() / 1000) + 3600 })}.${signature}`;
+    expect((await failure(verify(tampered))).message).toBe('Token signature is invalid');
   });
 });
 
