@@ -1,6 +1,6 @@
 // A farm with work waiting and no node free, its usual state under load: a scheduling pass leaves
-// the queue unread, yet still fails the jobs whose frame ranges ran out of attempts. Agents are
-// driven over signed HTTP; the statements are those Prisma sends.
+// the queue unread and no chunk split, yet still fails the jobs whose frame ranges ran out of
+// attempts. Agents are driven over signed HTTP; the statements are those Prisma sends.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_CHUNK_ATTEMPTS } from '../../src/domain/scheduling/failure-policy.ts';
@@ -24,8 +24,11 @@ afterAll(async () => {
   await t?.close();
 });
 
-/** A job's facts (JOB_FACTS in scheduler.ts) are read only with the queue. */
-const READS_QUEUE = /"render_jobs"\."replica_path"/;
+/**
+ * The queue's reads: a job's facts (JOB_FACTS in scheduler.ts) are read only with the waiting
+ * work, and a job's chunk size only to split its chunks for the fleet.
+ */
+const READS_QUEUE = /"render_jobs"\."(replica_path|chunk_size)"/;
 
 async function passStatements(): Promise<string[]> {
   const statements: string[] = [];
@@ -53,7 +56,8 @@ describe('a scheduling pass while no node can take work', () => {
     const admin = await t.token(randomUUID(), { admin: true });
     const unparked = await t.rest('PATCH', `/v1/nodes/${node.id}`, { token: admin, body: { accepts_new_jobs: true } });
     expect(unparked.status).toBe(200);
-    expect((await passStatements()).filter((sql) => READS_QUEUE.test(sql))).not.toEqual([]);
+    const reads = (await passStatements()).flatMap((sql) => [...sql.matchAll(new RegExp(READS_QUEUE, 'g'))].map((match) => match[1]));
+    expect(new Set(reads)).toEqual(new Set(['replica_path', 'chunk_size']));
     expect((await t.takeCommands(node)).map((command) => [command.type, command.job_id])).toEqual([['render_chunk', job.id]]);
 
     // Now busy with that chunk: nothing to place on, so nothing read.

@@ -110,6 +110,11 @@ interface SnapshotWork {
   snapshot: SnapshotToRender;
 }
 
+/** Nodes that can take work now. */
+function freeWhere(now: Date): Prisma.RenderNodeWhereInput {
+  return { ...availableWhere(now), commands: { none: OCCUPYING_COMMAND } };
+}
+
 export interface SchedulerDeps {
   prisma: PrismaClient;
   bus: EventBus;
@@ -122,7 +127,7 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
   /** Nodes that can take work now, and those of them still to acknowledge a render_snapshot. */
   async function freeNodes(tx: Tx, now: Date): Promise<{ candidates: NodeCandidate[]; stillPending: Set<string> }> {
     const nodes = await tx.renderNode.findMany({
-      where: { ...availableWhere(now), commands: { none: OCCUPYING_COMMAND } },
+      where: freeWhere(now),
       select: {
         id: true,
         region: true,
@@ -155,6 +160,9 @@ export function createScheduler({ prisma, bus, clock }: SchedulerDeps) {
   async function splitForFleet(changes: JobChanges): Promise<void> {
     const { tx, now } = changes;
     if (!(await tryLock(tx, 'schedulingPass'))) return;
+    // Chunks are split for the nodes that will take them; while none can, the split waits for the
+    // pass that places work, rather than reading every rendering job each second.
+    if ((await tx.renderNode.count({ where: freeWhere(now) })) === 0) return;
     const jobs = await tx.renderJob.findMany({
       where: { step: JobStep.Rendering, frameJobs: { some: NEVER_HANDED_OUT } },
       select: { id: true, totalFrames: true, aeVersion: true, chunkSize: true },
