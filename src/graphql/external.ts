@@ -1,17 +1,69 @@
 // Entities other subgraphs own (users from identity, saved projects from studio), extended with
 // what this subgraph knows about them. The same visibility rules apply: through a user or a
 // project, a caller still sees only the jobs and exports they may see.
-import type { Prisma, RenderJob } from '../generated/prisma/client.ts';
+import type { Prisma } from '../generated/prisma/client.ts';
+import type { JobStep } from '../generated/prisma/enums.ts';
 import { NEWEST_EXPORTS_FIRST } from '../domain/exports/export-service.ts';
 import { NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
-import { builder } from './builder.ts';
+import { builder, type GraphQLContext } from './builder.ts';
 import { JobStepEnum } from './enums.ts';
 import { loadersPerRequest } from './entity-loaders.ts';
 import { ExportRef } from './export.ts';
 import { RenderJobRef } from './render-job.ts';
 
+/** A Prisma connection's query: a page of the model's rows, with what the request selects of them. */
+interface PageQuery<Unique, Include, Select> {
+  cursor?: Unique;
+  skip?: number;
+  take: number;
+  include?: Include;
+  select?: Select;
+}
+type JobsPage = PageQuery<Prisma.RenderJobWhereUniqueInput, Prisma.RenderJobInclude, Prisma.RenderJobSelect>;
+type ExportsPage = PageQuery<Prisma.ExportWhereUniqueInput, Prisma.ExportInclude, Prisma.ExportSelect>;
+
+/**
+ * A connection of an entity's rows whose first page is read together for every entity of the
+ * request that asks for the same page and filters: a gateway asks it of many entities at once.
+ * A later page starts from a row of one entity's list, so each is a query of its own (`onePage`).
+ */
+function pagedByOwner<Row, Q extends PageQuery<unknown, unknown, unknown>, F>(
+  firstPages: (ctx: GraphQLContext, ownerIds: readonly string[], query: Q, filters: F) => Promise<Map<string, Row[]>>,
+  onePage: (ctx: GraphQLContext, ownerId: string, query: Q, filters: F) => Promise<Row[]>,
+) {
+  const loaders = loadersPerRequest<Row[]>();
+  return (ctx: GraphQLContext, ownerId: string, query: Q, filters: F): Promise<Row[]> => {
+    if (query.cursor !== undefined || query.skip || query.take <= 0) return onePage(ctx, ownerId, query, filters);
+    const loader = loaders(ctx, JSON.stringify([query, filters]), async (ids) => {
+      const owners = await firstPages(ctx, ids, query, filters);
+      // PostgreSQL prints UUIDs in lower case, whatever case the reference used.
+      return ids.map((id) => owners.get(id.toLowerCase()) ?? []);
+    });
+    return loader.load(ownerId);
+  };
+}
+
 function extendWithRenders(entity: 'User' | 'SavedProject', field: 'userId' | 'savedProjectId') {
-  const newestJobs = loadersPerRequest<RenderJob[]>();
+  const jobsOf = pagedByOwner(
+    (ctx, ids, query: JobsPage, status: JobStep | undefined) =>
+      ctx.services.jobs.newestOfOwners(ctx.actor, field, ids, { status, take: query.take }, query),
+    (ctx, id, query, status) =>
+      ctx.prisma.renderJob.findMany({
+        ...query,
+        where: { AND: [ctx.services.jobs.listWhere(ctx.actor, status), { [field]: id }] },
+        orderBy: NEWEST_JOBS_FIRST,
+      }),
+  );
+  const exportsOf = pagedByOwner(
+    (ctx, ids, query: ExportsPage, _filters: null) =>
+      ctx.services.exports.newestOfOwners(ctx.actor, field, ids, query.take, query),
+    (ctx, id, query) =>
+      ctx.prisma.export.findMany({
+        ...query,
+        where: { AND: [ctx.services.exports.visibleTo(ctx.actor), { [field]: id }] },
+        orderBy: NEWEST_EXPORTS_FIRST,
+      }),
+  );
   builder.externalRef(entity, builder.selection<{ id: string }>('id')).implement({
     fields: (t) => ({
       id: t.exposeID('id'),
@@ -22,24 +74,7 @@ function extendWithRenders(entity: 'User' | 'SavedProject', field: 'userId' | 's
         args: { status: t.arg({ type: JobStepEnum, required: false }) },
         defaultSize: 20,
         maxSize: 100,
-        resolve: (query, parent, args, ctx) => {
-          const status = args.status ?? undefined;
-          // A first page (no cursor) is what a gateway asks of many entities at once: one query
-          // for all of them. Later pages start from a row of one entity's list, so each is its own.
-          if (query.cursor === undefined && !query.skip && query.take > 0) {
-            const loader = newestJobs(ctx, JSON.stringify([query, status]), async (ids) => {
-              const byOwner = await ctx.services.jobs.newestOfOwners(ctx.actor, field, ids, { status, take: query.take }, query);
-              // PostgreSQL prints UUIDs in lower case, whatever case the reference used.
-              return ids.map((id) => byOwner.get(id.toLowerCase()) ?? []);
-            });
-            return loader.load(parent.id);
-          }
-          return ctx.prisma.renderJob.findMany({
-            ...query,
-            where: { AND: [ctx.services.jobs.listWhere(ctx.actor, status), { [field]: parent.id }] },
-            orderBy: NEWEST_JOBS_FIRST,
-          });
-        },
+        resolve: (query, parent, args, ctx) => jobsOf(ctx, parent.id, query, args.status ?? undefined),
       }),
       exports: t.prismaConnection({
         type: ExportRef,
@@ -47,12 +82,7 @@ function extendWithRenders(entity: 'User' | 'SavedProject', field: 'userId' | 's
         description: 'Exports, newest first, that the caller may see.',
         defaultSize: 20,
         maxSize: 100,
-        resolve: (query, parent, _args, ctx) =>
-          ctx.prisma.export.findMany({
-            ...query,
-            where: { AND: [ctx.services.exports.visibleTo(ctx.actor), { [field]: parent.id } as Prisma.ExportWhereInput] },
-            orderBy: NEWEST_EXPORTS_FIRST,
-          }),
+        resolve: (query, parent, _args, ctx) => exportsOf(ctx, parent.id, query, null),
       }),
     }),
   });

@@ -21,6 +21,7 @@ import { charge } from '../billing/ledger.ts';
 import { MAX_EXTENSION_DAYS, MIN_EXTENSION_DAYS, quoteExtension } from '../billing/storage-pricing.ts';
 import type { Tx } from '../db.ts';
 import { NotFoundError } from '../errors.ts';
+import { firstPages, type Owner, readableSql, shapeWithOwner } from '../first-pages.ts';
 import { readScope, requireUser, type UserActor } from '../guards.ts';
 import { type DownloadStore, downloadDisposition } from './download-name.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
@@ -85,7 +86,7 @@ export function createExportService({
   sweepBatchSize = SWEEP_BATCH_SIZE,
 }: ExportServiceDeps) {
   /** Who reads which exports, as readScope decides; exports the caller may not read do not exist for it. */
-  function visibleTo(actor: Actor): Prisma.ExportWhereInput {
+  function visibleTo(actor: Actor): { userId?: string } {
     return readScope(actor);
   }
 
@@ -116,6 +117,30 @@ export function createExportService({
     return found as Prisma.ExportGetPayload<A>[];
   }
 
+  /**
+   * The newest exports of each owner (users or saved projects) that the caller may see, at most
+   * `take` each, keyed by the owner's id as PostgreSQL prints it: one statement ranks them for
+   * every owner at once, and one query reads them with what `args` selects.
+   */
+  async function newestOfOwners<A extends ExportArgs>(
+    actor: Actor,
+    owner: Owner,
+    ownerIds: readonly string[],
+    take: number,
+    args?: A,
+  ): Promise<Map<string, Prisma.ExportGetPayload<A>[]>> {
+    // Who may read, spelt in SQL for the ranking; a filter visibleTo gains fails to compile here
+    // until it is spelt too.
+    const { userId, ...unspelt } = visibleTo(actor);
+    unspelt satisfies Record<string, never>;
+    const order = Prisma.sql`produce_date DESC, id DESC`;
+    const pages = { table: Prisma.sql`exports`, owner, ownerIds, order, where: readableSql({ userId }), take };
+    return firstPages(prisma, pages, async (ids) => {
+      const found = await prisma.export.findMany({ ...shapeWithOwner(args, owner), where: { id: { in: ids } }, orderBy: NEWEST_EXPORTS_FIRST });
+      return found as unknown as Array<Prisma.ExportGetPayload<A> & Pick<Export, Owner>>;
+    });
+  }
+
   /** One batch of the sweep: locks expired rows no other sweeper holds and removes them. */
   async function sweepBatch(now: Date, skipIds: string[]) {
     return prisma.$transaction(
@@ -144,6 +169,7 @@ export function createExportService({
     visibleTo,
     get,
     getMany,
+    newestOfOwners,
 
     /** The caller's exports, newest first, a page at a time (the contract has no page size). */
     async list<A extends ExportArgs = {}>(actor: Actor, input: Pick<PageInput, 'page'> = {}, args?: A) {

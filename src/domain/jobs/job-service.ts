@@ -8,6 +8,7 @@ import { type Discount, type Entitlements, entitlementsActingFor, entitlementsOf
 import type { Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
 import { type JobChanged, type JobEvent, topicEvents, topics } from '../events.ts';
+import { firstPages, type Owner, readableSql, shapeWithOwner } from '../first-pages.ts';
 import { readScope, requireAdmin, requireUser } from '../guards.ts';
 import { nodesAvailableFor } from '../nodes/node-status.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
@@ -416,41 +417,28 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
      */
     async newestOfOwners<A extends { include?: Prisma.RenderJobInclude; select?: Prisma.RenderJobSelect }>(
       actor: Actor,
-      owner: 'userId' | 'savedProjectId',
+      owner: Owner,
       ownerIds: readonly string[],
       options: { status?: string; take: number },
       args?: A,
     ): Promise<Map<string, Prisma.RenderJobGetPayload<A>[]>> {
       // The listing's own filters, spelt in SQL for the ranking; a filter listWhere gains fails
       // to compile here until it is spelt too.
-      const { userId: reader, step, ...unspelt } = listWhere(actor, options.status);
+      const { userId, step, ...unspelt } = listWhere(actor, options.status);
       unspelt satisfies Record<string, never>;
-      const column = owner === 'userId' ? Prisma.sql`user_id` : Prisma.sql`saved_project_id`;
-      const ranked = await prisma.$queryRaw<{ id: string }[]>`
-        SELECT id FROM (
-          SELECT id, row_number() OVER (PARTITION BY ${column} ORDER BY queued_at DESC, id DESC) AS rank
-          FROM render_jobs
-          WHERE ${column} = ANY(${uuidsAmong(ownerIds)}::uuid[])
-            AND (${reader ?? null}::uuid IS NULL OR user_id = ${reader ?? null}::uuid)
-            AND (${step ?? null}::text IS NULL OR step::text = ${step ?? null}::text)
-        ) ranked
-        WHERE rank <= ${options.take}`;
-      // Only the shape of `args`: its page (a connection's take) was the ranking's to apply.
-      const shape: Pick<Prisma.RenderJobFindManyArgs, 'select' | 'include'> = args?.select
-        ? { select: { ...args.select, [owner]: true } }
-        : { include: args?.include };
-      const jobs = (await prisma.renderJob.findMany({
-        ...shape,
-        where: { id: { in: ranked.map((row) => row.id) } },
-        orderBy: NEWEST_JOBS_FIRST,
-      })) as unknown as Array<Prisma.RenderJobGetPayload<A> & Pick<RenderJob, typeof owner>>;
-      const byOwner = new Map<string, Prisma.RenderJobGetPayload<A>[]>();
-      for (const job of jobs) {
-        const list = byOwner.get(job[owner]);
-        if (list) list.push(job);
-        else byOwner.set(job[owner], [job]);
-      }
-      return byOwner;
+      const status = step === undefined ? Prisma.sql`TRUE` : Prisma.sql`step::text = ${step}`;
+      const pages = {
+        table: Prisma.sql`render_jobs`,
+        owner,
+        ownerIds,
+        order: Prisma.sql`queued_at DESC, id DESC`,
+        where: Prisma.sql`${readableSql({ userId })} AND ${status}`,
+        take: options.take,
+      };
+      return firstPages(prisma, pages, async (ids) => {
+        const jobs = await prisma.renderJob.findMany({ ...shapeWithOwner(args, owner), where: { id: { in: ids } }, orderBy: NEWEST_JOBS_FIRST });
+        return jobs as unknown as Array<Prisma.RenderJobGetPayload<A> & Pick<RenderJob, Owner>>;
+      });
     },
 
     /** The chunks among `ids` of jobs the actor may see, in one query; the others are left out. */
