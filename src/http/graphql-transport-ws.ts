@@ -85,12 +85,15 @@ class Subscription {
     readonly args: ExecutionArgs,
   ) {}
 
-  /** Stops the events after a failure, which stays the error to report if stopping fails too. */
+  /**
+   * Stops the events after a failure, which stays the error to report if stopping fails too, or
+   * once the socket has closed, when nobody is left to report to.
+   */
   async stop(): Promise<void> {
     try {
       await this.events.return?.();
     } catch {
-      // The first failure is the one reported.
+      // The first failure, or the close, is what is reported.
     }
   }
 }
@@ -189,8 +192,9 @@ export class Connection {
   async closed(): Promise<void> {
     const operations = this.operations;
     this.operations = undefined;
-    const stopping: Array<Promise<unknown> | undefined> = [];
-    for (const subscription of operations?.values() ?? []) stopping.push(subscription?.events.return?.());
+    const stopping: Array<Promise<void> | undefined> = [];
+    // A subscription that fails to stop must not keep the others, or the close hook, from running.
+    for (const subscription of operations?.values() ?? []) stopping.push(subscription?.stop());
     await Promise.all(stopping);
     this.shared.hooks.closed(this);
   }
