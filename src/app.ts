@@ -131,7 +131,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       nodes: createNodeService({ prisma, driver: db, bus, clock, agentKeyOf: (nodeId) => deriveAgentKey(config.nodeHmacSecret, nodeId) }),
       nodeAdmin: createNodeAdminService({ prisma, bus, clock }),
       updates: createRolloutService({ prisma, bus, clock, store }),
-      jobs: createJobService({ prisma, bus, clock }),
+      jobs: createJobService({ prisma, read: db.read, bus, clock }),
       scheduler,
       agents: createAgentService({
         prisma,

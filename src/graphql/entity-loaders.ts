@@ -19,9 +19,9 @@ type LoadMany<T> = (ctx: GraphQLContext, ids: string[], query: EntityQuery) => P
  * query answers them all. `batch` is taken from the call that creates a key's loader; the key
  * must name everything it depends on (two fields of one request may ask different columns).
  */
-export function loadersPerRequest<V>() {
-  const loaders = new WeakMap<GraphQLContext, Map<string, DataLoader<string, V>>>();
-  return (ctx: GraphQLContext, key: string, batch: (keys: readonly string[]) => Promise<(V | Error)[]>): DataLoader<string, V> => {
+export function loadersPerRequest<V, K = string>() {
+  const loaders = new WeakMap<GraphQLContext, Map<string, DataLoader<K, V>>>();
+  return (ctx: GraphQLContext, key: string, batch: (keys: readonly K[]) => Promise<(V | Error)[]>): DataLoader<K, V> => {
     let byKey = loaders.get(ctx);
     if (!byKey) loaders.set(ctx, (byKey = new Map()));
     let loader = byKey.get(key);

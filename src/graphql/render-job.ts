@@ -1,37 +1,24 @@
-import { type GraphQLResolveInfo, Kind } from 'graphql';
+import type { GraphQLResolveInfo } from 'graphql';
 import { ConflictError, ForbiddenError, InvalidStateError, NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
 import type { JobChanged } from '../domain/events.ts';
-import { MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
+import { CHUNK_COLUMNS, type ChunkProperty, MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
 import type { SequencedProgress } from '../domain/jobs/job-events.ts';
 import { percentDone } from '../domain/jobs/progress.ts';
 import { MAX_SUBMISSION_KEY_LENGTH, SUBMISSION_KEY_RETENTION_HOURS } from '../domain/jobs/submission-keys.ts';
 import { ACTIVE_CHUNK, LATEST_ASSIGNED_FIRST } from '../domain/work/leases.ts';
-import { CHUNK_ORDER } from '../domain/work/recut.ts';
+import type { FrameJob, JobNodeBlock } from '../generated/prisma/client.ts';
 import type { JobStep } from '../generated/prisma/enums.ts';
 import { builder, type GraphQLContext, idOfRow } from './builder.ts';
-import { entityLoader } from './entity-loaders.ts';
+import { entityLoader, loadersPerRequest } from './entity-loaders.ts';
 import { FrameJobStatusEnum, JobStepEnum, LogLevelEnum, PriceTypeEnum, PriorityQueueEnum, QualityEnum, ResolutionEnum } from './enums.ts';
 import { withoutNulls } from './inputs.ts';
 import { renderNodeById, RenderNodeRef } from './render-node.ts';
+import { selectedFieldNames } from './selections.ts';
 
 const isAdmin = (ctx: GraphQLContext) => ctx.actor.kind === 'user' && ctx.actor.isAdmin;
 
-/** Whether a field's selection is its object's `id` alone (and `__typename`), by selection. */
-const idOnlySelections = new WeakMap<GraphQLResolveInfo['fieldNodes'], boolean>();
-function asksIdOnly(info: GraphQLResolveInfo): boolean {
-  let idOnly = idOnlySelections.get(info.fieldNodes);
-  if (idOnly === undefined) {
-    idOnly = info.fieldNodes.every(
-      (field) =>
-        field.selectionSet?.selections.every(
-          (selection) => selection.kind === Kind.FIELD && !selection.directives?.length && ['id', '__typename'].includes(selection.name.value),
-        ) ?? false,
-    );
-    // graphql-js hands every row of a list the same field nodes, so this is worked out once per list.
-    idOnlySelections.set(info.fieldNodes, idOnly);
-  }
-  return idOnly;
-}
+/** Whether a field's selection is its object's `id` alone (and `__typename`). */
+const asksIdOnly = (info: GraphQLResolveInfo) => [...selectedFieldNames(info)].every((name) => name === 'id' || name === '__typename');
 
 /**
  * The `node` of a row with a `nodeId` (a chunk, a job's failures on a node), for admins: what the
@@ -50,11 +37,70 @@ const nodeForAdmins = {
   },
 } as const;
 
-// `select` (rather than whole rows) makes each query read only the columns its fields need: a
-// listing of jobs with their chunks would otherwise read and decode every column of every row.
+/**
+ * What each FrameJob field reads of the chunk's row, where that is not the property of its own
+ * name: a job's chunks are read with these columns and no others (chunksOf below).
+ */
+const CHUNK_FIELD_READS: Record<string, readonly ChunkProperty[]> = { node: ['nodeId'] };
+
+/** The chunk properties a field's selection of FrameJob fields reads. */
+export function chunkPropertiesOf(fieldNames: Iterable<string>): ChunkProperty[] {
+  const properties = new Set<ChunkProperty>();
+  for (const name of fieldNames) {
+    for (const property of CHUNK_FIELD_READS[name] ?? (name in CHUNK_COLUMNS ? [name as ChunkProperty] : [])) properties.add(property);
+  }
+  return [...properties];
+}
+
+/** One of the lists a job holds, for one job, and how it is read for many. */
+interface JobListLoad {
+  /** Names the list and what its rows carry: loads of one list and shape are read together. */
+  list: string;
+  jobId: string;
+  read(jobIds: readonly string[]): Promise<Map<string, unknown[]>>;
+}
+
+const jobListLoaders = loadersPerRequest<unknown[], JobListLoad>();
+
+/**
+ * A list a job holds (its chunks, the nodes that failed it), read for every job of the request at
+ * once. One loader serves every list, so the lists of a page arrive together and what their rows
+ * ask for next (their nodes) is read in one query too.
+ */
+function jobList<T>(ctx: GraphQLContext, load: JobListLoad): Promise<T[]> {
+  const loader = jobListLoaders(ctx, 'job lists', async (loads) => {
+    const reads = new Map<string, { read: JobListLoad['read']; jobIds: Set<string> }>();
+    for (const { list, jobId, read } of loads) {
+      const pending = reads.get(list);
+      if (pending) pending.jobIds.add(jobId);
+      else reads.set(list, { read, jobIds: new Set([jobId]) });
+    }
+    const lists = new Map(await Promise.all([...reads].map(async ([list, { read, jobIds }]) => [list, await read([...jobIds])] as const)));
+    return loads.map(({ list, jobId }) => lists.get(list)?.get(jobId) ?? []);
+  });
+  return loader.load(load) as Promise<T[]>;
+}
+
+/**
+ * A job's chunks, with the columns the request's selection reads. The chunks are the most
+ * numerous rows of a listing (a page of 50 jobs holds 600), and read through the driver they cost
+ * a fraction of what the Prisma plugin's planned relation costs, which maps every row of Prisma's
+ * result and looks up, row by row, which query loaded it.
+ */
+function chunksOf(job: { id: string }, ctx: GraphQLContext, info: GraphQLResolveInfo): Promise<FrameJob[]> {
+  const properties = chunkPropertiesOf(selectedFieldNames(info));
+  // Typed as whole rows for the Prisma object type: its fields read only what they declared above.
+  return jobList<FrameJob>(ctx, {
+    list: `chunks:${properties.join()}`,
+    jobId: job.id,
+    read: (jobIds) => ctx.services.jobs.chunksOfJobs(jobIds, properties),
+  });
+}
+
+// No type-level `select`: its fields read their row's properties straight, wherever the row was
+// read (the chunks of a job, the chunk a node holds, an entity reference).
 export const FrameJobRef = builder.prismaObject('FrameJob', {
   description: 'A chunk of consecutive frames of a render job, rendered by one node at a time.',
-  select: { id: true, nodeId: true },
   fields: (t) => ({
     id: t.field(idOfRow),
     renderJobId: t.expose('renderJobId', { type: 'UUID' }),
@@ -135,10 +181,12 @@ export const RenderJobRef = builder.prismaObject('RenderJob', {
     queuedAt: t.expose('queuedAt', { type: 'DateTime' }),
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),
-    frameJobs: t.relation('frameJobs', { query: { orderBy: CHUNK_ORDER } }),
-    nodeBlocks: t.relation('blocks', {
+    frameJobs: t.field({ type: [FrameJobRef], resolve: (job, _args, ctx, info) => chunksOf(job, ctx, info) }),
+    nodeBlocks: t.field({
+      type: [JobNodeBlockRef],
       description: "The nodes that failed this job's chunks, the most failures first.",
-      query: { orderBy: [{ failures: 'desc' }, { nodeId: 'asc' }] },
+      resolve: (job, _args, ctx) =>
+        jobList<JobNodeBlock>(ctx, { list: 'blocks', jobId: job.id, read: (jobIds) => ctx.services.jobs.blocksOfJobs(jobIds) }),
     }),
   }),
 });

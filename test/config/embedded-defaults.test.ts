@@ -2,6 +2,7 @@
 // newcomer runs it, with the README's tour.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHUNK_ORDER } from '../../src/domain/work/recut.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
@@ -41,6 +42,25 @@ describe('embedded defaults', () => {
     });
     expect(await response.json()).toEqual({
       data: { renderJobs: { edges: [{ node: { id: submitted.body.id, step: 'Queued', priceType: 'Free' } }] } },
+    });
+  });
+
+  it("lists a job's chunks on PGlite as the database holds them", async () => {
+    const token = await t.token(randomUUID());
+    const submitted = await t.rest('POST', '/v1/renders', {
+      token,
+      body: { saved_project_id: randomUUID(), quality: 'Low', resolution: 'HD', price_type: 'Free', duration_sec: 10 },
+    });
+    expect(submitted.status).toBe(201);
+    const response = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: `{ renderJob(id: "${submitted.body.id}") { frameJobs { id startFrame endFrame status node { id } } } }` }),
+    });
+    const rows = await t.app.services.db.prisma.frameJob.findMany({ where: { renderJobId: submitted.body.id }, orderBy: CHUNK_ORDER });
+    expect(rows.length).toBeGreaterThan(1);
+    expect(await response.json()).toEqual({
+      data: { renderJob: { frameJobs: rows.map((row) => ({ id: row.id, startFrame: row.startFrame, endFrame: row.endFrame, status: row.status, node: null })) } },
     });
   });
 

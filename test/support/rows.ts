@@ -30,6 +30,15 @@ export async function holdChunks(t: TestApp, holds: Array<{ chunkId: string; nod
   }
 }
 
+/** A chunk on a later attempt after failures, part of its frames rendered and checked: a long run of agent reports otherwise. */
+export async function chunkOnLaterAttempt(
+  t: TestApp,
+  chunkId: string,
+  state: { attempt: number; lastError: string; framesRendered: number; framesValidated: number },
+): Promise<void> {
+  await prisma(t).frameJob.update({ where: { id: chunkId }, data: state });
+}
+
 /** Chunks that name a node without being handed out to it (still Pending), for reads of a chunk's node. */
 export async function pointChunksAt(t: TestApp, chunkIds: string[], nodeId: string): Promise<void> {
   await prisma(t).frameJob.updateMany({ where: { id: { in: chunkIds } }, data: { nodeId } });

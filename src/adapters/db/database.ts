@@ -9,7 +9,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
-import type { SqlDriver } from '../../domain/db.ts';
+import type { Read, SqlDriver } from '../../domain/db.ts';
 
 export interface SqlRunner {
   /** May contain several statements (a migration file). */
@@ -34,7 +34,8 @@ export interface Database extends SqlDriver {
   ping(): Promise<void>;
   /** The PostgreSQL pools' counts, together; null for PGlite, a single in-process connection. */
   poolStats(): PoolStats | null;
-  /** Calls listener with every SQL statement Prisma sends (query counting, N+1 checks); returns the unsubscribe. */
+  read: Read;
+  /** Calls listener with every SQL statement Prisma sends, and every read (query counting, N+1 checks); returns the unsubscribe. */
   onQuery(listener: (sql: string) => void): () => void;
   close(): Promise<void>;
 }
@@ -114,11 +115,14 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 function observedClient(adapter: PrismaPg | PrismaPGlite) {
   const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
   const listeners = new Set<(sql: string) => void>();
-  prisma.$on('query', (event) => {
-    for (const listener of listeners) listener(event.query);
-  });
+  const observe = (sql: string) => {
+    for (const listener of listeners) listener(sql);
+  };
+  prisma.$on('query', (event) => observe(event.query));
   return {
     prisma,
+    /** Reports a statement sent beside Prisma, through the driver. */
+    observe,
     onQuery(listener: (sql: string) => void) {
       listeners.add(listener);
       return () => void listeners.delete(listener);
@@ -186,7 +190,7 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
   };
 
   const sql = pgRunner(pool, withSession);
-  const { prisma, onQuery } = observedClient(new PrismaPg(pool));
+  const { prisma, onQuery, observe } = observedClient(new PrismaPg(pool));
   const hotPool = new pg.Pool({ connectionString, max: HOT_POOL_SIZE, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
   hotPool.on('error', () => {});
   return {
@@ -194,6 +198,11 @@ async function openPostgres(connectionString: string, max: number): Promise<Data
     onQuery,
     kind: 'postgres',
     sql,
+    async read<T>(statement: Prisma.Sql) {
+      observe(statement.text);
+      const result = await pool.query(statement.text, statement.values);
+      return result.rows as T[];
+    },
     // Named, so each connection parses and plans the statement once; pg sends the text only the
     // first time a connection meets the name.
     async prepared<T>(name: string, statement: Prisma.Sql) {
@@ -271,6 +280,8 @@ async function openPglite(directory: string): Promise<Database> {
     onQuery,
     kind: 'pglite',
     sql,
+    // Through Prisma, as prepared below; Prisma reports it to onQuery's listeners itself.
+    read: <T>(statement: Prisma.Sql) => prisma.$queryRaw<T[]>(statement),
     // Through Prisma, whose queue keeps a statement out of another caller's open transaction on
     // the one connection; speed is not what PGlite is for.
     prepared: <T>(_name: string, statement: Prisma.Sql) => prisma.$queryRaw<T[]>(statement),

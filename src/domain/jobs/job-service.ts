@@ -1,16 +1,17 @@
 import { z } from 'zod';
-import { JobStep, LogLevel, PriceType, Prisma, type PrismaClient, Quality, type RenderJob, Resolution } from '../../generated/prisma/client.ts';
+import { type FrameJob, JobStep, LogLevel, PriceType, Prisma, type PrismaClient, Quality, type RenderJob, Resolution } from '../../generated/prisma/client.ts';
 import type { Clock, EventBus } from '../../ports.ts';
 import type { Actor } from '../actor.ts';
 import { redeemDiscount, usableDiscount } from '../billing/discount-codes.ts';
 import { charge } from '../billing/ledger.ts';
 import { type Discount, type Entitlements, entitlementsActingFor, entitlementsOf, quoteRender } from '../billing/pricing.ts';
-import type { Tx } from '../db.ts';
+import type { Read, Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
 import { type JobChanged, type JobEvent, topicEvents, topics } from '../events.ts';
 import { firstPages, type Owner, readableSql, shapeWithOwner } from '../first-pages.ts';
 import { readScope, requireAdmin, requireUser } from '../guards.ts';
 import { nodesAvailableFor } from '../nodes/node-status.ts';
+import { CHUNK_ORDER_SQL } from '../work/recut.ts';
 import { type PageInput, pageMeta, pageSchema, parseInput, uuid, uuidsAmong } from '../validation.ts';
 import { chunkSizeFor, cutRange, MAX_DURATION_SEC } from './chunking.ts';
 import { endJob } from './endings.ts';
@@ -100,11 +101,49 @@ interface JobSpec {
 
 export interface JobServiceDeps {
   prisma: PrismaClient;
+  /** The listings' widest reads, beside Prisma (chunksOfJobs). */
+  read: Read;
   bus: EventBus;
   clock: Clock;
 }
 
-export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
+/**
+ * The columns of a chunk that a listing may read, by the property Prisma names them with. A
+ * listing reads only those its fields ask for: every column a row carries costs the driver work
+ * per row, and a page's chunks are its most numerous rows.
+ */
+export const CHUNK_COLUMNS = {
+  id: 'id',
+  renderJobId: 'render_job_id',
+  nodeId: 'node_id',
+  startFrame: 'start_frame',
+  endFrame: 'end_frame',
+  orderValue: 'order_value',
+  status: 'status',
+  framesRendered: 'frames_rendered',
+  framesValidated: 'frames_validated',
+  attempt: 'attempt',
+  lastError: 'last_error',
+} as const satisfies Partial<Record<keyof FrameJob, string>>;
+export type ChunkProperty = keyof typeof CHUNK_COLUMNS;
+/** A chunk as a listing reads it: its id and job, and the properties asked for. */
+export type ChunkRow<P extends ChunkProperty = ChunkProperty> = Pick<FrameJob, P | 'id' | 'renderJobId'>;
+
+/** The nodes that failed a job, as listings show them. */
+const MOST_FAILURES_FIRST = [{ failures: 'desc' }, { nodeId: 'asc' }] satisfies Prisma.JobNodeBlockOrderByWithRelationInput[];
+
+/** Rows of several jobs by job, each job's in the order read. */
+function byJob<R extends { renderJobId: string }>(rows: R[]): Map<string, R[]> {
+  const jobs = new Map<string, R[]>();
+  for (const row of rows) {
+    const list = jobs.get(row.renderJobId);
+    if (list) list.push(row);
+    else jobs.set(row.renderJobId, [row]);
+  }
+  return jobs;
+}
+
+export function createJobService({ prisma, read, bus, clock }: JobServiceDeps) {
   const changeJobs = jobChanges({ prisma, bus, clock });
   const tail = tailWatch((jobIds) => latestEventSeqs(prisma, jobIds));
   // Subscribers of one job on this replica that miss the same events share one read of them.
@@ -439,6 +478,25 @@ export function createJobService({ prisma, bus, clock }: JobServiceDeps) {
         const jobs = await prisma.renderJob.findMany({ ...shapeWithOwner(args, owner), where: { id: { in: ids } }, orderBy: NEWEST_JOBS_FIRST });
         return jobs as unknown as Array<Prisma.RenderJobGetPayload<A> & Pick<RenderJob, Owner>>;
       });
+    },
+
+    /**
+     * The chunks of jobs the caller was shown, in frame order, by job, in one statement through
+     * the driver; of each, its id, its job and the `properties` asked for.
+     */
+    async chunksOfJobs<P extends ChunkProperty>(jobIds: readonly string[], properties: readonly P[]): Promise<Map<string, ChunkRow<P>[]>> {
+      const wanted = new Set<ChunkProperty>(['id', 'renderJobId', ...properties]);
+      const columns = Prisma.raw([...wanted].map((property) => `${CHUNK_COLUMNS[property]} AS "${property}"`).join(', '));
+      const rows = await read<ChunkRow<P>>(Prisma.sql`
+        SELECT ${columns} FROM frame_jobs
+        WHERE render_job_id = ANY(${uuidsAmong(jobIds)}::uuid[])
+        ORDER BY ${CHUNK_ORDER_SQL}`);
+      return byJob(rows);
+    },
+
+    /** The nodes that failed jobs the caller was shown, the most failures first, by job, in one query. */
+    async blocksOfJobs(jobIds: readonly string[]) {
+      return byJob(await prisma.jobNodeBlock.findMany({ where: { renderJobId: { in: uuidsAmong(jobIds) } }, orderBy: MOST_FAILURES_FIRST }));
     },
 
     /** The chunks among `ids` of jobs the actor may see, in one query; the others are left out. */

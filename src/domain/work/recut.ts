@@ -4,7 +4,7 @@
 // a late report from the old node is refused as stale. A job that ended has all its work
 // withdrawn the same way. Chunks no node was ever handed are cut again to fit the fleet
 // (fitPendingChunks; when, in chunking.ts).
-import { CommandStatus, CommandType, FrameJobStatus, JobStep, type Prisma } from '../../generated/prisma/client.ts';
+import { CommandStatus, CommandType, FrameJobStatus, JobStep, Prisma } from '../../generated/prisma/client.ts';
 import type { Tx } from '../db.ts';
 import { chunkSizeFor, type FrameRange, recutRanges, runsOf } from '../jobs/chunking.ts';
 import type { JobChanges } from '../jobs/job-changes.ts';
@@ -156,6 +156,8 @@ export async function withdrawJobWork(tx: Tx, jobId: string, reason: string): Pr
 
 /** How a job's chunks are listed: in the order they render, the pieces of one split chunk (which share it) by their frames. */
 export const CHUNK_ORDER = [{ orderValue: 'asc' }, { startFrame: 'asc' }] satisfies Prisma.FrameJobOrderByWithRelationInput[];
+/** CHUNK_ORDER in SQL, for the reads beside Prisma. */
+export const CHUNK_ORDER_SQL = Prisma.sql`order_value, start_frame`;
 
 /** Chunks no node was ever handed, with no frame rendered: the only ones cut again to fit the fleet. */
 export const NEVER_HANDED_OUT = {
