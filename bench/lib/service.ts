@@ -1,7 +1,7 @@
 // The service as benchmarks run it: real processes of the compiled build under NODE_ENV=production
-// (`node dist/src/main.js`, as the Docker image runs it) on a PostgreSQL database of their own, the
-// machine's Redis and the S3 server `npm run bench` starts, measured from outside like production
-// traffic would be. Tests start the same processes from the TypeScript sources instead.
+// (the Docker image's command: `node --max-semi-space-size=64 dist/src/main.js`) on a PostgreSQL
+// database of their own, the machine's Redis and the S3 server `npm run bench` starts, measured
+// from outside like production traffic would be. Tests start the same processes from the TypeScript sources instead.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
@@ -14,6 +14,17 @@ import { signDevelopmentToken } from '../../src/adapters/auth/jwt.ts';
 
 const rootDir = fileURLToPath(new URL('../..', import.meta.url));
 const BUILT_MAIN = join(rootDir, 'dist/src/main.js');
+
+/**
+ * Node's arguments as the Docker image runs the service (its CMD, after `node`), so that what is
+ * measured is what is deployed, V8 flags included.
+ */
+export function dockerCommand(): string[] {
+  const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(readFileSync(join(rootDir, 'Dockerfile'), 'utf8'));
+  const args = cmd ? (JSON.parse(cmd[1]!) as string[]) : [];
+  if (args[0] !== 'node' || !args.includes('dist/src/main.js')) throw new Error(`The Dockerfile's CMD does not run node dist/src/main.js: ${cmd?.[1]}`);
+  return args.slice(1);
+}
 /** What `npm run build` turns into dist/: a change to any of them makes the build stale. */
 const BUILD_INPUTS = ['src', 'rest-compat', 'prisma/migrations', 'scripts/build.ts', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
 
@@ -179,7 +190,8 @@ async function startServiceOnce(options: {
   if (runtime === 'compiled') ensureBuilt();
   const port = options.port ?? (await freePort());
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-service-'));
-  const main = runtime === 'compiled' ? [BUILT_MAIN] : ['--import', 'tsx', 'src/main.ts'];
+  // Relative to cwd, as in the image.
+  const main = runtime === 'compiled' ? dockerCommand() : ['--import', 'tsx', 'src/main.ts'];
   const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), ...main], {
     cwd: rootDir,
     stdio: ['ignore', 'pipe', 'pipe'],

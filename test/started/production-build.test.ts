@@ -1,7 +1,7 @@
-// The compiled service as production runs it: `npm run build`, then `node dist/src/main.js` under
-// NODE_ENV=production with production's settings (PostgreSQL, Redis, S3, secrets, PUBLIC_BASE_URL),
-// as the Docker image does. It must migrate a fresh database and serve health, GraphQL and the
-// files it reads at run time from beside its modules.
+// The compiled service as production runs it: `npm run build`, then the Docker image's command
+// (`node --max-semi-space-size=64 dist/src/main.js`) under NODE_ENV=production with production's
+// settings (PostgreSQL, Redis, S3, secrets, PUBLIC_BASE_URL). It must migrate a fresh database and
+// serve health, GraphQL and the files it reads at run time from beside its modules.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -45,9 +45,10 @@ const logged = () =>
     .map((line) => JSON.parse(line) as { level: number; msg: string; applied?: string[] });
 
 describe('the compiled service under NODE_ENV=production', () => {
-  it('is node running dist/src/main.js, no tsx, logging JSON lines without development defaults', () => {
+  it("is node running dist/src/main.js with the Docker image's flags, no tsx, logging JSON lines without development defaults", () => {
     const command = commandLineOf(service!.pid);
     expect(command).toContain('dist/src/main.js');
+    expect(command).toContain('--max-semi-space-size=64');
     expect(command).not.toContain('tsx');
     expect(logged().map((entry) => entry.msg)).not.toContainEqual(expect.stringContaining('DEVELOPMENT DEFAULTS'));
   });
