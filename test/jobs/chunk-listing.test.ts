@@ -51,7 +51,7 @@ describe("a job's chunks over GraphQL", () => {
     expect(answer.errors).toBeUndefined();
     const rows = await prisma().frameJob.findMany({ where: { renderJobId: jobId }, orderBy: CHUNK_ORDER });
     expect(rows.length).toBeGreaterThan(2);
-    expect(answer.data.renderJob.frameJobs).toEqual(
+    expect(answer.data!.renderJob.frameJobs).toEqual(
       rows.map((row) => ({
         id: row.id,
         startFrame: row.startFrame,
@@ -67,14 +67,14 @@ describe("a job's chunks over GraphQL", () => {
         node: row.nodeId ? { id: row.nodeId } : null,
       })),
     );
-    expect(answer.data.renderJob.frameJobs[0]).toMatchObject({ chunkStatus: 'Assigned', nodeId: node.id, node: { id: node.id } });
-    expect(answer.data.renderJob.frameJobs[1]).toMatchObject({ attempt: 2, lastError: 'After Effects exited with code 3', framesRendered: 7, framesValidated: 5 });
+    expect(answer.data!.renderJob.frameJobs[0]).toMatchObject({ chunkStatus: 'Assigned', nodeId: node.id, node: { id: node.id } });
+    expect(answer.data!.renderJob.frameJobs[1]).toMatchObject({ attempt: 2, lastError: 'After Effects exited with code 3', framesRendered: 7, framesValidated: 5 });
   });
 
   it("hides the chunk's node from the job's owner, and shows the rest", async () => {
     const answer = await t.gql(RenderJobChunksEveryFieldDocument, { id: jobId }, owner.token);
     expect(answer.errors).toBeUndefined();
-    expect(answer.data.renderJob.frameJobs[0]).toMatchObject({ chunkStatus: 'Assigned', nodeId: node.id, node: null });
+    expect(answer.data!.renderJob.frameJobs[0]).toMatchObject({ chunkStatus: 'Assigned', nodeId: node.id, node: null });
   });
 
   it('reads only the columns the request selects', async () => {
@@ -85,7 +85,7 @@ describe("a job's chunks over GraphQL", () => {
       }),
     );
     expect(answer.errors).toBeUndefined();
-    expect(answer.data.renderJob.frameJobs.map((chunk: { startFrame: number }) => chunk.startFrame)).toEqual(
+    expect(answer.data!.renderJob.frameJobs.map((chunk: { startFrame: number }) => chunk.startFrame)).toEqual(
       (await prisma().frameJob.findMany({ where: { renderJobId: jobId }, orderBy: CHUNK_ORDER })).map((row) => row.startFrame),
     );
     expect(starts).toHaveLength(1);
