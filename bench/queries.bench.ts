@@ -212,7 +212,7 @@ try {
     );
     throughput.met = (throughput.ratio ?? 0) >= GOAL_RATIO;
     // What a profile of the service under this load shows (BENCHMARKS.md, BENCH_PROFILE=1).
-    if (!throughput.met) throughput.note += '; limited by work per row in one Node process: Prisma reading the rows, GraphQL execution, GC and serialisation';
+    if (!throughput.met) throughput.note += '; limited by work per row in one Node process: GraphQL execution, garbage collection and serialising the answer';
     rows.push(
       {
         benchmark: 'queries',
