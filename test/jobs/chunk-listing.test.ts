@@ -10,6 +10,7 @@ import { schema } from '../../src/graphql/schema.ts';
 import { RenderJobChunksEveryFieldDocument, RenderJobChunkStartsDocument } from '../generated/graphql.ts';
 import { startTestApp, type TestApp, type TestNode, type TestUser, userActor } from '../support/app.ts';
 import { chunkOnLaterAttempt, holdChunks } from '../support/rows.ts';
+import { statementsDuring } from '../support/statements.ts';
 
 let t: TestApp;
 let admin: string;
@@ -32,17 +33,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => t?.close());
 
-async function statementsOf(request: () => Promise<unknown>): Promise<string[]> {
-  const statements: string[] = [];
-  const off = t.app.services.db.onQuery((sql) => statements.push(sql));
-  try {
-    await request();
-  } finally {
-    off();
-  }
-  return statements;
-}
-
+const statementsOf = (request: () => Promise<unknown>) => statementsDuring(t, request);
 const chunkReads = (statements: string[]) => statements.filter((sql) => /\bFROM\s+("public"\.)?"?frame_jobs\b/i.test(sql));
 
 describe("a job's chunks over GraphQL", () => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RenderJobsWithChunkNodeNamesDocument, RenderJobsWithChunksDocument, RenderJobsWithNodeBlocksDocument, RenderNodesWithCurrentFrameJobDocument } from '../generated/graphql.ts';
 import { startTestApp, TEST_ADMIN, type TestApp, type TestNode, type TestUser, userActor } from '../support/app.ts';
 import { holdChunks, jobFailures } from '../support/rows.ts';
+import { statementsDuring } from '../support/statements.ts';
 
 let t: TestApp;
 let admin: string;
@@ -23,16 +24,7 @@ async function statementsFor(request: () => Promise<unknown>): Promise<number> {
   return (await statementsOf(request)).length;
 }
 
-async function statementsOf(request: () => Promise<unknown>): Promise<string[]> {
-  const statements: string[] = [];
-  const off = t.app.services.db.onQuery((sql) => statements.push(sql));
-  try {
-    await request();
-  } finally {
-    off();
-  }
-  return statements;
-}
+const statementsOf = (request: () => Promise<unknown>) => statementsDuring(t, request);
 
 const readsNodes = (statements: string[]) => statements.filter((sql) => /\bFROM\s+"public"\."render_nodes"/i.test(sql)).length;
 

@@ -8,6 +8,7 @@ import { clearQueue, parkAllNodes, preparedOn } from '../support/agent.ts';
 import { startTestApp, type TestApp, type TestUser } from '../support/app.ts';
 import { submitRender } from '../support/jobs.ts';
 import { jobChunksAttempt } from '../support/rows.ts';
+import { statementsDuring } from '../support/statements.ts';
 
 let t: TestApp;
 let user: TestUser;
@@ -30,16 +31,7 @@ afterAll(async () => {
  */
 const READS_QUEUE = /"render_jobs"\."(replica_path|chunk_size)"/;
 
-async function passStatements(): Promise<string[]> {
-  const statements: string[] = [];
-  const off = t.app.services.db.onQuery((sql) => statements.push(sql));
-  try {
-    await t.app.services.scheduler.assignWork();
-  } finally {
-    off();
-  }
-  return statements;
-}
+const passStatements = () => statementsDuring(t, () => t.app.services.scheduler.assignWork());
 
 const stepOf = async (jobId: string) => (await t.rest('GET', `/v1/renders/${jobId}`, { token: user.token })).body.step as string;
 
