@@ -373,7 +373,7 @@ describe('Dockerfile', () => {
     expect(runtimeStage).toMatch(/^ENV NODE_ENV=production\b/m);
     expect(runtimeStage).toMatch(/^USER (?!root\b|0\b)\S+/m);
     expect(execForm(runtimeStage, 'ENTRYPOINT')).toBeUndefined();
-    expect(execForm(runtimeStage, 'CMD')).toEqual(['node', compiledMain()]);
+    expect(execForm(runtimeStage, 'CMD')).toEqual(['node', '--max-semi-space-size=64', compiledMain()]);
     expect(runtimeStage).not.toMatch(/\btsx\b|npm start/);
   });
 
