@@ -2,6 +2,7 @@
 // or the exports of a hundred users in one request; a query per user was a hundred round trips,
 // and one statement that ranks every owner's rows is one.
 import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
+import { groupedBy } from './grouping.ts';
 import { uuidsAmong } from './validation.ts';
 
 /** The owners a list is kept for, and their column, the same in every table listed by owner. */
@@ -29,13 +30,7 @@ export async function firstPages<R extends Record<Owner, string>>(
   query: FirstPagesQuery,
   read: (ids: string[]) => Promise<R[]>,
 ): Promise<Map<string, R[]>> {
-  const owners = new Map<string, R[]>();
-  for (const row of await read(await firstPageIds(prisma, query))) {
-    const list = owners.get(row[query.owner]);
-    if (list) list.push(row);
-    else owners.set(row[query.owner], [row]);
-  }
-  return owners;
+  return groupedBy(await read(await firstPageIds(prisma, query)), (row) => row[query.owner]);
 }
 
 async function firstPageIds(prisma: PrismaClient, query: FirstPagesQuery): Promise<string[]> {

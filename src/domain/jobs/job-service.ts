@@ -9,6 +9,7 @@ import type { Read, Tx } from '../db.ts';
 import { InvalidStateError, NotFoundError, ValidationError } from '../errors.ts';
 import { type JobChanged, type JobEvent, topicEvents, topics } from '../events.ts';
 import { firstPages, type Owner, readableSql, shapeWithOwner } from '../first-pages.ts';
+import { groupedBy } from '../grouping.ts';
 import { readScope, requireAdmin, requireUser } from '../guards.ts';
 import { nodesAvailableFor } from '../nodes/node-status.ts';
 import { CHUNK_ORDER_SQL } from '../work/recut.ts';
@@ -133,15 +134,7 @@ export type ChunkRow<P extends ChunkProperty = ChunkProperty> = Pick<FrameJob, P
 const MOST_FAILURES_FIRST = [{ failures: 'desc' }, { nodeId: 'asc' }] satisfies Prisma.JobNodeBlockOrderByWithRelationInput[];
 
 /** Rows of several jobs by job, each job's in the order read. */
-function byJob<R extends { renderJobId: string }>(rows: R[]): Map<string, R[]> {
-  const jobs = new Map<string, R[]>();
-  for (const row of rows) {
-    const list = jobs.get(row.renderJobId);
-    if (list) list.push(row);
-    else jobs.set(row.renderJobId, [row]);
-  }
-  return jobs;
-}
+const byJob = <R extends { renderJobId: string }>(rows: readonly R[]) => groupedBy(rows, (row) => row.renderJobId);
 
 export function createJobService({ prisma, read, bus, clock }: JobServiceDeps) {
   const changeJobs = jobChanges({ prisma, bus, clock });
