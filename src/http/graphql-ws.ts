@@ -7,6 +7,7 @@ import { ApolloServerErrorCode } from '@apollo/server/errors';
 import { type DocumentNode, getOperationAST, getVariableValues, GraphQLError, parse, specifiedRules, validate } from 'graphql';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
+import { setKeepingAtMost } from '../bounded-map.ts';
 import type { Actor } from '../domain/actor.ts';
 import type { RateLimitedError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
@@ -82,8 +83,7 @@ export function createGraphQLWs(options: GraphQLWsOptions): GraphQLWs {
   const validDocuments = new Map<string, DocumentNode>();
   const remember = (query: string, document: DocumentNode) => {
     if (query.length > MAX_SHARED_DOCUMENT_LENGTH) return;
-    if (validDocuments.size >= MAX_SHARED_DOCUMENTS) validDocuments.delete(validDocuments.keys().next().value as string);
-    validDocuments.set(query, document);
+    setKeepingAtMost(validDocuments, MAX_SHARED_DOCUMENTS, query, document);
   };
 
   return createGraphQLTransport(

@@ -2,6 +2,7 @@
 // Each algorithm is bound to its own key source, so a token cannot pick a weaker check.
 import { createSecretKey } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { setKeepingAtMost } from '../../bounded-map.ts';
 import { UnauthenticatedError } from '../../domain/errors.ts';
 import type { Clock } from '../../ports.ts';
 
@@ -86,9 +87,7 @@ export function createJwtVerifier(options: {
       throw new UnauthenticatedError(describeFailure(error));
     }
     const user = userOf(payload);
-    verified.delete(token);
-    if (verified.size >= VERIFIED_TOKENS_KEPT) verified.delete(verified.keys().next().value as string);
-    verified.set(token, {
+    setKeepingAtMost(verified, VERIFIED_TOKENS_KEPT, token, {
       user,
       validFromSec: typeof payload.nbf === 'number' ? payload.nbf - toleranceSec : -Infinity,
       validUntilSec: typeof payload.exp === 'number' ? payload.exp + toleranceSec : Infinity,
