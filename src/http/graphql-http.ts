@@ -11,6 +11,7 @@ import type { Actor } from '../domain/actor.ts';
 import { DomainError, type RateLimitedError } from '../domain/errors.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
 import { connectionArgumentsPlugin } from '../graphql/cursors.ts';
+import { apolloExecutor } from '../graphql/execute.ts';
 import { asGraphQLError, formatGraphQLError, INTERNAL_SERVER_ERROR, isInternalError } from '../graphql/errors.ts';
 import { limitsPlugin, MAX_DOCUMENT_TOKENS } from '../graphql/limits.ts';
 import { schema } from '../graphql/schema.ts';
@@ -84,7 +85,7 @@ export interface GraphQLOverHttp {
 export async function mountGraphQLOverHttp(app: FastifyInstance, options: GraphQLOverHttpOptions): Promise<GraphQLOverHttp> {
   const { services, logger, metrics } = options;
   const apollo = new ApolloServer<GraphQLContext>({
-    schema,
+    gateway: apolloExecutor(schema),
     formatError: formatGraphQLError,
     logger,
     // main.ts drains and closes everything on SIGTERM/SIGINT; Apollo re-raising them would cut that short.

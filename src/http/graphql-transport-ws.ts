@@ -11,7 +11,6 @@ import {
   createSourceEventStream,
   type ExecutionArgs,
   type ExecutionResult,
-  execute,
   getOperationAST,
   GraphQLError,
   type GraphQLFormattedError,
@@ -29,6 +28,7 @@ import {
 } from 'graphql-ws';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { Actor } from '../domain/actor.ts';
+import { execute } from '../graphql/execute.ts';
 
 /** Every socket is pinged this often; one that has not answered its previous ping by then is cut. */
 const KEEP_ALIVE_MS = 12_000;
