@@ -41,8 +41,17 @@ import { inspect } from 'graphql/jsutils/inspect.js';
 import type { Path } from 'graphql/jsutils/Path.js';
 import type { GraphQLContext } from './builder.ts';
 
-type Fields = Map<string, readonly FieldNode[]>;
 type Results = Record<string, unknown>;
+
+/** The fields a selection asks of an object type, as execution walks them. */
+interface Selection {
+  /** Response names, in the document's order, with each one's nodes and definition. */
+  names: string[];
+  nodes: (readonly FieldNode[])[];
+  definitions: (GraphQLField<unknown, unknown> | undefined)[];
+  /** Whether a response name (an alias may be any name) would set a plain object's prototype. */
+  nullPrototype: boolean;
+}
 
 /** The arguments of every field that declares none: graphql-js would build two objects to say so. */
 const NO_ARGUMENTS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null));
@@ -70,7 +79,7 @@ export function execute(args: ExecutionArgs): ExecutionResult | Promise<Executio
 
 class Execution {
   /** The fields each selection asks of each object type, collected once per request. */
-  private readonly subfields = new Map<readonly FieldNode[], Map<GraphQLObjectType, Fields>>();
+  private readonly selections = new Map<readonly FieldNode[], Map<GraphQLObjectType, Selection>>();
 
   constructor(private readonly context: ExecutionContext) {}
 
@@ -94,29 +103,33 @@ class Execution {
     const { schema, fragments, variableValues, operation, rootValue } = this.context;
     const rootType = schema.getRootType(operation.operation);
     if (!rootType) throw new GraphQLError(`Schema is not configured to execute ${operation.operation} operation.`, { nodes: operation });
-    const fields = collectFields(schema, fragments, variableValues, rootType, operation.selectionSet);
+    const selection = this.selectionOf(rootType, collectFields(schema, fragments, variableValues, rootType, operation.selectionSet));
     return operation.operation === 'mutation'
-      ? this.executeFieldsInTurn(rootType, rootValue, fields)
-      : this.executeFields(rootType, rootValue, undefined, fields);
+      ? this.executeFieldsInTurn(rootType, rootValue, selection)
+      : this.executeFields(rootType, rootValue, undefined, selection);
   }
 
   /** A mutation's fields, each after the previous one is done. */
-  private async executeFieldsInTurn(parentType: GraphQLObjectType, source: unknown, fields: Fields): Promise<Results> {
-    const results = newResults(fields);
-    for (const [responseName, fieldNodes] of fields) {
-      const value = await this.executeField(parentType, source, fieldNodes, { prev: undefined, key: responseName, typename: parentType.name });
+  private async executeFieldsInTurn(parentType: GraphQLObjectType, source: unknown, selection: Selection): Promise<Results> {
+    const results = newResults(selection);
+    for (let index = 0; index < selection.names.length; index++) {
+      const responseName = selection.names[index]!;
+      const path: Path = { prev: undefined, key: responseName, typename: parentType.name };
+      const value = await this.executeField(parentType, selection.definitions[index], source, selection.nodes[index]!, path);
       if (value !== undefined) results[responseName] = value;
     }
     return results;
   }
 
   /** An object's fields, side by side: the object, or a promise of it once any field is one. */
-  private executeFields(parentType: GraphQLObjectType, source: unknown, path: Path | undefined, fields: Fields): Results | Promise<Results> {
-    const results = newResults(fields);
+  private executeFields(parentType: GraphQLObjectType, source: unknown, path: Path | undefined, selection: Selection): Results | Promise<Results> {
+    const results = newResults(selection);
     let pending: string[] | undefined;
     try {
-      for (const [responseName, fieldNodes] of fields) {
-        const value = this.executeField(parentType, source, fieldNodes, { prev: path, key: responseName, typename: parentType.name });
+      for (let index = 0; index < selection.names.length; index++) {
+        const responseName = selection.names[index]!;
+        const fieldPath: Path = { prev: path, key: responseName, typename: parentType.name };
+        const value = this.executeField(parentType, selection.definitions[index], source, selection.nodes[index]!, fieldPath);
         if (value === undefined) continue;
         results[responseName] = value;
         if (isPromise(value)) (pending ??= []).push(responseName);
@@ -134,8 +147,13 @@ class Execution {
     });
   }
 
-  private executeField(parentType: GraphQLObjectType, source: unknown, fieldNodes: readonly FieldNode[], path: Path): unknown {
-    const fieldDef = getFieldDef(this.context.schema, parentType, fieldNodes[0]!);
+  private executeField(
+    parentType: GraphQLObjectType,
+    fieldDef: GraphQLField<unknown, unknown> | undefined,
+    source: unknown,
+    fieldNodes: readonly FieldNode[],
+    path: Path,
+  ): unknown {
     if (!fieldDef) return undefined;
     const returnType = fieldDef.type;
     const resolve = fieldDef.resolve ?? this.context.fieldResolver;
@@ -248,33 +266,39 @@ class Execution {
   }
 
   private completeObject(returnType: GraphQLObjectType, fieldNodes: readonly FieldNode[], info: GraphQLResolveInfo, path: Path, result: unknown) {
-    const fields = this.fieldsOf(returnType, fieldNodes);
+    const selection = this.subselection(returnType, fieldNodes);
     if (returnType.isTypeOf) {
       const isTypeOf = returnType.isTypeOf(result, this.context.contextValue, info);
       const checked = (matches: unknown) => {
         if (!matches) throw new GraphQLError(`Expected value of type "${returnType.name}" but got: ${inspect(result)}.`, { nodes: fieldNodes });
-        return this.executeFields(returnType, result, path, fields);
+        return this.executeFields(returnType, result, path, selection);
       };
       return isPromise(isTypeOf) ? isTypeOf.then(checked) : checked(isTypeOf);
     }
-    return this.executeFields(returnType, result, path, fields);
+    return this.executeFields(returnType, result, path, selection);
   }
 
-  private fieldsOf(returnType: GraphQLObjectType, fieldNodes: readonly FieldNode[]): Fields {
-    let byType = this.subfields.get(fieldNodes);
-    if (!byType) this.subfields.set(fieldNodes, (byType = new Map()));
-    let fields = byType.get(returnType);
-    if (!fields) {
+  private subselection(returnType: GraphQLObjectType, fieldNodes: readonly FieldNode[]): Selection {
+    let byType = this.selections.get(fieldNodes);
+    if (!byType) this.selections.set(fieldNodes, (byType = new Map()));
+    let selection = byType.get(returnType);
+    if (!selection) {
       const { schema, fragments, variableValues } = this.context;
-      fields = collectSubfields(schema, fragments, variableValues, returnType, fieldNodes);
-      byType.set(returnType, fields);
+      selection = this.selectionOf(returnType, collectSubfields(schema, fragments, variableValues, returnType, fieldNodes));
+      byType.set(returnType, selection);
     }
-    return fields;
+    return selection;
+  }
+
+  private selectionOf(type: GraphQLObjectType, fields: Map<string, readonly FieldNode[]>): Selection {
+    const names = [...fields.keys()];
+    const nodes = [...fields.values()];
+    const definitions = nodes.map((fieldNodes) => getFieldDef(this.context.schema, type, fieldNodes[0]!) ?? undefined);
+    return { names, nodes, definitions, nullPrototype: fields.has('__proto__') };
   }
 }
 
-/** A plain object, unless a response name (an alias may be any name) would set its prototype. */
-const newResults = (fields: Fields): Results => (fields.has('__proto__') ? Object.create(null) : {});
+const newResults = (selection: Selection): Results => (selection.nullPrototype ? Object.create(null) : {});
 
 function completeLeaf(returnType: GraphQLLeafType, result: unknown): unknown {
   const serialized = returnType.serialize(result);
