@@ -1,6 +1,7 @@
 // The service's executor against graphql-js's own `execute`: the same answers, data and errors
 // (messages, locations, paths, causes), for every kind of value completion, failure and operation,
 // synchronous and not. The service's own operations go through it in every other test.
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   buildSchema,
   type ExecutionResult,
@@ -124,6 +125,8 @@ async function bothWays(source: string, options: { variables?: Record<string, un
   const run = async (executor: typeof execute) => {
     const log: string[] = [];
     const result = await executor({ schema, document: parse(source), variableValues: options.variables, operationName: options.operationName, rootValue: options.rootValue, contextValue: log });
+    // Failures that come after the answer (in a place already nulled) must not change it.
+    await sleep(20);
     return { ...outcome(result), log };
   };
   const [ours, graphqlJs] = [await run(execute), await run(graphqlExecute)];
@@ -182,21 +185,34 @@ describe('the executor answers as graphql-js does', () => {
 
   it('for a value isTypeOf refuses', async () => {
     // A Robot's isTypeOf refuses a person given where a Robot is expected.
-    (schema.getType('Thing') as GraphQLUnionType).resolveType = () => 'Robot';
+    const thing = schema.getType('Thing') as GraphQLUnionType;
+    const resolveType = thing.resolveType;
+    thing.resolveType = () => 'Robot';
     try {
-      await bothWays('{ things { __typename } }');
+      const ours = await bothWays('{ things { __typename } }');
+      expect(ours.errors?.map((error) => error.message)).toEqual([expect.stringContaining('Expected value of type "Robot" but got: ')]);
     } finally {
-      (schema.getType('Thing') as GraphQLUnionType).resolveType = (value: { kind: string }) => (value.kind === 'person' ? 'Person' : 'Robot');
+      thing.resolveType = resolveType;
     }
   });
 
   it('for errors that null their parents, up to the root, and the errors of places already nulled', async () => {
+    // asyncNested's own field fails once its other fields are under way: their errors come first.
     const ours = await bothWays(`{
       nested { value failing }
-      asyncNested { failing child { slowFailing } siblings { value slowFailing } }
+      asyncNested { child { slowFailing } siblings { value slowFailing } failing }
       hello
     }`);
     expect(ours.data).toEqual({ nested: null, asyncNested: null, hello: 'hello world' });
+    expect(ours.errors?.map((error) => error.path?.join('.'))).toEqual([
+      'nested.failing',
+      'asyncNested.siblings.0.slowFailing',
+      'asyncNested.child.slowFailing',
+      'asyncNested.failing',
+    ]);
+    // Its own field fails first, and the child's failure, later, falls in a place already nulled.
+    const nulled = await bothWays('{ asyncNested { slowFailing child { slowFailing } } }');
+    expect(nulled.errors?.map((error) => error.path?.join('.'))).toEqual(['asyncNested.slowFailing']);
     await bothWays('{ hello strictNested { failing } }');
   });
 
