@@ -1,6 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { ConflictError, ForbiddenError, InvalidStateError, NotFoundError, PaymentRequiredError, ValidationError } from '../domain/errors.ts';
 import type { JobChanged } from '../domain/events.ts';
+import { groupedBy } from '../domain/grouping.ts';
 import { CHUNK_COLUMNS, type ChunkProperty, MAX_LOG_LINES, NEWEST_JOBS_FIRST } from '../domain/jobs/job-service.ts';
 import type { SequencedProgress } from '../domain/jobs/job-events.ts';
 import { percentDone } from '../domain/jobs/progress.ts';
@@ -72,13 +73,16 @@ const jobListLoaders = loadersPerRequest<unknown[], JobListLoad>();
  */
 function jobList<T>(ctx: GraphQLContext, load: JobListLoad): Promise<T[]> {
   const loader = jobListLoaders(ctx, 'job lists', async (loads) => {
-    const reads = new Map<string, { read: JobListLoad['read']; jobIds: Set<string> }>();
-    for (const { list, jobId, read } of loads) {
-      const pending = reads.get(list);
-      if (pending) pending.jobIds.add(jobId);
-      else reads.set(list, { read, jobIds: new Set([jobId]) });
-    }
-    const lists = new Map(await Promise.all([...reads].map(async ([list, { read, jobIds }]) => [list, await read([...jobIds])] as const)));
+    // Loads of one list share its read; a job shown twice on a page is read once.
+    const byList = groupedBy(loads, (load) => load.list);
+    const lists = new Map(
+      await Promise.all(
+        [...byList].map(async ([list, same]) => {
+          const jobIds = new Set(same.map((load) => load.jobId));
+          return [list, await same[0]!.read([...jobIds])] as const;
+        }),
+      ),
+    );
     return loads.map(({ list, jobId }) => lists.get(list)?.get(jobId) ?? []);
   });
   return loader.load(load) as Promise<T[]>;
